@@ -1,0 +1,32 @@
+# Everything a fresh machine with only Go installed needs: dependencies come
+# through go.mod.
+GO       ?= go
+BIN      := bin
+DB       ?= ./clusto.db
+LISTEN   ?= 127.0.0.1:8642
+
+.PHONY: build run test bench fmt vet clean
+
+build:
+	$(GO) build -o $(BIN)/clustod ./cmd/clustod
+	$(GO) build -o $(BIN)/clusto ./cmd/clusto
+
+run: build
+	$(BIN)/clustod serve --db $(DB) --listen $(LISTEN)
+
+# vet, then every test with the race detector.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)

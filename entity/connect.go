@@ -1,0 +1,557 @@
+package entity
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/clusto/clusto/drivers"
+)
+
+// Placement says where a child goes in its parent: a position in rack
+// units (1 is the bottom unit) and a height. Both are optional.
+type Placement struct {
+	Position *int64 `json:"position,omitempty"`
+	Height   *int64 `json:"height,omitempty"`
+}
+
+// Insert puts child into parent. For a group parent (pool, role, ...) this
+// is membership; otherwise it is physical containment, with the child's
+// position and height checked against the parent's units and its other
+// children. It returns the connection type made.
+func (tx *Tx) Insert(parent, child string, at Placement) (string, error) {
+	p, err := tx.row(parent)
+	if err != nil {
+		return "", err
+	}
+	c, err := tx.row(child)
+	if err != nil {
+		return "", err
+	}
+	if p.id == c.id {
+		return "", Errorf(KindInvalid, "%s cannot contain itself", parent)
+	}
+	pd, err := tx.driver(p.driver)
+	if err != nil {
+		return "", err
+	}
+	cd, err := tx.driver(c.driver)
+	if err != nil {
+		return "", err
+	}
+	if pd.Kind == drivers.Group {
+		if at.Position != nil || at.Height != nil {
+			return "", Errorf(KindInvalid, "%s is a %s (a group): members have no position or height", parent, pd.Name)
+		}
+		return Member, tx.addMember(p, c, pd)
+	}
+	return Contains, tx.contain(p, c, pd, cd, at)
+}
+
+func (tx *Tx) isAncestor(ancestor, of int64, types string) (bool, error) {
+	var one int
+	err := tx.tx.QueryRowContext(tx.ctx, `WITH RECURSIVE up(id) AS (
+		SELECT ?1 UNION SELECT c.a FROM connections c JOIN up ON c.b = up.id WHERE c.type IN (`+types+`) AND c.until IS NULL)
+		SELECT 1 FROM up WHERE id = ?2 LIMIT 1`, of, ancestor).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, Internal("check for cycles", err)
+	}
+	return true, nil
+}
+
+func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement) error {
+	if !pd.MayContain(cd) {
+		allowed := "nothing: it is never contained"
+		if len(cd.Parents) > 0 {
+			allowed = strings.Join(cd.Parents, ", ")
+		}
+		return Errorf(KindInvalid, "a %s cannot go in a %s; a %s may go in: %s", cd.Name, pd.Name, cd.Name, allowed)
+	}
+	var cur string
+	err := tx.queryRow(`SELECT e.name FROM connections c JOIN entities e ON e.id = c.a AND e.until IS NULL
+		WHERE c.b = ? AND c.type = 'contains' AND c.until IS NULL`, c.id).Scan(&cur)
+	if err == nil {
+		return Errorf(KindConflict, "%s is already in %s; remove it from there first (an entity has one physical parent)", c.name, cur).With("parent", cur)
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return Internal("insert", err)
+	}
+	if cyc, err := tx.isAncestor(c.id, p.id, "'contains'"); err != nil {
+		return err
+	} else if cyc {
+		return Errorf(KindInvalid, "%s is inside %s; putting %s in it would make a loop", p.name, c.name, c.name)
+	}
+	var pos, height any
+	if at.Position != nil || at.Height != nil {
+		units, err := tx.units(p, pd)
+		if err != nil {
+			return err
+		}
+		if units == 0 {
+			return Errorf(KindInvalid, "%s is a %s, which has no rack units: give no position or height", p.name, pd.Name)
+		}
+		h, err := tx.height(c, cd, at.Height)
+		if err != nil {
+			return err
+		}
+		if at.Position == nil {
+			return Errorf(KindInvalid, "a height needs a position: say where in %s %s goes", p.name, c.name)
+		}
+		P := *at.Position
+		if P < 1 || P+h-1 > units {
+			return Errorf(KindInvalid, "%s at unit %d with height %d does not fit in %s, which has units 1-%d", c.name, P, h, p.name, units).
+				With("units", units)
+		}
+		if err := tx.checkFree(p, P, h); err != nil {
+			return err
+		}
+		pos, height = P, h
+	}
+	after := map[string]any{"type": Contains, "parent": p.name, "child": c.name, "position": pos, "height": height}
+	cid, err := tx.record(OpInsert, c, p, nil, after)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.exec("insert", "INSERT INTO connections(type, a, b, position, height, since) VALUES ('contains',?,?,?,?,?)", p.id, c.id, pos, height, cid); err != nil {
+		return err
+	}
+	if err := tx.bump(c, cid); err != nil {
+		return err
+	}
+	return tx.bump(p, cid)
+}
+
+// checkFree fails with a conflict naming the occupant when any of units
+// P..P+h-1 of parent p is taken.
+func (tx *Tx) checkFree(p *entRow, P, h int64) error {
+	var who string
+	var wp, wh int64
+	err := tx.queryRow(`SELECT e.name, c.position, c.height FROM connections c JOIN entities e ON e.id = c.b AND e.until IS NULL
+		WHERE c.a = ? AND c.type = 'contains' AND c.until IS NULL AND c.position IS NOT NULL
+		AND c.position <= ? AND c.position + c.height - 1 >= ? ORDER BY c.position LIMIT 1`, p.id, P+h-1, P).Scan(&who, &wp, &wh)
+	if err == nil {
+		return Errorf(KindConflict, "units %d-%d of %s overlap %s, which takes units %d-%d", P, P+h-1, p.name, who, wp, wp+wh-1).
+			With("occupant", who)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Internal("check rack units", err)
+	}
+	return nil
+}
+
+// Units returns how many rack units the entity has: its `units` attribute,
+// else its driver's default; 0 when it does not hold things at positions.
+func (tx *Tx) Units(name string) (int64, error) {
+	r, err := tx.row(name)
+	if err != nil {
+		return 0, err
+	}
+	d, err := tx.driver(r.driver)
+	if err != nil {
+		return 0, err
+	}
+	return tx.units(r, d)
+}
+
+func (tx *Tx) intAttr(id int64, key string) (int64, bool, error) {
+	var n sql.NullInt64
+	err := tx.queryRow("SELECT num FROM attrs WHERE entity_id = ? AND key = ? AND until IS NULL AND num IS NOT NULL ORDER BY rid DESC LIMIT 1", id, key).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, Internal("read "+key, err)
+	}
+	return n.Int64, n.Valid, nil
+}
+
+func (tx *Tx) units(r *entRow, d *drivers.Driver) (int64, error) {
+	if d.Units == 0 {
+		return 0, nil
+	}
+	n, ok, err := tx.intAttr(r.id, "units")
+	if err != nil || ok {
+		return n, err
+	}
+	return int64(d.Units), nil
+}
+
+// Height returns the height in rack units an entity takes: its `height`
+// attribute, else its driver's default, else 1.
+func (tx *Tx) Height(name string) (int64, error) {
+	r, err := tx.row(name)
+	if err != nil {
+		return 0, err
+	}
+	d, err := tx.driver(r.driver)
+	if err != nil {
+		return 0, err
+	}
+	return tx.height(r, d, nil)
+}
+
+func (tx *Tx) height(c *entRow, d *drivers.Driver, given *int64) (int64, error) {
+	if given != nil {
+		if *given < 1 {
+			return 0, Errorf(KindInvalid, "height %d must be at least 1 unit", *given)
+		}
+		return *given, nil
+	}
+	n, ok, err := tx.intAttr(c.id, "height")
+	if err != nil || ok {
+		return n, err
+	}
+	if d.Height > 0 {
+		return int64(d.Height), nil
+	}
+	return 1, nil
+}
+
+func (tx *Tx) addMember(g, m *entRow, gd *drivers.Driver) error {
+	var one int
+	err := tx.queryRow("SELECT 1 FROM connections WHERE a = ? AND b = ? AND type = 'member' AND until IS NULL", g.id, m.id).Scan(&one)
+	if err == nil {
+		return Errorf(KindConflict, "%s is already a member of %s", m.name, g.name)
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return Internal("add member", err)
+	}
+	if cyc, err := tx.isAncestor(m.id, g.id, "'member'"); err != nil {
+		return err
+	} else if cyc {
+		return Errorf(KindInvalid, "%s is (within) a member of %s; adding %s to it would make a loop", g.name, m.name, m.name)
+	}
+	if gd.Name == "pool" {
+		if err := tx.checkPoolRules(g, m); err != nil {
+			return err
+		}
+	}
+	after := map[string]any{"type": Member, "group": g.name, "member": m.name}
+	cid, err := tx.record(OpInsert, m, g, nil, after)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.exec("add member", "INSERT INTO connections(type, a, b, since) VALUES ('member',?,?,?)", g.id, m.id, cid); err != nil {
+		return err
+	}
+	if err := tx.bump(m, cid); err != nil {
+		return err
+	}
+	return tx.bump(g, cid)
+}
+
+// checkPoolRules enforces Clusto's pool variants: a member of an exclusive
+// pool may be in no other pool, and a thing may be in at most one unique pool.
+func (tx *Tx) checkPoolRules(g, m *entRow) error {
+	flag := func(id int64, key string) (bool, error) {
+		var v string
+		err := tx.queryRow("SELECT value FROM attrs WHERE entity_id = ? AND key = ? AND until IS NULL ORDER BY rid DESC LIMIT 1", id, key).Scan(&v)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return v == "true", err
+	}
+	gExclusive, err := flag(g.id, "exclusive")
+	if err != nil {
+		return Internal("read pool", err)
+	}
+	gUnique, err := flag(g.id, "unique")
+	if err != nil {
+		return Internal("read pool", err)
+	}
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT e.id, e.name FROM connections c JOIN entities e ON e.id = c.a AND e.until IS NULL
+		WHERE c.b = ? AND c.type = 'member' AND c.until IS NULL AND e.driver = 'pool' ORDER BY e.name`, m.id)
+	if err != nil {
+		return Internal("read pools", err)
+	}
+	type pool struct {
+		id   int64
+		name string
+	}
+	var pools []pool
+	for rows.Next() {
+		var p pool
+		if err := rows.Scan(&p.id, &p.name); err != nil {
+			rows.Close()
+			return Internal("read pools", err)
+		}
+		pools = append(pools, p)
+	}
+	rows.Close()
+	for _, p := range pools {
+		if gExclusive {
+			return Errorf(KindConflict, "%s is an exclusive pool and %s is already in pool %s", g.name, m.name, p.name)
+		}
+		if ex, err := flag(p.id, "exclusive"); err != nil {
+			return Internal("read pool", err)
+		} else if ex {
+			return Errorf(KindConflict, "%s is in exclusive pool %s and can be in no other pool", m.name, p.name)
+		}
+		if gUnique {
+			if un, err := flag(p.id, "unique"); err != nil {
+				return Internal("read pool", err)
+			} else if un {
+				return Errorf(KindConflict, "%s is already in unique pool %s; a thing may be in one unique pool", m.name, p.name)
+			}
+		}
+	}
+	return nil
+}
+
+// Remove takes child out of parent (containment or membership).
+func (tx *Tx) Remove(parent, child string) error {
+	p, err := tx.row(parent)
+	if err != nil {
+		return err
+	}
+	c, err := tx.row(child)
+	if err != nil {
+		return err
+	}
+	var rid int64
+	var typ string
+	var pos, h sql.NullInt64
+	err = tx.queryRow("SELECT rid, type, position, height FROM connections WHERE a = ? AND b = ? AND type IN ('contains','member') AND until IS NULL",
+		p.id, c.id).Scan(&rid, &typ, &pos, &h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Errorf(KindNotFound, "%s is not in %s", child, parent)
+	} else if err != nil {
+		return Internal("remove", err)
+	}
+	before := map[string]any{"type": typ, "parent": p.name, "child": c.name}
+	if pos.Valid {
+		before["position"], before["height"] = pos.Int64, h.Int64
+	}
+	cid, err := tx.record(OpRemove, c, p, before, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.exec("remove", "UPDATE connections SET until = ? WHERE rid = ?", cid, rid); err != nil {
+		return err
+	}
+	if err := tx.bump(c, cid); err != nil {
+		return err
+	}
+	return tx.bump(p, cid)
+}
+
+// Endpoint is one end of a cable: an entity and one of its ports.
+type Endpoint struct {
+	Name string `json:"name"`
+	Port string `json:"port"`
+}
+
+func (e Endpoint) String() string { return e.Name + ":" + e.Port }
+
+// portOf checks that the entity's driver declares the port and returns its type.
+func (tx *Tx) portOf(r *entRow, port string) (drivers.Port, error) {
+	d, err := tx.driver(r.driver)
+	if err != nil {
+		return drivers.Port{}, err
+	}
+	p, ok := d.Port(port)
+	if !ok {
+		var names []string
+		for _, p := range d.PortList() {
+			names = append(names, p.Name)
+		}
+		list := "none"
+		if len(names) > 0 {
+			list = compactPorts(names)
+		}
+		return p, Errorf(KindInvalid, "%s is a %s, which has no port %q; its ports are: %s", r.name, d.Name, port, list)
+	}
+	return p, nil
+}
+
+// compactPorts shortens long numbered port lists: 1-48, console.
+func compactPorts(names []string) string {
+	var out []string
+	for i := 0; i < len(names); {
+		j := i
+		for j+1 < len(names) && isNext(names[j], names[j+1]) {
+			j++
+		}
+		if j-i >= 2 {
+			out = append(out, names[i]+"-"+names[j])
+		} else {
+			out = append(out, names[i:j+1]...)
+		}
+		i = j + 1
+	}
+	return strings.Join(out, ", ")
+}
+
+func isNext(a, b string) bool {
+	pa, na := splitNum(a)
+	pb, nb := splitNum(b)
+	return pa == pb && na >= 0 && nb == na+1
+}
+
+func splitNum(s string) (string, int) {
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	if i == len(s) || len(s)-i > 6 {
+		return s, -1
+	}
+	n := 0
+	fmt.Sscan(s[i:], &n)
+	return s[:i], n
+}
+
+// peerOf returns the far end of the link on r's port, if any.
+func (tx *Tx) peerOf(r *entRow, port string) (Endpoint, bool, error) {
+	var ep Endpoint
+	err := tx.queryRow(`SELECT e.name, c.b_port FROM connections c JOIN entities e ON e.id = c.b AND e.until IS NULL
+		WHERE c.a = ? AND c.a_port = ? AND c.type = 'link' AND c.until IS NULL`, r.id, port).Scan(&ep.Name, &ep.Port)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ep, false, nil
+	}
+	if err != nil {
+		return ep, false, Internal("read link", err)
+	}
+	return ep, true, nil
+}
+
+// FreePort returns the first port of the entity, in driver order, that has
+// no link and is of type portType (any type when empty).
+func (tx *Tx) FreePort(name, portType string) (string, error) {
+	r, err := tx.row(name)
+	if err != nil {
+		return "", err
+	}
+	d, err := tx.driver(r.driver)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range d.PortList() {
+		if portType != "" && p.Type != portType {
+			continue
+		}
+		if _, used, err := tx.peerOf(r, p.Name); err != nil {
+			return "", err
+		} else if !used {
+			return p.Name, nil
+		}
+	}
+	if portType == "" {
+		return "", Errorf(KindConflict, "%s has no free port", name).WithCode("exhausted")
+	}
+	return "", Errorf(KindConflict, "%s has no free %s port", name, portType).WithCode("exhausted")
+}
+
+// Connect links port a to port b with a cable. Both ports must be declared
+// by their drivers, be of the same type, and be free.
+func (tx *Tx) Connect(a, b Endpoint) error {
+	ra, err := tx.row(a.Name)
+	if err != nil {
+		return err
+	}
+	rb, err := tx.row(b.Name)
+	if err != nil {
+		return err
+	}
+	if ra.id == rb.id {
+		return Errorf(KindInvalid, "cannot link %s to itself", a.Name)
+	}
+	pa, err := tx.portOf(ra, a.Port)
+	if err != nil {
+		return err
+	}
+	pb, err := tx.portOf(rb, b.Port)
+	if err != nil {
+		return err
+	}
+	if pa.Type != pb.Type {
+		return Errorf(KindInvalid, "%s is a %s port and %s is a %s port; a link joins ports of one type", a, pa.Type, b, pb.Type)
+	}
+	for _, side := range []struct {
+		r  *entRow
+		ep Endpoint
+	}{{ra, a}, {rb, b}} {
+		peer, used, err := tx.peerOf(side.r, side.ep.Port)
+		if err != nil {
+			return err
+		}
+		if used {
+			return Errorf(KindConflict, "port %s is in use: it is linked to %s", side.ep, peer).With("peer", peer.String())
+		}
+	}
+	after := map[string]any{"a": a.Name, "a_port": a.Port, "b": b.Name, "b_port": b.Port, "type": pa.Type}
+	cid, err := tx.record(OpLink, ra, rb, nil, after)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.exec("link", `INSERT INTO connections(type, a, b, a_port, b_port, port_type, since) VALUES
+		('link',?1,?2,?3,?4,?5,?6), ('link',?2,?1,?4,?3,?5,?6)`, ra.id, rb.id, a.Port, b.Port, pa.Type, cid); err != nil {
+		return err
+	}
+	if err := tx.bump(ra, cid); err != nil {
+		return err
+	}
+	return tx.bump(rb, cid)
+}
+
+// Disconnect removes the link between a and b. An empty port on one side
+// means whichever port of that entity the link uses; with both empty, the
+// entities must share exactly one link.
+func (tx *Tx) Disconnect(a, b Endpoint) error {
+	ra, err := tx.row(a.Name)
+	if err != nil {
+		return err
+	}
+	rb, err := tx.row(b.Name)
+	if err != nil {
+		return err
+	}
+	query := "SELECT a_port, b_port, port_type FROM connections WHERE a = ? AND b = ? AND type = 'link' AND until IS NULL"
+	args := []any{ra.id, rb.id}
+	if a.Port != "" {
+		query += " AND a_port = ?"
+		args = append(args, a.Port)
+	}
+	if b.Port != "" {
+		query += " AND b_port = ?"
+		args = append(args, b.Port)
+	}
+	rows, err := tx.tx.QueryContext(tx.ctx, query+" LIMIT 2", args...)
+	if err != nil {
+		return Internal("unlink", err)
+	}
+	var found []Endpoint
+	var ptype string
+	for rows.Next() {
+		var ap, bp string
+		if err := rows.Scan(&ap, &bp, &ptype); err != nil {
+			rows.Close()
+			return Internal("unlink", err)
+		}
+		found = append(found, Endpoint{Name: ap, Port: bp})
+	}
+	rows.Close()
+	switch {
+	case len(found) == 0:
+		return Errorf(KindNotFound, "there is no link between %s and %s", a, b)
+	case len(found) > 1:
+		return Errorf(KindInvalid, "%s and %s share more than one link; name the ports", a.Name, b.Name)
+	}
+	a.Port, b.Port = found[0].Name, found[0].Port
+	before := map[string]any{"a": a.Name, "a_port": a.Port, "b": b.Name, "b_port": b.Port, "type": ptype}
+	cid, err := tx.record(OpUnlink, ra, rb, before, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.exec("unlink", `UPDATE connections SET until = ?1 WHERE type = 'link' AND until IS NULL AND
+		((a = ?2 AND a_port = ?3 AND b = ?4 AND b_port = ?5) OR (a = ?4 AND a_port = ?5 AND b = ?2 AND b_port = ?3))`,
+		cid, ra.id, a.Port, rb.id, b.Port); err != nil {
+		return err
+	}
+	if err := tx.bump(ra, cid); err != nil {
+		return err
+	}
+	return tx.bump(rb, cid)
+}

@@ -1,0 +1,91 @@
+package entity
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrorKind classifies an error so that callers (the server, the CLI) can
+// answer it the right way without parsing messages.
+type ErrorKind string
+
+// The error kinds. The server maps each to one HTTP status in one place.
+const (
+	KindInvalid      ErrorKind = "invalid"
+	KindNotFound     ErrorKind = "not_found"
+	KindConflict     ErrorKind = "conflict"
+	KindPrecondition ErrorKind = "precondition_failed"
+	KindQuerySyntax  ErrorKind = "query_syntax"
+	KindUnauthorized ErrorKind = "unauthorized"
+	KindForbidden    ErrorKind = "forbidden"
+	KindTooLarge     ErrorKind = "too_large"
+	KindInternal     ErrorKind = "internal"
+)
+
+// Error is the project's error value: a kind, an optional finer code
+// ("exhausted", "insufficient"), a message meant for the user, and for query
+// syntax errors the position in the query.
+type Error struct {
+	Kind    ErrorKind
+	Code    string
+	Message string
+	// Line and Column locate a query syntax error (1-based); zero otherwise.
+	Line, Column int
+	// Details carries structured context for the client (candidates, counts).
+	Details map[string]any
+	// Err is the underlying cause, never shown to clients of the server.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil && e.Kind == KindInternal {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error of the given kind with a formatted message.
+func Errorf(kind ErrorKind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// WithCode sets the finer error code and returns e.
+func (e *Error) WithCode(code string) *Error {
+	e.Code = code
+	return e
+}
+
+// With adds one detail and returns e.
+func (e *Error) With(key string, value any) *Error {
+	if e.Details == nil {
+		e.Details = map[string]any{}
+	}
+	e.Details[key] = value
+	return e
+}
+
+// Internal wraps an unexpected failure; its message names the operation only.
+func Internal(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &Error{Kind: KindInternal, Message: op, Err: err}
+}
+
+// KindOf returns the kind of err, KindInternal for errors that are not *Error.
+func KindOf(err error) ErrorKind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return KindInternal
+}
+
+// IsKind reports whether err is an *Error of kind k.
+func IsKind(err error, k ErrorKind) bool { return err != nil && KindOf(err) == k }

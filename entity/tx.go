@@ -1,0 +1,776 @@
+package entity
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/clusto/clusto/drivers"
+)
+
+// Tx is one write transaction. Each operation on it is one change in the
+// history; all of them commit together or not at all.
+type Tx struct {
+	s     *Store
+	ctx   context.Context
+	tx    *sql.Tx
+	actor string
+	now   string
+	stmts map[string]*sql.Stmt
+}
+
+// DefaultActor is recorded when a write names no actor.
+const DefaultActor = "anonymous"
+
+// Update runs fn in one BEGIN IMMEDIATE transaction on the single writer
+// connection and commits if fn returns nil. Any error (or panic) rolls back
+// everything fn did. actor is recorded on every change.
+func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (err error) {
+	if actor == "" {
+		actor = DefaultActor
+	}
+	sqlTx, err := s.db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return Internal("begin write", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			sqlTx.Rollback()
+		}
+	}()
+	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, actor: actor, now: formatTime(s.now())}
+	defer func() {
+		for _, st := range tx.stmts {
+			st.Close()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	done = true
+	if err := sqlTx.Commit(); err != nil {
+		return Internal("commit", err)
+	}
+	return nil
+}
+
+// Context returns the transaction's context.
+func (tx *Tx) Context() context.Context { return tx.ctx }
+
+// Actor returns who the changes are recorded as.
+func (tx *Tx) Actor() string { return tx.actor }
+
+// Store returns the store the transaction belongs to.
+func (tx *Tx) Store() *Store { return tx.s }
+
+// SQL exposes the transaction to packages that compile their own SQL over
+// the same schema (the query compiler, allocation).
+func (tx *Tx) SQL() *sql.Tx { return tx.tx }
+
+// stmt returns a statement prepared on the transaction's connection,
+// cached for the transaction's life: bulk loads repeat a few statements
+// thousands of times. (Preparing on the pool would wait for the single
+// writer connection, which this transaction holds.)
+func (tx *Tx) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := tx.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := tx.tx.PrepareContext(tx.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if tx.stmts == nil {
+		tx.stmts = map[string]*sql.Stmt{}
+	}
+	tx.stmts[query] = st
+	return st, nil
+}
+
+func (tx *Tx) exec(what, query string, args ...any) (sql.Result, error) {
+	st, err := tx.stmt(query)
+	if err != nil {
+		return nil, Internal(what, err)
+	}
+	res, err := st.ExecContext(tx.ctx, args...)
+	if err != nil {
+		return nil, Internal(what, err)
+	}
+	return res, nil
+}
+
+func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
+	st, err := tx.stmt(query)
+	if err != nil {
+		return tx.tx.QueryRowContext(tx.ctx, query, args...)
+	}
+	return st.QueryRowContext(tx.ctx, args...)
+}
+
+func (tx *Tx) row(name string) (*entRow, error) {
+	return tx.s.rowByName(tx.ctx, tx.tx, name, 0)
+}
+
+// Get reads an entity inside the transaction, seeing its uncommitted writes.
+func (tx *Tx) Get(name string) (*Entity, error) {
+	return tx.s.load(tx.ctx, tx.tx, name, 0)
+}
+
+// CheckVersion fails with precondition_failed unless the entity is at version.
+func (tx *Tx) CheckVersion(name string, version int64) error {
+	r, err := tx.row(name)
+	if err != nil {
+		return err
+	}
+	if r.version != version {
+		return Errorf(KindPrecondition, "%s is at version %d, not %d: it changed since you read it", name, r.version, version).
+			With("version", r.version)
+	}
+	return nil
+}
+
+func mustJSON(v any) any {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return string(b)
+}
+
+// record starts a change and returns its number; rows written for the
+// operation carry it as since/until.
+func (tx *Tx) record(op string, subject, peer *entRow, before, after any) (int64, error) {
+	var sid, pid any
+	var sname, pname string
+	if subject != nil {
+		sid, sname = subject.id, subject.name
+	}
+	if peer != nil {
+		pid, pname = peer.id, peer.name
+	}
+	var cid int64
+	err := tx.queryRow("INSERT INTO changes(at, actor, op, entity_id, entity, peer_id, peer, before, after) VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
+		tx.now, tx.actor, op, sid, sname, pid, pname, mustJSON(before), mustJSON(after)).Scan(&cid)
+	if err != nil {
+		return 0, Internal("record change", err)
+	}
+	return cid, nil
+}
+
+func (tx *Tx) setAfter(cid int64, after any) error {
+	_, err := tx.exec("record change", "UPDATE changes SET after = ? WHERE id = ?", mustJSON(after), cid)
+	return err
+}
+
+// bump gives the entity a new version for change cid: the current row is
+// closed and a copy with version+1 opened, so the past stays readable. A
+// second bump in the same change only refreshes the row.
+func (tx *Tx) bump(r *entRow, cid int64) error {
+	if r.since == cid {
+		_, err := tx.exec("update entity", "UPDATE entities SET updated_at = ? WHERE rid = ?", tx.now, r.rid)
+		return err
+	}
+	if _, err := tx.exec("update entity", "UPDATE entities SET until = ? WHERE rid = ?", cid, r.rid); err != nil {
+		return err
+	}
+	var rid int64
+	err := tx.queryRow(`INSERT INTO entities(id, name, driver, kind, version, created_at, updated_at, since)
+		VALUES (?,?,?,?,?,?,?,?) RETURNING rid`, r.id, r.name, r.driver, string(r.kind), r.version+1, r.created, tx.now, cid).Scan(&rid)
+	if err != nil {
+		return Internal("update entity", err)
+	}
+	r.rid, r.since, r.version, r.updated = rid, cid, r.version+1, tx.now
+	return nil
+}
+
+func (tx *Tx) driver(name string) (*drivers.Driver, error) {
+	d, ok := tx.s.drivers.Lookup(name)
+	if !ok {
+		return nil, Errorf(KindInvalid, "unknown driver %q; known drivers: %s", name, strings.Join(tx.s.drivers.Names(), ", "))
+	}
+	return d, nil
+}
+
+// NewEntity is what Create needs.
+type NewEntity struct {
+	Name   string `json:"name"`
+	Driver string `json:"driver"`
+	Attrs  []Attr `json:"attrs"`
+}
+
+// Create adds an entity with its initial attributes as one change.
+func (tx *Tx) Create(n NewEntity) (*Entity, error) {
+	if err := tx.create(n); err != nil {
+		return nil, err
+	}
+	return tx.Get(n.Name)
+}
+
+// CreateQuiet is Create without reading the entity back, for bulk loads.
+func (tx *Tx) CreateQuiet(n NewEntity) error { return tx.create(n) }
+
+func (tx *Tx) create(n NewEntity) error {
+	if err := ValidateName(n.Name); err != nil {
+		return err
+	}
+	d, err := tx.driver(n.Driver)
+	if err != nil {
+		return err
+	}
+	attrs := make([]Attr, len(n.Attrs))
+	for i, a := range n.Attrs {
+		if attrs[i], err = tx.normalize(d, a); err != nil {
+			return fmt.Errorf("attribute #%d: %w", i+1, err)
+		}
+	}
+	var exists int
+	err = tx.queryRow("SELECT 1 FROM entities WHERE name = ? AND until IS NULL", n.Name).Scan(&exists)
+	if err == nil {
+		return Errorf(KindConflict, "an entity named %q already exists", n.Name)
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return Internal("create entity", err)
+	}
+	after := map[string]any{"name": n.Name, "driver": d.Name, "kind": d.Kind, "attrs": attrs}
+	cid, err := tx.record(OpCreate, nil, nil, nil, after)
+	if err != nil {
+		return err
+	}
+	var id int64
+	if err := tx.queryRow("INSERT INTO entity_ids(created) VALUES (?) RETURNING id", cid).Scan(&id); err != nil {
+		return Internal("create entity", err)
+	}
+	if _, err := tx.exec("create entity", `INSERT INTO entities(id, name, driver, kind, version, created_at, updated_at, since)
+		VALUES (?,?,?,?,1,?,?,?)`, id, n.Name, d.Name, string(d.Kind), tx.now, tx.now, cid); err != nil {
+		return err
+	}
+	if _, err := tx.exec("record change", "UPDATE changes SET entity_id = ?, entity = ? WHERE id = ?", id, n.Name, cid); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, a := range attrs {
+		k := attrIdentity(a)
+		if seen[k] {
+			return Errorf(KindConflict, "attribute %s is given twice", a)
+		}
+		seen[k] = true
+		if err := tx.insertAttr(id, a, cid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func attrIdentity(a Attr) string {
+	n := "-"
+	if a.Number != nil {
+		n = fmt.Sprint(*a.Number)
+	}
+	return a.Key + "\x00" + a.Subkey + "\x00" + n + "\x00" + a.Value.Text
+}
+
+// normalize validates an attribute against the driver's declared keys and
+// converts its value to the declared type (a string "42" for an int key).
+func (tx *Tx) normalize(d *drivers.Driver, a Attr) (Attr, error) {
+	if err := ValidateKey("key", a.Key); err != nil {
+		return a, err
+	}
+	if a.Subkey != "" {
+		if err := ValidateKey("subkey", a.Subkey); err != nil {
+			return a, err
+		}
+	}
+	if a.Number != nil && *a.Number < 0 {
+		return a, Errorf(KindInvalid, "attribute %s: number must not be negative", a.Key)
+	}
+	if a.Value.Type == "" {
+		a.Value.Type = TypeString
+	}
+	a.From = ""
+	canon, err := ParseValue(a.Value.Type, a.Value.Text)
+	if err != nil {
+		return a, Errorf(KindInvalid, "attribute %s: %v", a.Key, err)
+	}
+	a.Value = canon
+	spec, ok := d.Attrs[a.Key]
+	if !ok {
+		return a, nil
+	}
+	want := ValueType(spec.Type)
+	if spec.Type == drivers.TypeCIDR {
+		want = TypeString
+	}
+	if a.Value.Type != want {
+		if a.Value.Type != TypeString && !(a.Value.Type == TypeInt && want == TypeString) {
+			return a, Errorf(KindInvalid, "attribute %s of a %s must be %s, not %s", a.Key, d.Name, spec.Type, a.Value.Type)
+		}
+		v, err := ParseValue(want, a.Value.Text)
+		if err != nil {
+			return a, Errorf(KindInvalid, "attribute %s of a %s must be %s: %v", a.Key, d.Name, spec.Type, err.(*Error).Message)
+		}
+		a.Value = v
+	}
+	if spec.Type == drivers.TypeCIDR {
+		p, err := netip.ParsePrefix(strings.TrimSpace(a.Value.Text))
+		if err != nil {
+			return a, Errorf(KindInvalid, "attribute %s: %q is not a network in CIDR form (10.0.3.0/24, 2001:db8::/64)", a.Key, a.Value.Text)
+		}
+		if p.Masked() != p {
+			return a, Errorf(KindInvalid, "attribute %s: %s has host bits set; the network is %s", a.Key, p, p.Masked())
+		}
+		a.Value = String(p.String())
+	}
+	if spec.Min != nil {
+		if i, ok := a.Value.Int64(); ok && i < *spec.Min {
+			return a, Errorf(KindInvalid, "attribute %s of a %s must be at least %d, not %d", a.Key, d.Name, *spec.Min, i)
+		}
+	}
+	return a, nil
+}
+
+func (tx *Tx) insertAttr(entityID int64, a Attr, cid int64) error {
+	var num, ip, ref any
+	switch a.Value.Type {
+	case TypeInt:
+		num, _ = a.Value.Int64()
+	case TypeIP:
+		addr, _ := a.Value.Addr()
+		b := addr.As16()
+		ip = b[:]
+	case TypeRef:
+		var id int64
+		err := tx.queryRow("SELECT id FROM entities WHERE name = ? AND until IS NULL", a.Value.Text).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Errorf(KindInvalid, "attribute %s refers to %q, which does not exist", a.Key, a.Value.Text)
+		} else if err != nil {
+			return Internal("resolve reference", err)
+		}
+		ref = id
+	}
+	var number any
+	if a.Number != nil {
+		number = *a.Number
+		// An explicit number moves the auto-numbering past it, so that
+		// "next number" never hands out one already used.
+		if _, err := tx.exec("number attribute", `INSERT INTO attr_numbers(entity_id, key, next) VALUES (?,?,?)
+			ON CONFLICT(entity_id, key) DO UPDATE SET next = max(next, excluded.next)`, entityID, a.Key, *a.Number+1); err != nil {
+			return err
+		}
+	}
+	_, err := tx.exec("add attribute", `INSERT INTO attrs(entity_id, key, subkey, number, type, value, num, ip, ref, since)
+		VALUES (?,?,?,?,?,?,?,?,?,?)`, entityID, a.Key, a.Subkey, number, string(a.Value.Type), a.Value.Text, num, ip, ref, cid)
+	return err
+}
+
+// AttrSelector picks attribute values of one key; nil fields match any.
+type AttrSelector struct {
+	Key    string
+	Subkey *string
+	Number *int64
+	Value  *string
+}
+
+func (sel AttrSelector) where() (string, []any) {
+	q := "key = ?"
+	args := []any{sel.Key}
+	if sel.Subkey != nil {
+		q += " AND subkey = ?"
+		args = append(args, *sel.Subkey)
+	}
+	if sel.Number != nil {
+		q += " AND number = ?"
+		args = append(args, *sel.Number)
+	}
+	if sel.Value != nil {
+		q += " AND value = ?"
+		args = append(args, *sel.Value)
+	}
+	return q, args
+}
+
+func (sel AttrSelector) String() string {
+	s := sel.Key
+	if sel.Subkey != nil {
+		s += "." + *sel.Subkey
+	}
+	if sel.Number != nil {
+		s += fmt.Sprintf("[%d]", *sel.Number)
+	}
+	if sel.Value != nil {
+		s += "=" + *sel.Value
+	}
+	return s
+}
+
+// AddAttr appends one value to an entity's attributes. Adding a value that
+// is already there (same key, subkey, number and value) is a conflict.
+func (tx *Tx) AddAttr(name string, a Attr) (Attr, error) {
+	return tx.addAttr(name, a, false)
+}
+
+// AddNumberedAttr appends a value under the next number of its key: 0, 1,
+// 2, ... for each (entity, key), never reusing a number, even after deletes.
+func (tx *Tx) AddNumberedAttr(name string, a Attr) (Attr, error) {
+	return tx.addAttr(name, a, true)
+}
+
+func (tx *Tx) addAttr(name string, a Attr, autoNumber bool) (Attr, error) {
+	r, err := tx.row(name)
+	if err != nil {
+		return a, err
+	}
+	d, err := tx.driver(r.driver)
+	if err != nil {
+		return a, err
+	}
+	if autoNumber {
+		a.Number = nil
+	}
+	if a, err = tx.normalize(d, a); err != nil {
+		return a, err
+	}
+	if autoNumber {
+		var next int64
+		if err := tx.queryRow(`INSERT INTO attr_numbers(entity_id, key, next) VALUES (?,?,1)
+			ON CONFLICT(entity_id, key) DO UPDATE SET next = next + 1 RETURNING next - 1`, r.id, a.Key).Scan(&next); err != nil {
+			return a, Internal("number attribute", err)
+		}
+		a.Number = N(next)
+	} else {
+		sub := a.Subkey
+		v := a.Value.Text
+		q, args := AttrSelector{Key: a.Key, Subkey: &sub, Value: &v}.where()
+		if a.Number != nil {
+			q += " AND number = ?"
+			args = append(args, *a.Number)
+		} else {
+			q += " AND number IS NULL"
+		}
+		var one int
+		err := tx.queryRow("SELECT 1 FROM attrs WHERE entity_id = ? AND until IS NULL AND "+q+" LIMIT 1", append([]any{r.id}, args...)...).Scan(&one)
+		if err == nil {
+			return a, Errorf(KindConflict, "%s already has %s", name, a)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return a, Internal("add attribute", err)
+		}
+	}
+	cid, err := tx.record(OpAttrAdd, r, nil, nil, a)
+	if err != nil {
+		return a, err
+	}
+	if err := tx.insertAttr(r.id, a, cid); err != nil {
+		return a, err
+	}
+	return a, tx.bump(r, cid)
+}
+
+// closeAttrs ends the current rows matching sel and returns what they held.
+func (tx *Tx) closeAttrs(r *entRow, sel AttrSelector, cid int64) ([]Attr, error) {
+	var sub *string = sel.Subkey
+	before, err := tx.s.attrsOf(tx.ctx, tx.tx, r.id, 0, sel.Key, sub)
+	if err != nil {
+		return nil, err
+	}
+	var matched []Attr
+	for _, a := range before {
+		if sel.Number != nil && (a.Number == nil || *a.Number != *sel.Number) {
+			continue
+		}
+		if sel.Value != nil && a.Value.Text != *sel.Value {
+			continue
+		}
+		matched = append(matched, a)
+	}
+	if len(matched) == 0 {
+		return nil, nil
+	}
+	q, args := sel.where()
+	_, err = tx.exec("remove attribute", "UPDATE attrs SET until = ? WHERE entity_id = ? AND until IS NULL AND "+q, append([]any{cid, r.id}, args...)...)
+	return matched, err
+}
+
+// SetAttr replaces every value selected by sel (its key, and subkey and
+// number when given) with values, as one change.
+func (tx *Tx) SetAttr(name string, sel AttrSelector, values []Value) ([]Attr, error) {
+	if len(values) == 0 {
+		return nil, Errorf(KindInvalid, "attr set %s needs at least one value (use attr del to remove a key)", sel.Key)
+	}
+	sel.Value = nil
+	r, err := tx.row(name)
+	if err != nil {
+		return nil, err
+	}
+	d, err := tx.driver(r.driver)
+	if err != nil {
+		return nil, err
+	}
+	var after []Attr
+	seen := map[string]bool{}
+	for _, v := range values {
+		a := Attr{Key: sel.Key, Number: sel.Number, Value: v}
+		if sel.Subkey != nil {
+			a.Subkey = *sel.Subkey
+		}
+		if a, err = tx.normalize(d, a); err != nil {
+			return nil, err
+		}
+		if seen[a.Value.Text] {
+			return nil, Errorf(KindInvalid, "value %q is given twice for %s", a.Value.Text, sel.Key)
+		}
+		seen[a.Value.Text] = true
+		after = append(after, a)
+	}
+	cid, err := tx.record(OpAttrSet, r, nil, nil, after)
+	if err != nil {
+		return nil, err
+	}
+	before, err := tx.closeAttrs(r, sel, cid)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(before), cid); err != nil {
+		return nil, err
+	}
+	for _, a := range after {
+		if err := tx.insertAttr(r.id, a, cid); err != nil {
+			return nil, err
+		}
+	}
+	return after, tx.bump(r, cid)
+}
+
+// DelAttr removes the values selected by sel; it is not_found when none match.
+func (tx *Tx) DelAttr(name string, sel AttrSelector) ([]Attr, error) {
+	if err := ValidateKey("key", sel.Key); err != nil {
+		return nil, err
+	}
+	r, err := tx.row(name)
+	if err != nil {
+		return nil, err
+	}
+	cid, err := tx.record(OpAttrDel, r, nil, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	removed, err := tx.closeAttrs(r, sel, cid)
+	if err != nil {
+		return nil, err
+	}
+	if len(removed) == 0 {
+		return nil, Errorf(KindNotFound, "%s has no attribute %s", name, sel)
+	}
+	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(removed), cid); err != nil {
+		return nil, err
+	}
+	return removed, tx.bump(r, cid)
+}
+
+// Rename gives an entity a new name; references to it follow.
+func (tx *Tx) Rename(oldName, newName string) error {
+	if err := ValidateName(newName); err != nil {
+		return err
+	}
+	r, err := tx.row(oldName)
+	if err != nil {
+		return err
+	}
+	if oldName == newName {
+		return Errorf(KindInvalid, "%s already has that name", oldName)
+	}
+	if _, err := tx.row(newName); err == nil {
+		return Errorf(KindConflict, "an entity named %q already exists", newName)
+	} else if !IsKind(err, KindNotFound) {
+		return err
+	}
+	cid, err := tx.record(OpRename, r, nil, map[string]string{"name": oldName}, map[string]string{"name": newName})
+	if err != nil {
+		return err
+	}
+	r.name = newName
+	if err := tx.bumpRenamed(r, cid); err != nil {
+		return err
+	}
+	// References hold the target's name as their text: reissue them.
+	refs, err := tx.referrers(r.id)
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		if _, err := tx.exec("rename reference", "UPDATE attrs SET until = ? WHERE rid = ?", cid, ref.rid); err != nil {
+			return err
+		}
+		if _, err := tx.exec("rename reference", `INSERT INTO attrs(entity_id, key, subkey, number, type, value, ref, since)
+			SELECT entity_id, key, subkey, number, type, ?, ref, ? FROM attrs WHERE rid = ?`, newName, cid, ref.rid); err != nil {
+			return err
+		}
+		if err := tx.bump(ref.owner, cid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bumpRenamed is bump for a row whose name changed in memory.
+func (tx *Tx) bumpRenamed(r *entRow, cid int64) error {
+	if _, err := tx.exec("rename entity", "UPDATE entities SET until = ? WHERE rid = ?", cid, r.rid); err != nil {
+		return err
+	}
+	var rid int64
+	if err := tx.queryRow(`INSERT INTO entities(id, name, driver, kind, version, created_at, updated_at, since)
+		VALUES (?,?,?,?,?,?,?,?) RETURNING rid`, r.id, r.name, r.driver, string(r.kind), r.version+1, r.created, tx.now, cid).Scan(&rid); err != nil {
+		return Internal("rename entity", err)
+	}
+	r.rid, r.since, r.version = rid, cid, r.version+1
+	return nil
+}
+
+type referrer struct {
+	rid   int64
+	owner *entRow
+}
+
+// referrers lists the current attribute rows that reference entity id.
+func (tx *Tx) referrers(id int64) ([]referrer, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT a.rid, "+entCols+` FROM attrs a JOIN entities e ON e.id = a.entity_id AND e.until IS NULL
+		WHERE a.ref = ? AND a.until IS NULL`, id)
+	if err != nil {
+		return nil, Internal("find references", err)
+	}
+	defer rows.Close()
+	var out []referrer
+	owners := map[int64]*entRow{}
+	for rows.Next() {
+		var ref referrer
+		var r entRow
+		var kind string
+		if err := rows.Scan(&ref.rid, &r.rid, &r.id, &r.name, &r.driver, &kind, &r.version, &r.created, &r.updated, &r.since); err != nil {
+			return nil, Internal("find references", err)
+		}
+		r.kind = Kind(kind)
+		if o, ok := owners[r.id]; ok {
+			ref.owner = o
+		} else {
+			ref.owner = &r
+			owners[r.id] = &r
+		}
+		out = append(out, ref)
+	}
+	return out, rows.Err()
+}
+
+// Delete removes an entity. While it still contains things, has members,
+// holds links or is referenced by allocations it is a conflict, unless
+// cascade is set: then its children and members are detached (not
+// deleted), its links unplugged, and references to it removed.
+func (tx *Tx) Delete(name string, cascade bool) error {
+	r, err := tx.row(name)
+	if err != nil {
+		return err
+	}
+	var children, links int
+	if err := tx.queryRow(`SELECT
+		(SELECT count(*) FROM connections WHERE a = ?1 AND type IN ('contains','member') AND until IS NULL),
+		(SELECT count(*) FROM connections WHERE a = ?1 AND type = 'link' AND until IS NULL)`, r.id).Scan(&children, &links); err != nil {
+		return Internal("delete entity", err)
+	}
+	allocs, err := tx.countAllocations(r.id)
+	if err != nil {
+		return err
+	}
+	if !cascade && children+links+allocs > 0 {
+		var parts []string
+		if children > 0 {
+			parts = append(parts, fmt.Sprintf("%d children or members", children))
+		}
+		if links > 0 {
+			parts = append(parts, fmt.Sprintf("%d links", links))
+		}
+		if allocs > 0 {
+			parts = append(parts, fmt.Sprintf("%d allocations", allocs))
+		}
+		return Errorf(KindConflict, "%s still holds %s; remove them first or delete with cascade", name, strings.Join(parts, ", ")).
+			With("children", children).With("links", links).With("allocations", allocs)
+	}
+	before, err := tx.Get(name)
+	if err != nil {
+		return err
+	}
+	cid, err := tx.record(OpDelete, r, nil, before, nil)
+	if err != nil {
+		return err
+	}
+	// Entities on the other side of a connection or a reference change too.
+	touched := map[int64]bool{}
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT DISTINCT CASE WHEN a = ?1 THEN b ELSE a END FROM connections
+		WHERE (a = ?1 OR b = ?1) AND until IS NULL`, r.id)
+	if err != nil {
+		return Internal("delete entity", err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return Internal("delete entity", err)
+		}
+		touched[id] = true
+	}
+	rows.Close()
+	refs, err := tx.referrers(r.id)
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		if _, err := tx.exec("delete reference", "UPDATE attrs SET until = ? WHERE rid = ?", cid, ref.rid); err != nil {
+			return err
+		}
+		touched[ref.owner.id] = true
+	}
+	if _, err := tx.exec("delete entity", "UPDATE connections SET until = ?1 WHERE (a = ?2 OR b = ?2) AND until IS NULL", cid, r.id); err != nil {
+		return err
+	}
+	if _, err := tx.exec("delete entity", "UPDATE attrs SET until = ? WHERE entity_id = ? AND until IS NULL", cid, r.id); err != nil {
+		return err
+	}
+	if _, err := tx.exec("delete entity", "UPDATE entities SET until = ? WHERE rid = ?", cid, r.rid); err != nil {
+		return err
+	}
+	if err := tx.releaseAllocations(r.id, cid); err != nil {
+		return err
+	}
+	delete(touched, r.id)
+	return tx.bumpIDs(touched, cid)
+}
+
+func (tx *Tx) bumpIDs(ids map[int64]bool, cid int64) error {
+	for id := range ids {
+		o, err := scanEntRow(tx.queryRow("SELECT "+entCols+" FROM entities e WHERE e.id = ? AND e.until IS NULL", id))
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return Internal("update entity", err)
+		}
+		if err := tx.bump(o, cid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Now returns the transaction's timestamp.
+func (tx *Tx) Now() time.Time { return parseTime(tx.now) }
+
+// countAllocations counts the resources (IP addresses) an entity holds or,
+// for a block, hands out. Allocation tables come with the allocation
+// migration; until then there are none.
+func (tx *Tx) countAllocations(id int64) (int, error) { return 0, nil }
+
+// releaseAllocations frees what countAllocations counted, as part of a cascade delete.
+func (tx *Tx) releaseAllocations(id, cid int64) error { return nil }

@@ -1,0 +1,64 @@
+package schema
+
+import (
+	"database/sql/driver"
+	"fmt"
+	"regexp"
+	"sync"
+
+	"modernc.org/sqlite"
+)
+
+// regexCache keeps compiled patterns: a query evaluates its regex once per
+// candidate row, and compiling each time would dominate.
+var regexCache sync.Map // string -> *regexp.Regexp
+
+func compiledRegex(pattern string) (*regexp.Regexp, error) {
+	if re, ok := regexCache.Load(pattern); ok {
+		return re.(*regexp.Regexp), nil
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, err
+	}
+	regexCache.Store(pattern, re)
+	return re, nil
+}
+
+func init() {
+	// regexp(pattern, text) backs SQL's "text REGEXP pattern" with Go's RE2
+	// engine, so no pattern can backtrack catastrophically. The query
+	// compiler validates patterns before binding them; a NULL text never matches.
+	err := sqlite.RegisterDeterministicScalarFunction("regexp", 2, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		pattern, ok := args[0].(string)
+		if !ok {
+			return nil, fmt.Errorf("regexp: pattern must be text")
+		}
+		var text string
+		switch v := args[1].(type) {
+		case nil:
+			return int64(0), nil
+		case string:
+			text = v
+		case []byte:
+			text = string(v)
+		case int64:
+			text = fmt.Sprint(v)
+		case float64:
+			text = fmt.Sprint(v)
+		default:
+			return int64(0), nil
+		}
+		re, err := compiledRegex(pattern)
+		if err != nil {
+			return nil, fmt.Errorf("regexp: %w", err)
+		}
+		if re.MatchString(text) {
+			return int64(1), nil
+		}
+		return int64(0), nil
+	})
+	if err != nil {
+		panic(fmt.Sprintf("register regexp function: %v", err))
+	}
+}

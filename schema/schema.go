@@ -1,0 +1,215 @@
+// Package schema owns the SQLite file: how it is opened, the embedded,
+// ordered migrations that shape it, and the SQL functions the query compiler
+// relies on. It is the only package that knows DSN syntax and pragmas.
+package schema
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migration is one embedded schema step; Version is the number its file name starts with.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// Migrations returns the embedded migrations in the order they apply.
+func Migrations() ([]Migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded migrations: %w", err)
+	}
+	var ms []Migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		if !ok {
+			return nil, fmt.Errorf("migration %q: name must be NNNN_description.sql", e.Name())
+		}
+		v, err := strconv.Atoi(num)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %q: name must start with a positive number", e.Name())
+		}
+		body, err := migrationFiles.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("read migration %q: %w", e.Name(), err)
+		}
+		ms = append(ms, Migration{Version: v, Name: e.Name(), SQL: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	for i, m := range ms {
+		if m.Version != i+1 {
+			return nil, fmt.Errorf("migration %q: expected version %d (versions must be 1, 2, 3, ...)", m.Name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// LatestVersion is the schema version this build writes.
+func LatestVersion() int {
+	ms, err := Migrations()
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}
+
+// ErrTooNew is returned when the file was written by a newer build.
+var ErrTooNew = errors.New("database schema is newer than this build")
+
+// DB is an open inventory file: one writer connection, through which every
+// write goes in BEGIN IMMEDIATE transactions, and a pool of read-only
+// connections that never block it (WAL).
+type DB struct {
+	// Write has exactly one connection; BeginTx on it issues BEGIN IMMEDIATE.
+	Write *sql.DB
+	// Read is a pool of read-only connections.
+	Read *sql.DB
+	// Path is the file's path as given to Open.
+	Path string
+}
+
+// Options tune Open; the zero value is what the server uses.
+type Options struct {
+	// ReadConns caps the read pool; 0 means 2 x GOMAXPROCS (at least 4).
+	ReadConns int
+	// BusyTimeoutMillis is how long a connection waits on a lock; 0 means 10 s.
+	BusyTimeoutMillis int
+}
+
+// dsn builds a file: URI so that SQLite sees its own URI parameters
+// (mode=ro) and the driver sees its _pragma and _txlock parameters.
+func dsn(path string, params url.Values) string {
+	u := url.URL{Scheme: "file", Path: path}
+	// url.URL escapes '?' and '#' in the path, which SQLite URI parsing expects.
+	return "file:" + u.EscapedPath() + "?" + params.Encode()
+}
+
+// Open opens (creating if absent) the inventory at path and migrates it to
+// the latest schema. A file written by a newer build is refused with ErrTooNew.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("open database: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	busy := opts.BusyTimeoutMillis
+	if busy <= 0 {
+		busy = 10000
+	}
+	common := func() url.Values {
+		v := url.Values{}
+		// The driver applies busy_timeout first; every per-connection
+		// setting must be in the DSN to reach every pooled connection.
+		v.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy))
+		v.Add("_pragma", "foreign_keys(1)")
+		v.Add("_pragma", "synchronous(FULL)")
+		v.Add("_pragma", "cache_size(-32000)")
+		v.Add("_pragma", "temp_store(MEMORY)")
+		return v
+	}
+	wp := common()
+	wp.Add("_pragma", "journal_mode(WAL)")
+	wp.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", dsn(abs, wp))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+
+	rp := common()
+	rp.Set("mode", "ro")
+	rp.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", dsn(abs, rp))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
+	}
+	n := opts.ReadConns
+	if n <= 0 {
+		n = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	r.SetConnMaxIdleTime(0)
+	if err := r.PingContext(ctx); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
+	}
+	return &DB{Write: w, Read: r, Path: abs}, nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	return errors.Join(db.Read.Close(), db.Write.Close())
+}
+
+// Version reports the schema version of the file.
+func (db *DB) Version(ctx context.Context) (int, error) {
+	var v int
+	if err := db.Read.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+func migrate(ctx context.Context, w *sql.DB) error {
+	ms, err := Migrations()
+	if err != nil {
+		return err
+	}
+	// BEGIN IMMEDIATE takes the write lock first, so two processes opening a
+	// new file cannot both apply migration 1; it also creates the WAL files
+	// that read-only connections need before they can open.
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin migration: %w", err)
+	}
+	defer tx.Rollback()
+	var current int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if current > len(ms) {
+		return fmt.Errorf("%w: the file is at version %d, this build knows versions up to %d; use a newer clustod", ErrTooNew, current, len(ms))
+	}
+	for _, m := range ms[current:] {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("apply migration %s: %w", m.Name, err)
+		}
+		// PRAGMA takes no bound parameters; the version is our own integer.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.Version)); err != nil {
+			return fmt.Errorf("record schema version %d: %w", m.Version, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit migrations: %w", err)
+	}
+	return nil
+}
