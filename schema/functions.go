@@ -10,18 +10,32 @@ import (
 )
 
 // regexCache keeps compiled patterns: a query evaluates its regex once per
-// candidate row, and compiling each time would dominate.
-var regexCache sync.Map // string -> *regexp.Regexp
+// candidate row, and compiling each time would dominate. It is bounded so
+// that a stream of distinct patterns cannot grow memory without limit.
+var regexCache = struct {
+	sync.Mutex
+	m map[string]*regexp.Regexp
+}{m: map[string]*regexp.Regexp{}}
+
+const regexCacheSize = 256
 
 func compiledRegex(pattern string) (*regexp.Regexp, error) {
-	if re, ok := regexCache.Load(pattern); ok {
-		return re.(*regexp.Regexp), nil
+	regexCache.Lock()
+	re, ok := regexCache.m[pattern]
+	regexCache.Unlock()
+	if ok {
+		return re, nil
 	}
 	re, err := regexp.Compile(pattern)
 	if err != nil {
 		return nil, err
 	}
-	regexCache.Store(pattern, re)
+	regexCache.Lock()
+	if len(regexCache.m) >= regexCacheSize {
+		clear(regexCache.m)
+	}
+	regexCache.m[pattern] = re
+	regexCache.Unlock()
 	return re, nil
 }
 
