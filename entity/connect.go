@@ -84,6 +84,11 @@ func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement) error 
 	} else if cyc {
 		return Errorf(KindInvalid, "%s is inside %s; putting %s in it would make a loop", p.name, c.name, c.name)
 	}
+	if pd.Name == "ipblock" && cd.Name == "ipblock" {
+		if err := tx.checkBlockNesting(p, c); err != nil {
+			return err
+		}
+	}
 	var pos, height any
 	if at.Position != nil || at.Height != nil {
 		units, err := tx.units(p, pd)

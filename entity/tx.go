@@ -436,6 +436,9 @@ func (tx *Tx) addAttr(name string, a Attr, autoNumber bool) (Attr, error) {
 	if a, err = tx.normalize(d, a); err != nil {
 		return a, err
 	}
+	if err := tx.guardBlockAttr(r, a.Key); err != nil {
+		return a, err
+	}
 	if autoNumber {
 		var next int64
 		if err := tx.queryRow(`INSERT INTO attr_numbers(entity_id, key, next) VALUES (?,?,1)
@@ -511,6 +514,9 @@ func (tx *Tx) SetAttr(name string, sel AttrSelector, values []Value) ([]Attr, er
 	if err != nil {
 		return nil, err
 	}
+	if err := tx.guardBlockAttr(r, sel.Key); err != nil {
+		return nil, err
+	}
 	var after []Attr
 	seen := map[string]bool{}
 	for _, v := range values {
@@ -553,6 +559,9 @@ func (tx *Tx) DelAttr(name string, sel AttrSelector) ([]Attr, error) {
 	}
 	r, err := tx.row(name)
 	if err != nil {
+		return nil, err
+	}
+	if err := tx.guardBlockAttr(r, sel.Key); err != nil {
 		return nil, err
 	}
 	cid, err := tx.record(OpAttrDel, r, nil, nil, nil)
@@ -741,7 +750,7 @@ func (tx *Tx) Delete(name string, cascade bool) error {
 	if _, err := tx.exec("delete entity", "UPDATE entities SET until = ? WHERE rid = ?", cid, r.rid); err != nil {
 		return err
 	}
-	if err := tx.releaseAllocations(r.id, cid); err != nil {
+	if err := tx.releaseAllocations(r.id); err != nil {
 		return err
 	}
 	delete(touched, r.id)
@@ -767,10 +776,20 @@ func (tx *Tx) bumpIDs(ids map[int64]bool, cid int64) error {
 // Now returns the transaction's timestamp.
 func (tx *Tx) Now() time.Time { return parseTime(tx.now) }
 
-// countAllocations counts the resources (IP addresses) an entity holds or,
-// for a block, hands out. Allocation tables come with the allocation
-// migration; until then there are none.
-func (tx *Tx) countAllocations(id int64) (int, error) { return 0, nil }
 
-// releaseAllocations frees what countAllocations counted, as part of a cascade delete.
-func (tx *Tx) releaseAllocations(id, cid int64) error { return nil }
+// View runs fn in a read-only transaction on the read pool: a consistent
+// snapshot for reads that take several statements. Writes in fn fail.
+func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
+	sqlTx, err := s.db.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Internal("begin read", err)
+	}
+	defer sqlTx.Rollback()
+	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, actor: DefaultActor, now: formatTime(s.now())}
+	defer func() {
+		for _, st := range tx.stmts {
+			st.Close()
+		}
+	}()
+	return fn(tx)
+}
