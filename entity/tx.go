@@ -776,7 +776,6 @@ func (tx *Tx) bumpIDs(ids map[int64]bool, cid int64) error {
 // Now returns the transaction's timestamp.
 func (tx *Tx) Now() time.Time { return parseTime(tx.now) }
 
-
 // View runs fn in a read-only transaction on the read pool: a consistent
 // snapshot for reads that take several statements. Writes in fn fail.
 func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
