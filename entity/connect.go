@@ -46,7 +46,7 @@ func (tx *Tx) Insert(parent, child string, at Placement) (string, error) {
 		}
 		return Member, tx.addMember(p, c, pd)
 	}
-	return Contains, tx.contain(p, c, pd, cd, at)
+	return Contains, tx.contain(p, c, pd, cd, at, OpInsert)
 }
 
 func (tx *Tx) isAncestor(ancestor, of int64, types string) (bool, error) {
@@ -63,7 +63,7 @@ func (tx *Tx) isAncestor(ancestor, of int64, types string) (bool, error) {
 	return true, nil
 }
 
-func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement) error {
+func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement, op string) error {
 	if !pd.MayContain(cd) {
 		allowed := "nothing: it is never contained"
 		if len(cd.Parents) > 0 {
@@ -116,7 +116,7 @@ func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement) error 
 		pos, height = P, h
 	}
 	after := map[string]any{"type": Contains, "parent": p.name, "child": c.name, "position": pos, "height": height}
-	cid, err := tx.record(OpInsert, c, p, nil, after)
+	cid, err := tx.record(op, c, p, nil, after)
 	if err != nil {
 		return err
 	}
