@@ -502,13 +502,32 @@ func (tx *Tx) closeAttrs(r *entRow, sel AttrSelector, cid int64) ([]Attr, error)
 // SetAttr replaces every value selected by sel (its key, and subkey and
 // number when given) with values, as one change.
 func (tx *Tx) SetAttr(name string, sel AttrSelector, values []Value) ([]Attr, error) {
-	if len(values) == 0 {
-		return nil, Errorf(KindInvalid, "attr set %s needs at least one value (use attr del to remove a key)", sel.Key)
-	}
-	sel.Value = nil
 	r, err := tx.row(name)
 	if err != nil {
 		return nil, err
+	}
+	after, err := tx.prepareSet(r, sel, values)
+	if err != nil {
+		return nil, err
+	}
+	cid, err := tx.record(OpAttrSet, r, nil, nil, after)
+	if err != nil {
+		return nil, err
+	}
+	before, err := tx.replaceAttrs(r, sel, after, cid)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(before), cid); err != nil {
+		return nil, err
+	}
+	return after, tx.bump(r, cid)
+}
+
+// prepareSet validates the values that will replace those selected by sel.
+func (tx *Tx) prepareSet(r *entRow, sel AttrSelector, values []Value) ([]Attr, error) {
+	if len(values) == 0 {
+		return nil, Errorf(KindInvalid, "attr set %s needs at least one value (use attr del to remove a key)", sel.Key)
 	}
 	d, err := tx.driver(r.driver)
 	if err != nil {
@@ -533,15 +552,15 @@ func (tx *Tx) SetAttr(name string, sel AttrSelector, values []Value) ([]Attr, er
 		seen[a.Value.Text] = true
 		after = append(after, a)
 	}
-	cid, err := tx.record(OpAttrSet, r, nil, nil, after)
-	if err != nil {
-		return nil, err
-	}
+	return after, nil
+}
+
+// replaceAttrs ends the values selected by sel and writes after, as part
+// of change cid, returning the values it ended.
+func (tx *Tx) replaceAttrs(r *entRow, sel AttrSelector, after []Attr, cid int64) ([]Attr, error) {
+	sel.Value = nil
 	before, err := tx.closeAttrs(r, sel, cid)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(before), cid); err != nil {
 		return nil, err
 	}
 	for _, a := range after {
@@ -549,7 +568,41 @@ func (tx *Tx) SetAttr(name string, sel AttrSelector, values []Value) ([]Attr, er
 			return nil, err
 		}
 	}
-	return after, tx.bump(r, cid)
+	return before, nil
+}
+
+// Claim records that an entity was handed out (by a query allocation) as
+// one change, op allocate, and sets the given attributes, each replacing
+// every value of its key. why is stored with the change (the query).
+func (tx *Tx) Claim(name string, set []Attr, why string) error {
+	r, err := tx.row(name)
+	if err != nil {
+		return err
+	}
+	var after []Attr
+	for _, a := range set {
+		vals, err := tx.prepareSet(r, AttrSelector{Key: a.Key}, []Value{a.Value})
+		if err != nil {
+			return err
+		}
+		after = append(after, vals...)
+	}
+	cid, err := tx.record(OpAllocate, r, nil, nil, map[string]any{"query": why, "set": after})
+	if err != nil {
+		return err
+	}
+	var before []Attr
+	for _, a := range after {
+		old, err := tx.replaceAttrs(r, AttrSelector{Key: a.Key}, []Attr{a}, cid)
+		if err != nil {
+			return err
+		}
+		before = append(before, old...)
+	}
+	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(map[string]any{"attrs": before}), cid); err != nil {
+		return err
+	}
+	return tx.bump(r, cid)
 }
 
 // DelAttr removes the values selected by sel; it is not_found when none match.
