@@ -104,7 +104,7 @@ func (tx *Tx) ApplyOps(ops []Op) ([]OpResult, error) {
 			out.Err = e
 			return nil, out.With("op", i)
 		}
-		rows, err := tx.tx.QueryContext(tx.ctx, "SELECT "+changeCols+" FROM changes WHERE id > ? ORDER BY id", before)
+		rows, err := tx.query("SELECT "+changeCols+" FROM changes WHERE id > ? ORDER BY id", before)
 		if err != nil {
 			return nil, Internal("batch", err)
 		}

@@ -170,7 +170,7 @@ type childBlock struct {
 }
 
 func (tx *Tx) childBlocks(id int64) ([]childBlock, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT e.name, coalesce((SELECT a.value FROM attrs a WHERE a.entity_id = e.id AND a.key = 'cidr' AND a.until IS NULL LIMIT 1), '')
+	rows, err := tx.query(`SELECT e.name, coalesce((SELECT a.value FROM attrs a WHERE a.entity_id = e.id AND a.key = 'cidr' AND a.until IS NULL LIMIT 1), '')
 		FROM connections c JOIN entities e ON e.id = c.b AND e.until IS NULL
 		WHERE c.a = ? AND c.type = 'contains' AND c.until IS NULL AND e.driver = 'ipblock' ORDER BY e.name`, id)
 	if err != nil {
@@ -510,7 +510,7 @@ func (tx *Tx) countAllocations(id int64) (int, error) {
 // releaseAllocations releases everything an entity holds or hands out, as
 // part of a cascade delete (each release its own change).
 func (tx *Tx) releaseAllocations(id int64) error {
-	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT rid, block_id, offset, entity_id, interface, address FROM ip_allocations WHERE (entity_id = ?1 OR block_id = ?1) AND until IS NULL", id)
+	rows, err := tx.query("SELECT rid, block_id, offset, entity_id, interface, address FROM ip_allocations WHERE (entity_id = ?1 OR block_id = ?1) AND until IS NULL", id)
 	if err != nil {
 		return Internal("release allocations", err)
 	}
@@ -596,7 +596,7 @@ func (tx *Tx) BlockStatus(name string, after string, limit int) (*BlockStatus, e
 		from = biased(o + 1)
 	}
 	limit = clampLimit(limit)
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT i.address, e.name, i.interface FROM ip_allocations i JOIN entities e ON e.id = i.entity_id AND e.until IS NULL
+	rows, err := tx.query(`SELECT i.address, e.name, i.interface FROM ip_allocations i JOIN entities e ON e.id = i.entity_id AND e.until IS NULL
 		WHERE i.block_id = ? AND i.until IS NULL AND i.offset >= ? ORDER BY i.offset LIMIT ?`, b.row.id, from, limit)
 	if err != nil {
 		return nil, Internal("list allocations", err)
@@ -622,7 +622,7 @@ func (tx *Tx) AllocationsOf(name string) ([]Allocation, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT i.address, b.name, i.interface FROM ip_allocations i JOIN entities b ON b.id = i.block_id AND b.until IS NULL
+	rows, err := tx.query(`SELECT i.address, b.name, i.interface FROM ip_allocations i JOIN entities b ON b.id = i.block_id AND b.until IS NULL
 		WHERE i.entity_id = ? AND i.until IS NULL ORDER BY i.address`, r.id)
 	if err != nil {
 		return nil, Internal("list allocations", err)

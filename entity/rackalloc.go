@@ -41,7 +41,7 @@ type placed struct {
 }
 
 func (tx *Tx) placedChildren(rackID int64) ([]placed, []string, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT e.name, e.driver, c.position, c.height FROM connections c JOIN entities e ON e.id = c.b AND e.until IS NULL
+	rows, err := tx.query(`SELECT e.name, e.driver, c.position, c.height FROM connections c JOIN entities e ON e.id = c.b AND e.until IS NULL
 		WHERE c.a = ? AND c.type = 'contains' AND c.until IS NULL ORDER BY c.position, e.name`, rackID)
 	if err != nil {
 		return nil, nil, Internal("read rack", err)
