@@ -2,6 +2,7 @@ package invfile_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +278,33 @@ func TestPrune(t *testing.T) {
 	}
 	if !plan(t, s, smaller, invfile.Options{Prune: true}).Empty() {
 		t.Error("pruning twice is not a no-op")
+	}
+}
+
+// The demo that make run loads must apply cleanly, pass the inventory's
+// checks, and be a fixed point of plan.
+func TestDemoInventory(t *testing.T) {
+	data, err := os.ReadFile("../../examples/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t)
+	ctx := context.Background()
+	p := apply(t, s, string(data), invfile.Options{})
+	if p.Create != 68 { // 7 groups, a name manager, 2 sites of 4, 4 racks of 13
+		t.Errorf("demo created %d entities, want 68", p.Create)
+	}
+	if problems, err := s.Check(ctx); err != nil || len(problems) != 0 {
+		t.Errorf("demo fails its check: %v %v", problems, err)
+	}
+	if !plan(t, s, string(data), invfile.Options{}).Empty() {
+		t.Error("planning the demo again is not empty")
+	}
+	e, err := s.Get(ctx, "s0004")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Links) != 3 || e.Parents[0].Name != "rack101" {
+		t.Errorf("s0004 = %+v", e)
 	}
 }
