@@ -21,6 +21,8 @@ type Store struct {
 	db      *schema.DB
 	drivers *drivers.Registry
 	now     func() time.Time
+	// readStmts are the prepared statements of snapshot reads (snapshot.go).
+	readStmts stmtCache
 }
 
 // Options configure Open.
@@ -52,6 +54,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.readStmts.close()
 	return s.db.Close()
 }
 

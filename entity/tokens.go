@@ -154,7 +154,7 @@ func (s *Store) RevokeToken(ctx context.Context, name string) error {
 // HasTokens reports whether any token exists.
 func (s *Store) HasTokens(ctx context.Context) (bool, error) {
 	var n int
-	err := s.db.Read.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM tokens LIMIT 1)").Scan(&n)
+	err := s.queryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM tokens LIMIT 1)").Scan(&n)
 	if err != nil {
 		return false, Internal("read tokens", err)
 	}
@@ -170,7 +170,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Token, error) 
 	}
 	var t Token
 	var role, created string
-	err := s.db.Read.QueryRowContext(ctx, "SELECT name, role, created_at FROM tokens WHERE hash = ?", hashToken(secret)).Scan(&t.Name, &role, &created)
+	err := s.queryRow(ctx, "SELECT name, role, created_at FROM tokens WHERE hash = ?", hashToken(secret)).Scan(&t.Name, &role, &created)
 	if isNoRows(err) {
 		return Token{}, Errorf(KindUnauthorized, "the token is not valid (unknown or revoked)")
 	}
