@@ -88,7 +88,10 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("token created", "request_id", requestIDOf(r), "actor", actorOf(r), "token", tok.Name, "role", tok.Role)
-	return s.writeJSON(w, r, http.StatusCreated, map[string]any{"name": tok.Name, "role": tok.Role, "created_at": tok.CreatedAt, "token": secret})
+	return s.writeJSON(w, r, http.StatusCreated, struct {
+		entity.Token
+		Secret string `json:"token"`
+	}{tok, secret})
 }
 
 // DELETE /tokens/{token}

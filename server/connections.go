@@ -165,7 +165,10 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.writeJSON(w, r, http.StatusCreated, map[string]any{"link": made, "change": change})
+	return s.writeJSON(w, r, http.StatusCreated, struct {
+		Link   linkBody `json:"link"`
+		Change int64    `json:"change"`
+	}{made, change})
 }
 
 // DELETE /links {"a","a_port","b","b_port"}: ports may be left out when the
@@ -195,5 +198,8 @@ func (s *Server) unlink(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.writeJSON(w, r, http.StatusOK, map[string]any{"unlinked": removed, "change": change})
+	return s.writeJSON(w, r, http.StatusOK, struct {
+		Unlinked linkBody `json:"unlinked"`
+		Change   int64    `json:"change"`
+	}{removed, change})
 }

@@ -187,7 +187,10 @@ func (s *Server) deleteEntity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.writeJSON(w, r, http.StatusOK, map[string]any{"deleted": name, "change": change})
+	return s.writeJSON(w, r, http.StatusOK, struct {
+		Deleted string `json:"deleted"`
+		Change  int64  `json:"change"`
+	}{name, change})
 }
 
 // GET /lookup?term=T

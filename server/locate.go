@@ -47,7 +47,10 @@ func (s *Server) console(w http.ResponseWriter, r *http.Request) error {
 	for i, f := range feeds {
 		out[i] = consoleLine{Port: f.Port, ConsoleServer: f.Peer, ConsolePort: f.PeerPort, Driver: f.PeerDriver}
 	}
-	return s.writeJSON(w, r, http.StatusOK, map[string]any{"entity": name, "consoles": out})
+	return s.writeJSON(w, r, http.StatusOK, struct {
+		Entity   string        `json:"entity"`
+		Consoles []consoleLine `json:"consoles"`
+	}{name, out})
 }
 
 // GET /entities/{name}/power[?at=N]: {"entity","power":[...]}
@@ -60,7 +63,10 @@ func (s *Server) power(w http.ResponseWriter, r *http.Request) error {
 	for i, f := range feeds {
 		out[i] = powerLine{Port: f.Port, PDU: f.Peer, Outlet: f.PeerPort, Driver: f.PeerDriver}
 	}
-	return s.writeJSON(w, r, http.StatusOK, map[string]any{"entity": name, "power": out})
+	return s.writeJSON(w, r, http.StatusOK, struct {
+		Entity string      `json:"entity"`
+		Power  []powerLine `json:"power"`
+	}{name, out})
 }
 
 func (s *Server) upstream(r *http.Request, portType string) (string, []entity.Feed, error) {

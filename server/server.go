@@ -80,5 +80,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 		s.log.Error("health check failed", "request_id", requestIDOf(r), "err", err)
 		return s.writeJSON(w, r, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "request_id": requestIDOf(r)})
 	}
-	return s.writeJSON(w, r, http.StatusOK, map[string]any{"status": "ok", "change": change})
+	return s.writeJSON(w, r, http.StatusOK, struct {
+		Status string `json:"status"`
+		Change int64  `json:"change"`
+	}{"ok", change})
 }
