@@ -85,11 +85,11 @@ func TestCreateEntityRefusals(t *testing.T) {
 		{"empty body", ``, nil, 400, "invalid", "request body is empty"},
 		{"not json", `{"name":`, nil, 400, "invalid", "ends in the middle"},
 		{"syntax", `{"name" "x"}`, nil, 400, "invalid", "not valid JSON at byte"},
-		{"array", `[]`, nil, 400, "invalid", "must be a JSON object"},
+		{"array", `[]`, nil, 400, "invalid", "must be a JSON object, not a JSON array"},
 		{"two values", `{"name":"a","driver":"server"} {}`, nil, 400, "invalid", "more than one JSON value"},
 		{"unknown field", `{"name":"a","driver":"server","colour":"red"}`, nil, 400, "invalid", `unknown field "colour"`},
 		{"unknown attr field", `{"name":"a","driver":"server","attrs":[{"key":"k","value":1,"colour":"red"}]}`, nil, 400, "invalid", `unknown field "colour"`},
-		{"wrong field type", `{"name":1,"driver":"server"}`, nil, 400, "invalid", `field "name" must be a JSON string`},
+		{"wrong field type", `{"name":1,"driver":"server"}`, nil, 400, "invalid", `field "name" must be a JSON string, not a JSON number`},
 		{"no name", `{"driver":"server"}`, nil, 400, "invalid", "name is empty"},
 		{"name with space", `{"name":"a b","driver":"server"}`, nil, 400, "invalid", "whitespace"},
 		{"name too long", `{"name":"` + big + `","driver":"server"}`, nil, 400, "invalid", "the limit is 255"},
@@ -295,5 +295,18 @@ func TestMergedView(t *testing.T) {
 	old := e.do("GET", api+"/entities/server1?merged=true&at="+itoa(at), nil).want(t, 200).entity(t)
 	if n := len(old.Attrs); n != 5 {
 		t.Fatalf("merged attrs at %d: %d, want 5: %+v", at, n, old.Attrs)
+	}
+}
+
+func TestBodyTypeErrors(t *testing.T) {
+	e := newEnv(t)
+	e.mk("rack1", "rack", "s1", "server")
+	got := e.do("POST", api+"/entities/rack1/children", `{"child":"s1","position":13.5}`).wantErr(t, 400, "invalid")
+	if got.Message != `field "position" must be a whole number, not a JSON number 13.5` {
+		t.Fatalf("message %q", got.Message)
+	}
+	got = e.do("PUT", api+"/entities/s1/attrs/k", `{"values":"x"}`).wantErr(t, 400, "invalid")
+	if got.Message != `field "values" must be a JSON array, not a JSON string` {
+		t.Fatalf("message %q", got.Message)
 	}
 }

@@ -85,9 +85,9 @@ func bodyError(err error) error {
 		return entity.Errorf(entity.KindInvalid, "request body is not valid JSON at byte %d: %s", syntaxErr.Offset, strings.TrimPrefix(syntaxErr.Error(), "json: "))
 	case errors.As(err, &typeErr):
 		if typeErr.Field == "" {
-			return entity.Errorf(entity.KindInvalid, "request body must be a JSON %s, not a JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+			return entity.Errorf(entity.KindInvalid, "request body must be %s, not a JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 		}
-		return entity.Errorf(entity.KindInvalid, "field %q must be a JSON %s, not a JSON %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+		return entity.Errorf(entity.KindInvalid, "field %q must be %s, not a JSON %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return entity.Errorf(entity.KindInvalid, "unknown field %s in the request body", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
@@ -98,20 +98,23 @@ func bodyError(err error) error {
 	return entity.Errorf(entity.KindInvalid, "request body: %s", strings.TrimPrefix(err.Error(), "json: "))
 }
 
+// jsonKind names what JSON a Go kind decodes from.
 func jsonKind(goKind string) string {
 	switch goKind {
 	case "struct", "map":
-		return "object"
+		return "a JSON object"
 	case "slice", "array":
-		return "array"
+		return "a JSON array"
 	case "string":
-		return "string"
+		return "a JSON string"
 	case "bool":
-		return "boolean"
-	case "ptr", "interface":
-		return "value"
+		return "true or false"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "a whole number"
+	case "float32", "float64":
+		return "a number"
 	}
-	return "number"
+	return "a different JSON value"
 }
 
 // pathName reads an entity name from the path and validates it.
