@@ -242,3 +242,16 @@ func TestAccessLogAndRequestIDs(t *testing.T) {
 		t.Fatalf("a token reached the log:\n%s", e.logs.String())
 	}
 }
+
+func TestHealthzUnavailable(t *testing.T) {
+	e := newEnv(t)
+	e.store.Close()
+	r := e.do("GET", "/healthz", nil).want(t, http.StatusServiceUnavailable)
+	got := r.obj(t)
+	if got["status"] != "unavailable" || got["request_id"] != r.Header.Get("X-Request-Id") {
+		t.Fatalf("healthz: %v", got)
+	}
+	if strings.Contains(strings.ToLower(string(r.Body)), "closed") {
+		t.Fatalf("healthz leaks the cause: %s", r.Body)
+	}
+}
