@@ -8,8 +8,7 @@ LISTEN   ?= 127.0.0.1:8642
 .PHONY: build run test bench fmt vet clean
 
 build:
-	$(GO) build -o $(BIN)/clustod ./cmd/clustod
-	$(GO) build -o $(BIN)/clusto ./cmd/clusto
+	$(GO) build -o $(BIN)/ ./cmd/...
 
 run: build
 	$(BIN)/clustod serve --db $(DB) --listen $(LISTEN)

@@ -46,12 +46,21 @@ func (tx *Tx) Insert(parent, child string, at Placement) (string, error) {
 		}
 		return Member, tx.addMember(p, c, pd)
 	}
-	return Contains, tx.contain(p, c, pd, cd, at)
+	return Contains, tx.contain(p, c, pd, cd, at, OpInsert)
 }
 
 func (tx *Tx) isAncestor(ancestor, of int64, types string) (bool, error) {
 	var one int
-	err := tx.tx.QueryRowContext(tx.ctx, `WITH RECURSIVE up(id) AS (
+	// Only something that holds things can be an ancestor: most inserts
+	// (a server into a rack) stop at this probe.
+	err := tx.queryRow("SELECT 1 FROM connections WHERE a = ? AND type IN ("+types+") AND until IS NULL LIMIT 1", ancestor).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, Internal("check for cycles", err)
+	}
+	err = tx.queryRow(`WITH RECURSIVE up(id) AS (
 		SELECT ?1 UNION SELECT c.a FROM connections c JOIN up ON c.b = up.id WHERE c.type IN (`+types+`) AND c.until IS NULL)
 		SELECT 1 FROM up WHERE id = ?2 LIMIT 1`, of, ancestor).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -63,7 +72,7 @@ func (tx *Tx) isAncestor(ancestor, of int64, types string) (bool, error) {
 	return true, nil
 }
 
-func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement) error {
+func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement, op string) error {
 	if !pd.MayContain(cd) {
 		allowed := "nothing: it is never contained"
 		if len(cd.Parents) > 0 {
@@ -83,6 +92,11 @@ func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement) error 
 		return err
 	} else if cyc {
 		return Errorf(KindInvalid, "%s is inside %s; putting %s in it would make a loop", p.name, c.name, c.name)
+	}
+	if pd.Name == "ipblock" && cd.Name == "ipblock" {
+		if err := tx.checkBlockNesting(p, c); err != nil {
+			return err
+		}
 	}
 	var pos, height any
 	if at.Position != nil || at.Height != nil {
@@ -111,7 +125,7 @@ func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement) error 
 		pos, height = P, h
 	}
 	after := map[string]any{"type": Contains, "parent": p.name, "child": c.name, "position": pos, "height": height}
-	cid, err := tx.record(OpInsert, c, p, nil, after)
+	cid, err := tx.record(op, c, p, nil, after)
 	if err != nil {
 		return err
 	}
@@ -261,7 +275,7 @@ func (tx *Tx) checkPoolRules(g, m *entRow) error {
 	if err != nil {
 		return Internal("read pool", err)
 	}
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT e.id, e.name FROM connections c JOIN entities e ON e.id = c.a AND e.until IS NULL
+	rows, err := tx.query(`SELECT e.id, e.name FROM connections c JOIN entities e ON e.id = c.a AND e.until IS NULL
 		WHERE c.b = ? AND c.type = 'member' AND c.until IS NULL AND e.driver = 'pool' ORDER BY e.name`, m.id)
 	if err != nil {
 		return Internal("read pools", err)
@@ -518,7 +532,7 @@ func (tx *Tx) Disconnect(a, b Endpoint) error {
 		query += " AND b_port = ?"
 		args = append(args, b.Port)
 	}
-	rows, err := tx.tx.QueryContext(tx.ctx, query+" LIMIT 2", args...)
+	rows, err := tx.query(query+" LIMIT 2", args...)
 	if err != nil {
 		return Internal("unlink", err)
 	}

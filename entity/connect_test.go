@@ -86,7 +86,7 @@ func TestOnePhysicalParentAndDriverRules(t *testing.T) {
 	s := newStore(t)
 	create(t, s, entity.NewEntity{Name: "dc1", Driver: "datacenter"}, entity.NewEntity{Name: "r1", Driver: "rack"},
 		entity.NewEntity{Name: "r2", Driver: "rack"}, entity.NewEntity{Name: "s1", Driver: "server"}, entity.NewEntity{Name: "p1", Driver: "pool"},
-		entity.NewEntity{Name: "b1", Driver: "ipblock"}, entity.NewEntity{Name: "b2", Driver: "ipblock"})
+		block("b1", "10.0.0.0/16"), block("b2", "10.0.5.0/24"))
 	write(t, s, func(tx *entity.Tx) error { _, err := tx.Insert("r1", "s1", at(1)); return err })
 	tests := []struct {
 		name          string

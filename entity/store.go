@@ -449,3 +449,46 @@ func quoteList(names []string) string {
 }
 
 var _ = fmt.Sprintf
+
+// BlockCIDR is an IP block's name and network.
+type BlockCIDR struct {
+	Name string
+	CIDR string
+}
+
+// IPBlocks lists every ipblock with a cidr, by name.
+func (s *Store) IPBlocks(ctx context.Context) ([]BlockCIDR, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT e.name, a.value FROM entities e JOIN attrs a ON a.entity_id = e.id AND a.key = 'cidr' AND a.until IS NULL
+		WHERE e.until IS NULL AND e.driver = 'ipblock' ORDER BY e.name`)
+	if err != nil {
+		return nil, Internal("list blocks", err)
+	}
+	defer rows.Close()
+	var out []BlockCIDR
+	for rows.Next() {
+		var b BlockCIDR
+		if err := rows.Scan(&b.Name, &b.CIDR); err != nil {
+			return nil, Internal("list blocks", err)
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// Names lists every current entity name, sorted.
+func (s *Store) Names(ctx context.Context) ([]string, error) {
+	rows, err := s.db.Read.QueryContext(ctx, "SELECT name FROM entities WHERE until IS NULL ORDER BY name")
+	if err != nil {
+		return nil, Internal("list names", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, Internal("list names", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}

@@ -1,4 +1,4 @@
--- 0002: API tokens. Only a SHA-256 hash of each token is kept; the token
+-- 0003: API tokens. Only a SHA-256 hash of each token is kept; the token
 -- itself is shown once, when it is created. Tokens are not inventory: they
 -- are not versioned and their changes are not in the change log. Revoking a
 -- token deletes its row, so the name can be used again.
