@@ -21,6 +21,8 @@ type Store struct {
 	db      *schema.DB
 	drivers *drivers.Registry
 	now     func() time.Time
+	// readStmts are the prepared statements of snapshot reads (snapshot.go).
+	readStmts stmtCache
 }
 
 // Options configure Open.
@@ -52,6 +54,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.readStmts.close()
 	return s.db.Close()
 }
 
@@ -136,7 +139,13 @@ func (s *Store) GetAt(ctx context.Context, name string, at int64) (*Entity, erro
 	if at < 0 {
 		return nil, Errorf(KindInvalid, "change number %d must not be negative", at)
 	}
-	return s.load(ctx, s.db.Read, name, at)
+	var e *Entity
+	err := s.readSnapshot(ctx, func(q queryer) error {
+		var err error
+		e, err = s.load(ctx, q, name, at)
+		return err
+	})
+	return e, err
 }
 
 func (s *Store) load(ctx context.Context, q queryer, name string, at int64) (*Entity, error) {
@@ -337,52 +346,7 @@ func (s *Store) Attrs(ctx context.Context, name, key string, subkey *string) ([]
 // then its physical parent's and its groups' (parent first, groups by name),
 // then theirs, each entity once. Each attribute's From names its owner.
 func (s *Store) Merged(ctx context.Context, name string) ([]Attr, error) {
-	r, err := s.rowByName(ctx, s.db.Read, name, 0)
-	if err != nil {
-		return nil, err
-	}
-	type node struct {
-		id   int64
-		name string
-	}
-	seen := map[int64]bool{r.id: true}
-	level := []node{{r.id, r.name}}
-	out := []Attr{}
-	for len(level) > 0 {
-		var next []node
-		for _, n := range level {
-			attrs, err := s.attrsOf(ctx, s.db.Read, n.id, 0, "", nil)
-			if err != nil {
-				return nil, err
-			}
-			for _, a := range attrs {
-				a.From = n.name
-				out = append(out, a)
-			}
-			rows, err := s.db.Read.QueryContext(ctx, `SELECT e.id, e.name FROM connections c JOIN entities e ON e.id = c.a AND e.until IS NULL
-				WHERE c.b = ? AND c.type IN ('contains','member') AND c.until IS NULL ORDER BY c.type, e.name`, n.id)
-			if err != nil {
-				return nil, Internal("read containers", err)
-			}
-			for rows.Next() {
-				var p node
-				if err := rows.Scan(&p.id, &p.name); err != nil {
-					rows.Close()
-					return nil, Internal("read containers", err)
-				}
-				if !seen[p.id] {
-					seen[p.id] = true
-					next = append(next, p)
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, Internal("read containers", err)
-			}
-		}
-		level = next
-	}
-	return out, nil
+	return s.MergedAt(ctx, name, 0)
 }
 
 // LatestChange returns the number of the newest change (0 for an empty log).
