@@ -75,6 +75,17 @@ func (s *Server) routeTable() []route {
 		{Method: get, Path: "/entities/{name}/history", Role: read, Params: []string{"since", "limit"}, Handle: s.history, Doc: "an entity's changes"},
 		{Method: get, Path: "/changes", Role: read, Params: []string{"since", "limit"}, Handle: s.changes, Doc: "the change log"},
 
+		{Method: post, Path: "/ipblocks/{name}/allocate", Role: write, Handle: s.allocateIP, Doc: "hand out addresses from a block"},
+		{Method: del, Path: "/ipblocks/{name}/allocations/{address}", Role: write, Handle: s.releaseIP, Doc: "release an address"},
+		{Method: get, Path: "/ipblocks/{name}", Role: read, Params: []string{"after", "limit"}, Handle: s.getBlock, Doc: "a block's size, use and allocations"},
+		{Method: post, Path: "/racks/{name}/allocate", Role: write, Handle: s.allocateRack, Doc: "place an entity in a rack's free units"},
+		{Method: get, Path: "/racks/{name}/elevation", Role: read, Handle: s.elevation, Doc: "every unit of a rack"},
+		{Method: post, Path: "/names/{manager}/allocate", Role: write, Handle: s.allocateNames, Doc: "create entities named by a name manager"},
+
+		{Method: post, Path: "/batch", Role: write, Handle: s.batch, Doc: "apply ops in one transaction"},
+		{Method: post, Path: "/plan", Role: write, Handle: s.plan, Doc: "what applying an inventory file would change"},
+		{Method: post, Path: "/apply", Role: write, Handle: s.apply, Doc: "apply an inventory file"},
+
 		{Method: get, Path: "/drivers", Role: read, Handle: s.listDrivers, Doc: "the drivers"},
 		{Method: get, Path: "/drivers/{driver}", Role: read, Handle: s.getDriver, Doc: "one driver"},
 		{Method: post, Path: "/drivers/reload", Role: admin, Handle: s.reloadDrivers, Doc: "read the drivers file again"},
