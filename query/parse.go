@@ -151,10 +151,13 @@ func syntaxError(text string, toks []lexer.Token, err error) error {
 		prev = &toks[at-1]
 	}
 	lower := func(t *lexer.Token) string { return strings.ToLower(t.Value) }
+	// A pattern is read only after a field or attr:KEY's comma; a quote or
+	// slash left unread there opened a string or regex that never closes.
+	valuePos := prev != nil && (prev.Type == sym["Field"] || prev.Type == sym["Comma"])
 	switch {
-	case cur.Type == sym["Other"] && cur.Value == `"`:
+	case valuePos && cur.Type == sym["Other"] && cur.Value == `"`:
 		return errAt(entity.KindQuerySyntax, pos, `unterminated string: a quoted string needs a closing "`)
-	case cur.Type == sym["Other"] && cur.Value == "/":
+	case valuePos && cur.Type == sym["Other"] && cur.Value == "/":
 		return errAt(entity.KindQuerySyntax, pos, "unterminated regex: a regex needs a closing /")
 	case prev == nil || (prev.Type == sym["Ident"] && (lower(prev) == "not" || lower(prev) == "and" || lower(prev) == "or" ||
 		lower(prev) == "to" || lower(prev) == "in" || lower(prev) == "contains")) || (prev.Type == sym["Punct"] && prev.Value == "("):
