@@ -258,12 +258,24 @@ var sqlOps = map[string]string{"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": 
 // ipHolders selects the ids of entities holding an address inside p: an
 // attribute of type ip (stored as 16 bytes, IPv4 mapped, so that one
 // BLOB range on the ip index covers a network).
+//
+// IPv4 and IPv6 are separate families, as in net/netip: an IPv6 network
+// wide enough to span the IPv4-mapped block (::/0 to ::/80) leaves that
+// block out, so ip:::/0 means every IPv6 address and ip:0.0.0.0/0 every
+// IPv4 one.
 func (c *compiler) ipHolders(p netip.Prefix) sqlFrag {
 	lo, hi := bounds(p)
 	a := c.alias("a")
-	return cat("", frag("SELECT "+a+".entity_id FROM attrs "+a+" WHERE "+a+".ip IS NOT NULL AND "+a+".ip >= ? AND "+a+".ip <= ? AND ", lo, hi),
-		c.visible(a))
+	f := frag("SELECT "+a+".entity_id FROM attrs "+a+" WHERE "+a+".ip IS NOT NULL AND "+a+".ip >= ? AND "+a+".ip <= ?", lo, hi)
+	if p.Addr().Is6() && p.Contains(mappedBlock.Addr()) {
+		mlo, mhi := bounds(mappedBlock)
+		f = cat("", f, frag(" AND NOT ("+a+".ip >= ? AND "+a+".ip <= ?)", mlo, mhi))
+	}
+	return cat(" AND ", f, c.visible(a))
 }
+
+// mappedBlock is where IPv4 addresses live in the 16-byte form.
+var mappedBlock = netip.MustParsePrefix("::ffff:0.0.0.0/96")
 
 // bounds returns the first and last addresses of p as 16-byte values,
 // the form attrs.ip holds.
