@@ -482,6 +482,9 @@ func unquote(s string) (string, error) {
 			}
 			return "", fmt.Errorf("invalid escape near %q (use \\\" for a quote and \\\\ for a backslash)", bad)
 		}
+		if r == 0 {
+			return "", fmt.Errorf("a quoted string cannot hold a NUL character (no name or value has one)")
+		}
 		b.WriteRune(r)
 		body = tail
 	}

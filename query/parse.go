@@ -58,6 +58,10 @@ func Parse(text string) (*Query, error) {
 		}
 		return nil, errAt(entity.KindQuerySyntax, posAt(text, i), "the query is not valid UTF-8")
 	}
+	// SQLite would cut a bound text at a NUL; no name or value holds one.
+	if i := strings.IndexByte(text, 0); i >= 0 {
+		return nil, errAt(entity.KindQuerySyntax, posAt(text, i), "the query contains a NUL character")
+	}
 	if strings.TrimSpace(text) == "" {
 		return nil, entity.Errorf(entity.KindQuerySyntax, "the query is empty: give a term such as driver:server or name:web01, or * for every entity")
 	}

@@ -143,6 +143,7 @@ var parseCases = []string{
 	`name:x >= 4`,
 	`name:a,b`,
 	`name:"bad \q escape"`,
+	`name:"nul \x00"`,
 	`name:a & name:b`,
 	"name:x and\n  (driver:y",
 	// Value errors.
@@ -229,6 +230,8 @@ func TestLimits(t *testing.T) {
 		{"thousands of parens", strings.Repeat("(", 3000), entity.KindQuerySyntax, fmt.Sprintf("1:%d", MaxDepth+1)},
 		{"thousands of nots", strings.Repeat("not ", 1000) + "*", entity.KindQuerySyntax, fmt.Sprintf("1:%d", 4*MaxDepth+1)},
 		{"invalid UTF-8", "name:a\xff", entity.KindQuerySyntax, "1:7"},
+		{"NUL in a regex", "name:/[\x00]/", entity.KindQuerySyntax, "1:8"},
+		{"NUL in a string", "name:\"a\x00\"", entity.KindQuerySyntax, "1:8"},
 		{"empty", "", entity.KindQuerySyntax, "0:0"},
 	}
 	for _, tc := range tests {
