@@ -9,19 +9,39 @@ import (
 	"modernc.org/sqlite"
 )
 
-// regexCache keeps compiled patterns: a query evaluates its regex once per
-// candidate row, and compiling each time would dominate.
-var regexCache sync.Map // string -> *regexp.Regexp
+// The regex cache keeps compiled patterns: a query evaluates its regex
+// once per candidate row, and compiling each time would dominate. It is
+// bounded, since patterns come from users: past maxCachedRegexes entries,
+// half of them (arbitrary ones) are dropped.
+const maxCachedRegexes = 256
+
+var (
+	regexMu    sync.RWMutex
+	regexCache = map[string]*regexp.Regexp{}
+)
 
 func compiledRegex(pattern string) (*regexp.Regexp, error) {
-	if re, ok := regexCache.Load(pattern); ok {
-		return re.(*regexp.Regexp), nil
+	regexMu.RLock()
+	re, ok := regexCache[pattern]
+	regexMu.RUnlock()
+	if ok {
+		return re, nil
 	}
 	re, err := regexp.Compile(pattern)
 	if err != nil {
 		return nil, err
 	}
-	regexCache.Store(pattern, re)
+	regexMu.Lock()
+	if len(regexCache) >= maxCachedRegexes {
+		for k := range regexCache {
+			delete(regexCache, k)
+			if len(regexCache) <= maxCachedRegexes/2 {
+				break
+			}
+		}
+	}
+	regexCache[pattern] = re
+	regexMu.Unlock()
 	return re, nil
 }
 
