@@ -200,13 +200,13 @@ func (c *compiler) connected(set, via string) string {
 		conds := []sqlFrag{c.visible(k)}
 		switch {
 		case via == "":
-			if len(src.types) < len(connectionTypes) {
-				in := make([]string, len(src.types))
-				for i, t := range src.types {
-					in[i] = "'" + t + "'"
-				}
-				conds = append(conds, frag(k+"."+src.typeCol+" IN ("+strings.Join(in, ",")+")"))
+			// Naming the types even when they are all there lets SQLite
+			// use the (a, type) and (b, type) indexes of current rows.
+			in := make([]string, len(src.types))
+			for i, t := range src.types {
+				in[i] = "'" + t + "'"
 			}
+			conds = append(conds, frag(k+"."+src.typeCol+" IN ("+strings.Join(in, ",")+")"))
 		case connectionTypes[via]:
 			if !contains(src.types, via) {
 				continue
