@@ -82,3 +82,25 @@ func TestAdminCommands(t *testing.T) {
 		t.Errorf("restore from junk: exit %d", code)
 	}
 }
+
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "clustod.conf")
+	demo, _ := filepath.Abs(filepath.Join("..", "..", "examples", "demo.yaml"))
+	os.WriteFile(cfg, []byte("# clustod settings\ndb = "+filepath.Join(dir, "from-file.db")+"\nlisten = 127.0.0.1:0\nseed = \""+demo+"\"\n"), 0o644)
+	d := startDaemon(t, "--config", cfg)
+	d.want(d.call("GET", "/api/v1/entities/rack101", "", nil), 200)
+	d.stop()
+	if _, err := os.Stat(filepath.Join(dir, "from-file.db")); err != nil {
+		t.Errorf("the file's db setting was not used: %v", err)
+	}
+	// The command line overrides the file.
+	d = startDaemon(t, "--config", cfg, "--db", filepath.Join(dir, "from-flag.db"), "--seed", "")
+	d.want(d.call("GET", "/api/v1/entities/rack101", "", nil), 404)
+	d.stop()
+	// A bad setting is refused with its line.
+	os.WriteFile(cfg, []byte("db = x.db\ncolour = red\n"), 0o644)
+	if _, stderr, code := runCLI(t, "serve", "--config", cfg); code != 2 || !strings.Contains(stderr, "clustod.conf:2: unknown setting \"colour\"") {
+		t.Errorf("bad config: exit %d, %s", code, stderr)
+	}
+}

@@ -135,7 +135,14 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	maxBody := fs.Int64("max-body", defBody, "largest request body accepted, in bytes (env CLUSTO_MAX_BODY)")
 	seed := fs.String("seed", envOr("CLUSTO_SEED", ""), "inventory file to load when the database is new (env CLUSTO_SEED)")
-	insecure := fs.Bool("insecure", false, "serve without authentication on a non-loopback address while no token exists (never do this on a shared network)")
+	insecure := fs.Bool("insecure", envOr("CLUSTO_INSECURE", "") == "true", "serve without authentication on a non-loopback address while no token exists (never do this on a shared network) (env CLUSTO_INSECURE=true)")
+	fs.String("config", "", "file of name = value settings, one per line, for any of these flags (env CLUSTO_CONFIG); the command line overrides the environment, which overrides the file")
+	if cfg := configPath(args); cfg != "" {
+		if err := applyConfigFile(fs, cfg); err != nil {
+			fmt.Fprintf(stderr, "clustod serve: %v\n", err)
+			return 2
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
