@@ -11,7 +11,7 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 run: build
-	$(BIN)/clustod serve --db $(DB) --listen $(LISTEN)
+	$(BIN)/clustod serve --db $(DB) --listen $(LISTEN) --seed examples/demo.yaml
 
 # vet, then every test with the race detector.
 test:

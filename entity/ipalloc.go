@@ -414,7 +414,7 @@ func (tx *Tx) checkAddress(b *block, address string) (uint64, error) {
 		var holder string
 		tx.queryRow(`SELECT e.name FROM ip_allocations i JOIN entities e ON e.id = i.entity_id AND e.until IS NULL
 			WHERE i.block_id = ? AND i.offset = ? AND i.until IS NULL`, b.row.id, biased(o)).Scan(&holder)
-		return 0, Errorf(KindConflict, "%s is already allocated to %s", a, holder).WithCode("taken").With("holder", holder)
+		return 0, Errorf(KindConflict, "%s is already allocated to %s", a, holder).With("holder", holder)
 	}
 	return o, nil
 }

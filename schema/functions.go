@@ -9,20 +9,21 @@ import (
 	"modernc.org/sqlite"
 )
 
-// regexCache keeps compiled patterns: a query evaluates its regex once per
-// candidate row, and compiling each time would dominate. It is bounded so
-// that a stream of distinct patterns cannot grow memory without limit.
-var regexCache = struct {
-	sync.Mutex
-	m map[string]*regexp.Regexp
-}{m: map[string]*regexp.Regexp{}}
+// The regex cache keeps compiled patterns: a query evaluates its regex
+// once per candidate row, and compiling each time would dominate. It is
+// bounded, since patterns come from users: past maxCachedRegexes entries,
+// half of them (arbitrary ones) are dropped.
+const maxCachedRegexes = 256
 
-const regexCacheSize = 256
+var (
+	regexMu    sync.RWMutex
+	regexCache = map[string]*regexp.Regexp{}
+)
 
 func compiledRegex(pattern string) (*regexp.Regexp, error) {
-	regexCache.Lock()
-	re, ok := regexCache.m[pattern]
-	regexCache.Unlock()
+	regexMu.RLock()
+	re, ok := regexCache[pattern]
+	regexMu.RUnlock()
 	if ok {
 		return re, nil
 	}
@@ -30,12 +31,17 @@ func compiledRegex(pattern string) (*regexp.Regexp, error) {
 	if err != nil {
 		return nil, err
 	}
-	regexCache.Lock()
-	if len(regexCache.m) >= regexCacheSize {
-		clear(regexCache.m)
+	regexMu.Lock()
+	if len(regexCache) >= maxCachedRegexes {
+		for k := range regexCache {
+			delete(regexCache, k)
+			if len(regexCache) <= maxCachedRegexes/2 {
+				break
+			}
+		}
 	}
-	regexCache.m[pattern] = re
-	regexCache.Unlock()
+	regexCache[pattern] = re
+	regexMu.Unlock()
 	return re, nil
 }
 

@@ -119,6 +119,18 @@ func TestEveryWriteRouteRefusesReadTokens(t *testing.T) {
 				t.Errorf("router serves %s, which is not in the route table", key)
 				continue
 			}
+			if rt.Reads {
+				// A POST that only reads is open to read tokens, and must
+				// not change anything.
+				before := e.changeCount()
+				if got := e.do(m, concretePath(tmpl), `{"q":"*","content":"entities: {}"}`); got.Status == http.StatusForbidden {
+					t.Errorf("%s refuses a read token: %s", key, got.Body)
+				}
+				if after := e.changeCount(); after != before {
+					t.Errorf("%s changed the log from %d to %d", key, before, after)
+				}
+				continue
+			}
 			if m == http.MethodGet {
 				continue
 			}

@@ -20,6 +20,10 @@ var statusOf = map[entity.ErrorKind]int{
 	entity.KindInternal:     http.StatusInternalServerError,
 }
 
+// allocationCodes are the finer codes that replace "conflict" as the code
+// of a 409 (they stay in reason as well).
+var allocationCodes = map[string]bool{"exhausted": true, "insufficient": true}
+
 // errorBody is every error response:
 //
 //	{"error":{"code":"not_found","message":"...","request_id":"..."}}
@@ -75,6 +79,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, e *entity.Error) {
 	d := errorDetail{Code: string(e.Kind), Message: e.Message, Reason: e.Code, Details: e.Details, RequestID: requestIDOf(r)}
+	if allocationCodes[e.Code] {
+		// Allocation answers name the precise failure as their code, so
+		// that reservation tools can branch on it without parsing text.
+		d.Code = e.Code
+	}
 	if e.Line > 0 {
 		d.Position = &position{Line: e.Line, Column: e.Column}
 	}

@@ -25,6 +25,9 @@ type route struct {
 	Path   string
 	Role   entity.Role
 	Public bool
+	// Reads marks a POST that changes nothing: its arguments travel in the
+	// body because they may be too long for a URL (a query, a file to plan).
+	Reads bool
 	// Params are the query parameters the endpoint accepts; any other is
 	// refused, so that a misspelt ?cascade=true is an error, not a no-op.
 	Params []string
@@ -75,6 +78,22 @@ func (s *Server) routeTable() []route {
 		{Method: get, Path: "/entities/{name}/history", Role: read, Params: []string{"since", "limit"}, Handle: s.history, Doc: "an entity's changes"},
 		{Method: get, Path: "/changes", Role: read, Params: []string{"since", "limit"}, Handle: s.changes, Doc: "the change log"},
 
+		{Method: post, Path: "/ipblocks/{name}/allocate", Role: write, Handle: s.allocateIP, Doc: "hand out addresses from a block"},
+		{Method: del, Path: "/ipblocks/{name}/allocations/{address}", Role: write, Handle: s.releaseIP, Doc: "release an address"},
+		{Method: get, Path: "/ipblocks/{name}", Role: read, Params: []string{"after", "limit"}, Handle: s.getBlock, Doc: "a block's size, use and allocations"},
+		{Method: post, Path: "/racks/{name}/allocate", Role: write, Handle: s.allocateRack, Doc: "place an entity in a rack's free units"},
+		{Method: get, Path: "/racks/{name}/elevation", Role: read, Handle: s.elevation, Doc: "every unit of a rack"},
+		{Method: post, Path: "/names/{manager}/allocate", Role: write, Handle: s.allocateNames, Doc: "create entities named by a name manager"},
+
+		{Method: get, Path: "/query", Role: read, Params: []string{"q", "limit", "cursor", "at", "explain"}, Handle: s.queryGet, Doc: "entities matching a query"},
+		{Method: post, Path: "/query", Role: read, Reads: true, Handle: s.queryPost, Doc: "entities matching a query given in the body"},
+		{Method: post, Path: "/allocate", Role: write, Handle: s.allocateQuery, Doc: "claim entities matching a query"},
+		{Method: get, Path: "/export", Role: read, Params: []string{"q"}, Handle: s.export, Doc: "the inventory as an inventory file"},
+
+		{Method: post, Path: "/batch", Role: write, Handle: s.batch, Doc: "apply ops in one transaction"},
+		{Method: post, Path: "/plan", Role: read, Reads: true, Handle: s.plan, Doc: "what applying an inventory file would change"},
+		{Method: post, Path: "/apply", Role: write, Handle: s.apply, Doc: "apply an inventory file"},
+
 		{Method: get, Path: "/drivers", Role: read, Handle: s.listDrivers, Doc: "the drivers"},
 		{Method: get, Path: "/drivers/{driver}", Role: read, Handle: s.getDriver, Doc: "one driver"},
 		{Method: post, Path: "/drivers/reload", Role: admin, Handle: s.reloadDrivers, Doc: "read the drivers file again"},
@@ -95,7 +114,9 @@ func (s *Server) register(rt route) {
 		panic(fmt.Sprintf("route %s %s: only GET endpoints outside %s may be public", rt.Method, rt.Path, APIPrefix))
 	case !rt.Public && !rt.Role.Valid():
 		panic(fmt.Sprintf("route %s %s: no role declared", rt.Method, rt.Path))
-	case !rt.Public && rt.Method != http.MethodGet && !rt.Role.Allows(entity.RoleWrite):
+	case rt.Reads && rt.Method != http.MethodPost:
+		panic(fmt.Sprintf("route %s %s: only POST routes may be marked Reads", rt.Method, rt.Path))
+	case !rt.Public && rt.Method != http.MethodGet && !rt.Reads && !rt.Role.Allows(entity.RoleWrite):
 		panic(fmt.Sprintf("route %s %s changes state and must need the write or admin role, not %s", rt.Method, rt.Path, rt.Role))
 	}
 	s.routes = append(s.routes, rt)

@@ -37,6 +37,13 @@ Usage:
   clustod token create NAME --role ROLE       make an API token (read, write or admin) and print it once
   clustod token list                          list tokens (names and roles; never the tokens)
   clustod token revoke NAME                   revoke a token at once
+  clustod import FILE [--prune] [--dry-run]   apply an inventory file (docs/inventory-files.md) as one batch
+  clustod export [--out FILE]                 write the inventory as an inventory file
+  clustod generate --datacenters N --racks N --servers-per-rack N
+                                              build a large realistic inventory (for tests and benchmarks)
+  clustod check [--json]                      integrity check and inventory invariants; exit 1 on any problem
+  clustod backup PATH                         consistent snapshot of the live database
+  clustod restore BACKUP                      replace the database with a backup (refused while served)
   clustod version                             print the version
 
 Every command takes --db PATH (env CLUSTO_DB, default clusto.db).
@@ -60,6 +67,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "token":
 		return token(args[1:], stdout, stderr)
+	case "import":
+		return importCmd(args[1:], stdout, stderr)
+	case "export":
+		return exportCmd(args[1:], stdout, stderr)
+	case "generate":
+		return generateCmd(args[1:], stdout, stderr)
+	case "check":
+		return checkCmd(args[1:], stdout, stderr)
+	case "backup":
+		return backupCmd(args[1:], stdout, stderr)
+	case "restore":
+		return restoreCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "clustod", version)
 		return 0
@@ -115,6 +134,7 @@ func serve(args []string, stderr io.Writer) int {
 		defBody = n
 	}
 	maxBody := fs.Int64("max-body", defBody, "largest request body accepted, in bytes (env CLUSTO_MAX_BODY)")
+	seed := fs.String("seed", envOr("CLUSTO_SEED", ""), "inventory file to load when the database is new (env CLUSTO_SEED)")
 	insecure := fs.Bool("insecure", false, "serve without authentication on a non-loopback address while no token exists (never do this on a shared network)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -140,12 +160,33 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	unlock, err := lockDatabase(*dbPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod: %v\n", err)
+		return 1
+	}
+	defer unlock()
 	store, err := entity.Open(ctx, *dbPath, entity.Options{Drivers: reg})
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod: %v\n", err)
 		return 1
 	}
 	defer store.Close()
+	if *seed != "" {
+		latest, err := store.LatestChange(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "clustod: %v\n", err)
+			return 1
+		}
+		if latest == 0 {
+			plan, err := applyFile(ctx, store, *seed, false, false)
+			if err != nil {
+				fmt.Fprintf(stderr, "clustod: loading %s into the new database: %v\n", *seed, err)
+				return 1
+			}
+			log.Info("loaded seed inventory into the new database", "file", *seed, "created", plan.Create)
+		}
+	}
 	hasTokens, err := store.HasTokens(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod: %v\n", err)

@@ -15,17 +15,6 @@ import (
 	"time"
 )
 
-// buildClustod compiles the real binary once per test run.
-func buildClustod(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "clustod")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -37,7 +26,7 @@ func freeAddr(t *testing.T) string {
 }
 
 func TestServeCreatesDatabaseAndAnswersHealthz(t *testing.T) {
-	bin := buildClustod(t)
+	bin := clustodBinary(t)
 	db := filepath.Join(t.TempDir(), "new.db")
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "serve", "--db", db)
@@ -97,7 +86,7 @@ func TestServeCreatesDatabaseAndAnswersHealthz(t *testing.T) {
 }
 
 func TestServeRefusesNewerDatabase(t *testing.T) {
-	bin := buildClustod(t)
+	bin := clustodBinary(t)
 	db := filepath.Join(t.TempDir(), "inv.db")
 	// Create it, then mark it as written by a future version.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

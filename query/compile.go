@@ -1,0 +1,377 @@
+package query
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp/syntax"
+	"strings"
+
+	"github.com/clusto/clusto/entity"
+)
+
+// The compiler turns a query into one SQL statement over the schema of
+// schema/migrations: a condition on the entities row `e`, plus common
+// table expressions for what a condition cannot say directly (the
+// entities on the right of a relation, containment at any depth, nested
+// group membership). Every value from the query is a bound parameter; the
+// SQL text holds only the compiler's own words, aliases and placeholders.
+//
+// Every versioned table is read through entity.Visible, so a query as of a
+// past change has the same shape as a current one; for current reads that
+// condition is the literal `x.until IS NULL` that the partial indexes need.
+
+// sqlFrag is SQL text with the values of its placeholders, in order.
+type sqlFrag struct {
+	sql  string
+	args []any
+}
+
+func frag(sql string, args ...any) sqlFrag { return sqlFrag{sql: sql, args: args} }
+
+// cat joins fragments with sep, keeping their arguments in text order.
+func cat(sep string, fs ...sqlFrag) sqlFrag {
+	var out sqlFrag
+	parts := make([]string, 0, len(fs))
+	for _, f := range fs {
+		parts = append(parts, f.sql)
+		out.args = append(out.args, f.args...)
+	}
+	out.sql = strings.Join(parts, sep)
+	return out
+}
+
+// balanced joins conditions with AND or OR as a balanced tree, so that a
+// long list of terms nests log2(n) deep in SQLite's expression tree (whose
+// depth is limited to 1000) rather than n deep.
+func balanced(op string, fs []sqlFrag) sqlFrag {
+	if len(fs) == 1 {
+		return fs[0]
+	}
+	mid := len(fs) / 2
+	l, r := balanced(op, fs[:mid]), balanced(op, fs[mid:])
+	return cat("", frag("("), l, frag(" "+op+" "), r, frag(")"))
+}
+
+type compiler struct {
+	at   int64
+	ctes []sqlFrag
+	n    int
+}
+
+func (c *compiler) alias(prefix string) string {
+	c.n++
+	return fmt.Sprintf("%s%d", prefix, c.n)
+}
+
+func (c *compiler) visible(alias string) sqlFrag {
+	s, args := entity.Visible(alias, c.at)
+	return frag(s, args...)
+}
+
+// addCTE appends a common table expression named name with one column id.
+func (c *compiler) addCTE(name string, body sqlFrag) {
+	c.ctes = append(c.ctes, cat("", frag(name+"(id) AS (\n  "), body, frag(")")))
+}
+
+// cond compiles n into a condition on the entities row aliased x.
+func (c *compiler) cond(n node, x string) sqlFrag {
+	switch n := n.(type) {
+	case *orNode, *andNode:
+		op, terms := "OR", []node(nil)
+		if a, ok := n.(*andNode); ok {
+			op, terms = "AND", a.terms
+		} else {
+			terms = n.(*orNode).terms
+		}
+		fs := make([]sqlFrag, len(terms))
+		for i, t := range terms {
+			fs[i] = c.cond(t, x)
+		}
+		return balanced(op, fs)
+	case *notNode:
+		return cat("", frag("NOT ("), c.cond(n.x, x), frag(")"))
+	case *allNode:
+		return frag("1")
+	case *fieldNode:
+		return match(x+"."+string(n.col), n.pat)
+	case *attrNode:
+		return cat("", frag(x+".id IN ("), c.attrHolders(n), frag(")"))
+	case *groupNode:
+		return frag(x + ".id IN (SELECT id FROM " + c.members(n) + ")")
+	case *ipNode:
+		return cat("", frag(x+".id IN ("), c.ipHolders(n.prefix), frag(")"))
+	case *relNode:
+		right := c.set(n.right)
+		var rel string
+		switch n.op {
+		case relIn:
+			rel = c.closure(right, true)
+		case relContains:
+			rel = c.closure(right, false)
+		default:
+			rel = c.connected(right, n.via)
+		}
+		left := c.cond(n.left, x)
+		if _, all := n.left.(*allNode); all {
+			return frag(x + ".id IN (SELECT id FROM " + rel + ")")
+		}
+		return cat("", frag("("), left, frag(" AND "+x+".id IN (SELECT id FROM "+rel+"))"))
+	}
+	panic(fmt.Sprintf("query: compile: unexpected node %T", n))
+}
+
+// set adds a CTE listing the ids of the entities matching n and returns its name.
+func (c *compiler) set(n node) string {
+	name := c.alias("s")
+	y := c.alias("e")
+	c.addCTE(name, cat("", frag("SELECT "+y+".id FROM entities "+y+" WHERE "), c.visible(y), frag(" AND "), c.cond(n, y)))
+	return name
+}
+
+// closure adds a recursive CTE listing the entities strictly inside the
+// entities of set (down) or strictly containing them (up), at any depth
+// of contains connections, and returns its name.
+func (c *compiler) closure(set string, down bool) string {
+	name := c.alias("d")
+	from, to := "a", "b"
+	if !down {
+		name = c.alias("u")
+		from, to = "b", "a"
+	}
+	k := c.alias("k")
+	start := cat("", frag("SELECT "+k+"."+to+" FROM connections "+k+" WHERE "+k+".type = 'contains' AND "), c.visible(k),
+		frag(" AND "+k+"."+from+" IN (SELECT id FROM "+set+")"))
+	k2 := c.alias("k")
+	step := cat("", frag("SELECT "+k2+"."+to+" FROM connections "+k2+" JOIN "+name+" ON "+k2+"."+from+" = "+name+".id WHERE "+k2+".type = 'contains' AND "),
+		c.visible(k2))
+	c.addCTE(name, cat("\n  UNION\n  ", start, step))
+	return name
+}
+
+// members adds a recursive CTE listing the members, direct or through
+// nested groups, of the groups of n's driver whose name matches n's
+// pattern, and returns its name.
+func (c *compiler) members(n *groupNode) string {
+	name := c.alias("m")
+	g := c.alias("e")
+	k := c.alias("k")
+	start := cat("", frag("SELECT "+k+".b FROM connections "+k+" WHERE "+k+".type = 'member' AND "), c.visible(k),
+		frag(" AND "+k+".a IN (SELECT "+g+".id FROM entities "+g+" WHERE "), c.visible(g),
+		frag(" AND "+g+".driver = ?", n.driver), frag(" AND "), match(g+".name", n.pat), frag(")"))
+	k2 := c.alias("k")
+	step := cat("", frag("SELECT "+k2+".b FROM connections "+k2+" JOIN "+name+" ON "+k2+".a = "+name+".id WHERE "+k2+".type = 'member' AND "),
+		c.visible(k2))
+	c.addCTE(name, cat("\n  UNION\n  ", start, step))
+	return name
+}
+
+// connectionSource is one place the schema records that two entities are
+// connected, read as pairs (near, far): far is directly connected to near.
+// Every source is listed in connectionSources; `connected to` unions them.
+type connectionSource struct {
+	// table and the columns holding the two sides.
+	table, near, far string
+	// types are the connection types the rows carry, as `via` names them;
+	// portType is the column holding a link's port type, if any.
+	types    []string
+	typeCol  string
+	portType string
+	// fixedType, when set, is the one type of every row (the table has no
+	// type column).
+	fixedType string
+}
+
+// connectionSources lists where connections are recorded. contains and
+// member rows are directional (a is the parent or group), so they are
+// read both ways; links are stored once in each direction, so one reading
+// finds both ends. A later source (IP allocations) is one more entry here.
+func connectionSources() []connectionSource {
+	return []connectionSource{
+		{table: "connections", near: "a", far: "b", types: []string{entity.Contains, entity.Member, entity.LinkType}, typeCol: "type", portType: "port_type"},
+		{table: "connections", near: "b", far: "a", types: []string{entity.Contains, entity.Member}, typeCol: "type"},
+		// An ip block and the entities holding its addresses, both ways.
+		{table: "ip_allocations", near: "block_id", far: "entity_id", types: []string{ipAllocation}, fixedType: ipAllocation},
+		{table: "ip_allocations", near: "entity_id", far: "block_id", types: []string{ipAllocation}, fixedType: ipAllocation},
+	}
+}
+
+// connected adds a CTE listing the entities directly connected to an
+// entity of set, through a connection of type via (any when ""), and
+// returns its name.
+func (c *compiler) connected(set, via string) string {
+	name := c.alias("c")
+	var arms []sqlFrag
+	for _, src := range connectionSources() {
+		k := c.alias("k")
+		conds := []sqlFrag{c.visible(k)}
+		switch {
+		case src.fixedType != "":
+			if via != "" && via != src.fixedType {
+				continue
+			}
+		case via == "":
+			// Naming the types even when they are all there lets SQLite
+			// use the (a, type) and (b, type) indexes of current rows.
+			in := make([]string, len(src.types))
+			for i, t := range src.types {
+				in[i] = "'" + t + "'"
+			}
+			conds = append(conds, frag(k+"."+src.typeCol+" IN ("+strings.Join(in, ",")+")"))
+		case connectionTypes[via]:
+			if !contains(src.types, via) {
+				continue
+			}
+			conds = append(conds, frag(k+"."+src.typeCol+" = ?", via))
+		default: // a port type: links only
+			if src.portType == "" || !contains(src.types, entity.LinkType) {
+				continue
+			}
+			conds = append(conds, frag(k+"."+src.typeCol+" = 'link' AND "+k+"."+src.portType+" = ?", via))
+		}
+		conds = append(conds, frag(k+"."+src.near+" IN (SELECT id FROM "+set+")"))
+		arms = append(arms, cat("", frag("SELECT "+k+"."+src.far+" FROM "+src.table+" "+k+" WHERE "), cat(" AND ", conds...)))
+	}
+	c.addCTE(name, cat("\n  UNION ALL\n  ", arms...))
+	return name
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// attrHolders selects the ids of entities with an attribute matching n.
+func (c *compiler) attrHolders(n *attrNode) sqlFrag {
+	a := c.alias("a")
+	conds := []sqlFrag{frag(a+".key = ?", n.key)}
+	if n.subkey != nil {
+		conds = append(conds, frag(a+".subkey = ?", *n.subkey))
+	}
+	switch {
+	case n.pat != nil:
+		conds = append(conds, match(a+".value", *n.pat))
+	case n.op != "":
+		conds = append(conds, frag(a+".num IS NOT NULL AND "+a+".num "+sqlOps[n.op]+" ?", n.num))
+	}
+	conds = append(conds, c.visible(a))
+	return cat("", frag("SELECT "+a+".entity_id FROM attrs "+a+" WHERE "), cat(" AND ", conds...))
+}
+
+// sqlOps maps the query's comparison operators to SQL's; only these
+// strings ever reach the SQL text.
+var sqlOps = map[string]string{"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+// ipHolders selects the ids of entities holding an address inside p: an
+// attribute of type ip (stored as 16 bytes, IPv4 mapped, so that one
+// BLOB range on the ip index covers a network).
+//
+// IPv4 and IPv6 are separate families, as in net/netip: an IPv6 network
+// wide enough to span the IPv4-mapped block (::/0 to ::/80) leaves that
+// block out, so ip:::/0 means every IPv6 address and ip:0.0.0.0/0 every
+// IPv4 one.
+func (c *compiler) ipHolders(p netip.Prefix) sqlFrag {
+	lo, hi := bounds(p)
+	a := c.alias("a")
+	f := frag("SELECT "+a+".entity_id FROM attrs "+a+" WHERE "+a+".ip IS NOT NULL AND "+a+".ip >= ? AND "+a+".ip <= ?", lo, hi)
+	if p.Addr().Is6() && p.Contains(mappedBlock.Addr()) {
+		mlo, mhi := bounds(mappedBlock)
+		f = cat("", f, frag(" AND NOT ("+a+".ip >= ? AND "+a+".ip <= ?)", mlo, mhi))
+	}
+	return cat(" AND ", f, c.visible(a))
+}
+
+// mappedBlock is where IPv4 addresses live in the 16-byte form.
+var mappedBlock = netip.MustParsePrefix("::ffff:0.0.0.0/96")
+
+// bounds returns the first and last addresses of p as 16-byte values,
+// the form attrs.ip holds.
+func bounds(p netip.Prefix) (lo, hi []byte) {
+	first := p.Masked().Addr().As16()
+	bits := p.Bits()
+	if p.Addr().Is4() {
+		bits += 96
+	}
+	last := first
+	for i := bits; i < 128; i++ {
+		last[i/8] |= 0x80 >> (i % 8)
+	}
+	return first[:], last[:]
+}
+
+// match compiles a pattern over a text column.
+func match(col string, p pattern) sqlFrag {
+	switch p.kind {
+	case patGlob:
+		g := frag(col+" GLOB ?", escapeGlob(p.text))
+		if lo, hi, ok := prefixRange(globPrefix(p.text)); ok {
+			return cat("", frag("("+col+" >= ? AND "+col+" < ? AND ", lo, hi), g, frag(")"))
+		}
+		return g
+	case patRegex:
+		r := frag(col+" REGEXP ?", p.text)
+		if lo, hi, ok := prefixRange(regexPrefix(p.text)); ok {
+			return cat("", frag("("+col+" >= ? AND "+col+" < ? AND ", lo, hi), r, frag(")"))
+		}
+		return r
+	}
+	return frag(col+" = ?", p.text)
+}
+
+// escapeGlob makes a query glob (only * and ? are special) into an SQLite
+// GLOB pattern, where [ opens a character class: "[" becomes "[[]".
+func escapeGlob(s string) string {
+	return strings.ReplaceAll(s, "[", "[[]")
+}
+
+// globPrefix returns the literal text every match of glob g starts with.
+func globPrefix(g string) string {
+	if i := strings.IndexAny(g, "*?"); i >= 0 {
+		return g[:i]
+	}
+	return g
+}
+
+// regexPrefix returns the literal text every match of an RE2 regex must
+// start with when it is anchored at the start of the text (^abc...), and
+// "" otherwise.
+func regexPrefix(re string) string {
+	t, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	t = t.Simplify()
+	for t.Op == syntax.OpCapture && len(t.Sub) == 1 {
+		t = t.Sub[0]
+	}
+	if t.Op != syntax.OpConcat || len(t.Sub) < 2 || t.Sub[0].Op != syntax.OpBeginText {
+		return ""
+	}
+	var b strings.Builder
+	for _, s := range t.Sub[1:] {
+		if s.Op != syntax.OpLiteral || s.Flags&syntax.FoldCase != 0 {
+			break
+		}
+		b.WriteString(string(s.Rune))
+	}
+	return b.String()
+}
+
+// prefixRange turns a literal prefix into the half-open range [lo, hi) of
+// strings that start with it, so that a pattern with a prefix is a range
+// scan on an index. Only the ASCII part of the prefix is used, so that hi
+// stays valid UTF-8 and SQLite's byte order agrees.
+func prefixRange(prefix string) (lo, hi string, ok bool) {
+	n := 0
+	for n < len(prefix) && prefix[n] < 0x7f {
+		n++
+	}
+	if n == 0 {
+		return "", "", false
+	}
+	p := prefix[:n]
+	return p, p[:n-1] + string(rune(p[n-1]+1)), true
+}

@@ -1,0 +1,113 @@
+package query
+
+import (
+	"github.com/alecthomas/participle/v2"
+	"github.com/alecthomas/participle/v2/lexer"
+)
+
+// The lexer has three states. Root holds operators, keywords and field
+// prefixes; after a field prefix ("name:", "ip:", ...) the Value state reads
+// exactly one pattern (a regex, a quoted string or a bare word, which may
+// hold ':' so that IPv6 addresses need no quotes); after "attr:" the Attr
+// state reads KEY[.SUBKEY][,PATTERN] and hands back to Root at anything
+// else, where an operator and a number may follow. No state ever fails to
+// lex: a character no rule expects becomes an Other token, so every mistake
+// is reported by the parser, at its position, with what was expected.
+var queryLexer = lexer.MustStateful(lexer.Rules{
+	"Root": {
+		{Name: "whitespace", Pattern: `\s+`},
+		{Name: "AttrField", Pattern: `(?i:attr):`, Action: lexer.Push("Attr")},
+		{Name: "Field", Pattern: `[\p{L}_][\p{L}\p{N}_-]*:`, Action: lexer.Push("Value")},
+		{Name: "Ident", Pattern: `[\p{L}_][\p{L}\p{N}_-]*`},
+		{Name: "Op", Pattern: `>=|<=|!=|==|=|<|>`},
+		{Name: "Number", Pattern: `[-+]?[0-9]+`},
+		{Name: "Punct", Pattern: `[()*]`},
+		{Name: "Other", Pattern: `(?s:.)`},
+	},
+	"Value": {
+		{Name: "whitespace", Pattern: `\s+`},
+		{Name: "Regex", Pattern: `/(?:\\(?s:.)|[^/\\])*/`, Action: lexer.Pop()},
+		{Name: "String", Pattern: `"(?:\\(?s:.)|[^"\\])*"`, Action: lexer.Pop()},
+		{Name: "Word", Pattern: `[\p{L}\p{N}_\-.@*?:][\p{L}\p{N}_\-./@*?:]*`, Action: lexer.Pop()},
+		lexer.Return(),
+	},
+	"Attr": {
+		{Name: "Key", Pattern: `[A-Za-z_][A-Za-z0-9_-]*`},
+		{Name: "Dot", Pattern: `\.`},
+		{Name: "Comma", Pattern: `,`, Action: lexer.Push("Value")},
+		lexer.Return(),
+	},
+})
+
+// The grammar, one struct per precedence level, loosest first. participle
+// fills Pos with the position of each node's first token.
+
+type gOr struct {
+	Pos   lexer.Position
+	Terms []*gAnd `parser:"@@ ( 'or' @@ )*"`
+}
+
+// gAnd: "and" is optional: juxtaposed terms are and-ed.
+type gAnd struct {
+	Pos   lexer.Position
+	Terms []*gNot `parser:"@@ ( 'and'? @@ )*"`
+}
+
+type gNot struct {
+	Pos lexer.Position
+	Not *gNot `parser:"(  'not' @@"`
+	Rel *gRel `parser:" | @@ )"`
+}
+
+// gRel is a term followed by relations; each takes a term on its right,
+// so A in B in C reads (A in B) in C.
+type gRel struct {
+	Pos  lexer.Position
+	Left *gTerm    `parser:"@@"`
+	Ops  []*gRelOp `parser:"@@*"`
+}
+
+type gRelOp struct {
+	Pos       lexer.Position
+	Connected bool         `parser:"(  @'connected' 'to'"`
+	In        bool         `parser:" | @'in'"`
+	Contains  bool         `parser:" | @'contains' )"`
+	Right     *gTerm       `parser:"@@"`
+	Via       *lexer.Token `parser:"( 'via' @Ident )?"`
+}
+
+type gTerm struct {
+	Pos   lexer.Position
+	Sub   *gOr    `parser:"(  '(' @@ ')'"`
+	All   bool    `parser:" | @'*'"`
+	Attr  *gAttr  `parser:" | @@"`
+	Field *gField `parser:" | @@ )"`
+}
+
+type gAttr struct {
+	Pos     lexer.Position
+	Key     lexer.Token  `parser:"AttrField @Key"`
+	Subkey  *lexer.Token `parser:"( Dot @Key )?"`
+	Pattern *gPattern    `parser:"( Comma @@"`
+	Op      *lexer.Token `parser:" | @Op"`
+	Number  *lexer.Token `parser:"   @Number )?"`
+}
+
+type gField struct {
+	Pos   lexer.Position
+	Field string    `parser:"@Field"`
+	Value *gPattern `parser:"@@"`
+}
+
+type gPattern struct {
+	Pos    lexer.Position
+	Regex  *string `parser:"(  @Regex"`
+	String *string `parser:" | @String"`
+	Word   *string `parser:" | @Word )"`
+}
+
+var parser = participle.MustBuild[gOr](
+	participle.Lexer(queryLexer),
+	participle.CaseInsensitive("Ident"),
+	participle.UseLookahead(2),
+)

@@ -1,0 +1,287 @@
+// Package query implements clusto's query language: one line such as
+//
+//	driver:server in name:datacenterZ and attr:status,unallocated
+//
+// parsed with participle (Parse) and compiled (Compile) to one
+// parameterised SQL statement over the inventory's schema, which Run
+// executes. The language is documented in docs/query.md.
+//
+// Results come back ordered by name, a page at a time (Options.Limit)
+// with an opaque cursor for the next page and the total number of
+// matches. A query can read the inventory as it is now or as it was just
+// after a past change (Options.At).
+package query
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/clusto/clusto/entity"
+)
+
+// Page sizes.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Options say which state to read and which page of results to return.
+type Options struct {
+	// At reads the inventory as it was just after change At; 0 reads it now.
+	At int64
+	// Limit is the page size: 0 means DefaultLimit; larger than MaxLimit
+	// means MaxLimit.
+	Limit int
+	// Cursor continues after the page that returned it as NextCursor; ""
+	// starts at the beginning.
+	Cursor string
+}
+
+// Match is one entity a query matched, as it was at the time read. The
+// caller loads whatever more it needs by name.
+type Match struct {
+	Name    string      `json:"name"`
+	Driver  string      `json:"driver"`
+	Kind    entity.Kind `json:"kind"`
+	Version int64       `json:"version"`
+}
+
+// Result is one page of a query's matches, in name order.
+type Result struct {
+	Results []Match `json:"results"`
+	// Total counts every match, not only this page's.
+	Total int `json:"total"`
+	// NextCursor continues with the next page; "" on the last page.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// Queryer runs SQL: *sql.DB, *sql.Conn and *sql.Tx all satisfy it. Give a
+// write transaction to see its own uncommitted writes.
+type Queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Compiled is a query compiled for one set of options: the SQL for a page
+// of matches, for their count, and for their ids. It is immutable.
+type Compiled struct {
+	with  sqlFrag // "WITH RECURSIVE ...\n" or empty
+	where sqlFrag // the condition on entities e, visibility included
+	after *string // the page starts after this name
+	limit int
+}
+
+// Compile compiles q for opts. Options are checked here: a negative At or
+// Limit, or a cursor that no page returned, is an invalid error.
+func Compile(q *Query, opts Options) (*Compiled, error) {
+	if opts.At < 0 {
+		return nil, entity.Errorf(entity.KindInvalid, "change number %d must not be negative", opts.At)
+	}
+	if opts.Limit < 0 {
+		return nil, entity.Errorf(entity.KindInvalid, "limit %d must not be negative", opts.Limit)
+	}
+	limit := opts.Limit
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	limit = min(limit, MaxLimit)
+	cc := &Compiled{limit: limit}
+	if opts.Cursor != "" {
+		name, err := decodeCursor(opts.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		cc.after = &name
+	}
+	c := &compiler{at: opts.At}
+	cond := c.cond(q.root, "e")
+	cc.where = cat(" AND ", c.visible("e"), cat("", frag("("), cond, frag(")")))
+	if len(c.ctes) > 0 {
+		cc.with = cat("", frag("WITH RECURSIVE\n"), cat(",\n", c.ctes...), frag("\n"))
+	}
+	return cc, nil
+}
+
+func (c *Compiled) statement(sel string, page bool) (string, []any) {
+	parts := []sqlFrag{c.with, frag(sel + " FROM entities e WHERE "), c.where}
+	if page && c.after != nil {
+		parts = append(parts, frag(" AND e.name > ?", *c.after))
+	}
+	s := cat("", parts...)
+	return s.sql, s.args
+}
+
+// Page returns the statement for one page of matches: columns name,
+// driver, kind, version, in name order, after the cursor. It asks for one
+// row more than the limit, which tells whether another page follows.
+func (c *Compiled) Page() (string, []any) {
+	s, args := c.statement("SELECT e.name, e.driver, e.kind, e.version", true)
+	return s + " ORDER BY e.name LIMIT ?", append(args, c.limit+1)
+}
+
+// Count returns the statement counting every match (cursor and limit aside).
+func (c *Compiled) Count() (string, []any) {
+	return c.statement("SELECT count(*)", false)
+}
+
+// IDs returns the statement selecting the stable ids (entities.id) of the
+// matches in name order, after the cursor and without a limit: run it in
+// a write transaction and stop reading when you have enough.
+func (c *Compiled) IDs() (string, []any) {
+	s, args := c.statement("SELECT e.id", true)
+	return s + " ORDER BY e.name", args
+}
+
+// Limit returns the page size in effect.
+func (c *Compiled) Limit() int { return c.limit }
+
+// Run parses text, compiles it for opts and returns one page of matches
+// with the total count. Syntax and option errors are *entity.Error of a
+// user kind (query_syntax, invalid, too_large); failures of the database
+// are internal errors. When db can begin transactions (*sql.DB,
+// *sql.Conn), the page and the count are read in one read-only
+// transaction, so that they agree.
+func Run(ctx context.Context, db Queryer, text string, opts Options) (*Result, error) {
+	q, err := Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Compile(q, opts)
+	if err != nil {
+		return nil, err
+	}
+	type beginner interface {
+		BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+	}
+	if b, ok := db.(beginner); ok {
+		tx, err := b.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return nil, entity.Internal("run query", err)
+		}
+		defer tx.Rollback()
+		return c.run(ctx, tx)
+	}
+	return c.run(ctx, db)
+}
+
+func (c *Compiled) run(ctx context.Context, db Queryer) (*Result, error) {
+	res := &Result{Results: []Match{}}
+	s, args := c.Page()
+	rows, err := db.QueryContext(ctx, s, args...)
+	if err != nil {
+		return nil, entity.Internal("run query", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m Match
+		var kind string
+		if err := rows.Scan(&m.Name, &m.Driver, &kind, &m.Version); err != nil {
+			return nil, entity.Internal("run query", err)
+		}
+		m.Kind = entity.Kind(kind)
+		res.Results = append(res.Results, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, entity.Internal("run query", err)
+	}
+	rows.Close()
+	if len(res.Results) > c.limit {
+		res.Results = res.Results[:c.limit]
+		res.NextCursor = encodeCursor(res.Results[c.limit-1].Name)
+	}
+	s, args = c.Count()
+	rows, err = db.QueryContext(ctx, s, args...)
+	if err != nil {
+		return nil, entity.Internal("count query matches", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, entity.Internal("count query matches", err)
+		}
+		return nil, entity.Internal("count query matches", sql.ErrNoRows)
+	}
+	if err := rows.Scan(&res.Total); err != nil {
+		return nil, entity.Internal("count query matches", err)
+	}
+	return res, nil
+}
+
+// Explain parses and compiles text and returns the statement Run executes
+// for a page of matches, with its parameters, so that a slow query can be
+// examined (EXPLAIN QUERY PLAN it in the sqlite3 shell, or call Plan).
+func Explain(text string, opts Options) (string, []any, error) {
+	q, err := Parse(text)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := Compile(q, opts)
+	if err != nil {
+		return "", nil, err
+	}
+	s, args := c.Page()
+	return s, args, nil
+}
+
+// Plan returns SQLite's query plan (EXPLAIN QUERY PLAN) for the page
+// statement of text, one line per step, indented by depth.
+func Plan(ctx context.Context, db Queryer, text string, opts Options) ([]string, error) {
+	s, args, err := Explain(text, opts)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+s, args...)
+	if err != nil {
+		return nil, entity.Internal("explain query", err)
+	}
+	defer rows.Close()
+	depth := map[int64]int{}
+	var out []string
+	for rows.Next() {
+		var id, parent, unused int64
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			return nil, entity.Internal("explain query", err)
+		}
+		d := 0
+		if p, ok := depth[parent]; ok {
+			d = p + 1
+		}
+		depth[id] = d
+		out = append(out, strings.Repeat("  ", d)+detail)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, entity.Internal("explain query", err)
+	}
+	return out, nil
+}
+
+// The cursor is the last name of a page behind a version tag, in URL-safe
+// base64: opaque to clients, and changeable later without breaking the
+// meaning of old cursors (they fail cleanly).
+const cursorTag = "n1:"
+
+func encodeCursor(name string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorTag + name))
+}
+
+func decodeCursor(cur string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(cur)
+	s := string(b)
+	if err != nil || !strings.HasPrefix(s, cursorTag) || !utf8.ValidString(s) || len(s) == len(cursorTag) {
+		return "", entity.Errorf(entity.KindInvalid, "invalid cursor %q: pass the next_cursor of the previous page unchanged", truncate(cur, 40))
+	}
+	return s[len(cursorTag):], nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
