@@ -163,16 +163,14 @@ func (c *Client) Apply(ctx context.Context, f File) (*Applied, error) {
 
 // Export writes the entities matching a query ("" for all) as an inventory
 // file (YAML).
-func (c *Client) Export(ctx context.Context, query string) (string, error) {
+func (c *Client) Export(ctx context.Context, query string) (*Export, error) {
 	q := url.Values{}
 	if query != "" {
 		q.Set("q", query)
 	}
-	var out struct {
-		Content string `json:"content"`
-	}
+	var out Export
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/export", query: q, retry: true}, &out); err != nil {
-		return "", err
+		return nil, err
 	}
-	return out.Content, nil
+	return &out, nil
 }

@@ -345,10 +345,19 @@ type Results struct {
 	NextCursor string `json:"next_cursor"`
 }
 
-// Explanation is the SQL a query compiles to.
+// Explanation is the SQL a query compiles to, its bound parameters and
+// SQLite's plan for it.
 type Explanation struct {
-	SQL  string `json:"sql"`
-	Args []any  `json:"args"`
+	SQL  string   `json:"sql"`
+	Args []any    `json:"args"`
+	Plan []string `json:"plan,omitempty"`
+}
+
+// Export is the inventory, or what a query selects, as an inventory file.
+type Export struct {
+	Content string `json:"content"`
+	// Count is how many entities it holds.
+	Count int `json:"count"`
 }
 
 // IPRequest asks a block for addresses for an entity.

@@ -191,9 +191,9 @@ units taken (default: the child's height).`,
 
 func (a *app) removeCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:               "remove PARENT CHILD",
-		Short:             "Take a thing out of a container or group",
-		Example:           `  clusto remove rack101 s0100
+		Use:   "remove PARENT CHILD",
+		Short: "Take a thing out of a container or group",
+		Example: `  clusto remove rack101 s0100
   clusto remove staging s0001`,
 		Args:              args(2, 2),
 		ValidArgsFunction: a.completeEntities(2),

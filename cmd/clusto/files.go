@@ -261,14 +261,14 @@ inventory file (YAML) that 'clusto apply' takes back.`,
   clusto export 'name:rack101 or driver:server in name:rack101' > rack101.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a.query = joinArgs(args)
-			content, err := a.cli.Export(a.ctx, a.query)
+			ex, err := a.cli.Export(a.ctx, a.query)
 			if err != nil {
 				return err
 			}
 			if a.output == "json" {
-				return a.printJSON(map[string]string{"content": content})
+				return a.printJSON(ex)
 			}
-			fmt.Fprint(a.stdout, content)
+			fmt.Fprint(a.stdout, ex.Content)
 			return nil
 		},
 	}

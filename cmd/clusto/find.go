@@ -97,6 +97,12 @@ and a note on stderr says when there are more.`,
 				for i, arg := range ex.Args {
 					a.printf("-- ?%d = %v\n", i+1, formatArg(arg))
 				}
+				if len(ex.Plan) > 0 {
+					a.println("-- plan:")
+					for _, p := range ex.Plan {
+						a.println("--   " + p)
+					}
+				}
 				return nil
 			}
 			var res *client.Results
