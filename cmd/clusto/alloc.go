@@ -183,6 +183,7 @@ given. Names are never reused.`,
 				return usagef("--driver is required: the driver of the new entities")
 			}
 			attrs := map[string]any{}
+			var cols []string
 			for _, s := range args[1:] {
 				at, err := parseAttrArg(s)
 				if err != nil {
@@ -192,13 +193,14 @@ given. Names are never reused.`,
 					return usagef("%s: a name manager takes KEY=VALUE without subkeys", s)
 				}
 				attrs[at.key] = at.value
+				cols = append(cols, at.key)
 			}
 			es, err := a.cli.AllocateNames(a.ctx, args[0], client.NameRequest{Driver: driver, Count: count, Attrs: attrs,
 				IdempotencyKey: client.NewIdempotencyKey()})
 			if err != nil {
 				return err
 			}
-			return a.printEntities(es, nil, map[string]any{"results": es})
+			return a.printEntities(es, cols, map[string]any{"results": es})
 		},
 	}
 	cmd.Flags().StringVar(&driver, "driver", "", "the driver of the new entities (required)")

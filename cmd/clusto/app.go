@@ -89,6 +89,12 @@ func (a *app) fail(err error) int {
 	var ce *client.Error
 	if errors.As(err, &ce) {
 		switch {
+		case ce.Code == client.CodeQuerySyntax:
+			if strings.HasPrefix(msg, "column ") || strings.HasPrefix(msg, "line ") {
+				msg = "query syntax error at " + msg
+			} else {
+				msg = "query syntax error: " + msg
+			}
 		case ce.Code == client.CodeUnauthorized && a.token == "":
 			msg += " (give a token with --token, CLUSTO_TOKEN or the config file)"
 		case ce.Code == client.CodeInternal && ce.RequestID != "" && !strings.Contains(msg, ce.RequestID):

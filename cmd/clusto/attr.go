@@ -221,17 +221,20 @@ one transaction. Adding a value the entity already has is a conflict
 				return err
 			}
 			var texts []string
-			var last int64
+			var first, last int64
 			for _, r := range res.Results {
 				for _, c := range r.Changes {
 					var at client.Attr
 					if json.Unmarshal(c.After, &at) == nil && at.Key != "" {
 						texts = append(texts, attrText(at))
 					}
+					if first == 0 {
+						first = c.Change
+					}
 					last = c.Change
 				}
 			}
-			return a.done(args[0], res, "%s: added %s%s", args[0], strings.Join(texts, ", "), changeText(last))
+			return a.done(args[0], res, "%s: added %s%s", args[0], strings.Join(texts, ", "), changesText(first, last))
 		},
 	}
 	cmd.Flags().StringVar(&typ, "type", "", "the values' type: string, int, bool, time, ip, json or ref")

@@ -72,6 +72,14 @@ func changeText(n int64) string {
 	return ", change " + strconv.FormatInt(n, 10)
 }
 
+// changesText is ", changes 12-14" (or one change).
+func changesText(first, last int64) string {
+	if first == last || first == 0 {
+		return changeText(last)
+	}
+	return ", changes " + strconv.FormatInt(first, 10) + "-" + strconv.FormatInt(last, 10)
+}
+
 func (a *app) createCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create DRIVER NAME [KEY=VALUE ...]",
@@ -283,7 +291,7 @@ func (s *sideInfo) typeOf(port string) (string, error) {
 	for _, p := range s.ports {
 		names = append(names, p.Name)
 	}
-	return "", fmt.Errorf("%s is a %s, which has no port %q; its ports are: %s", s.name, s.driver, port, joinOr(names))
+	return "", fmt.Errorf("%s is a %s, which has no port %q; its ports are: %s", s.name, s.driver, port, compactPorts(names))
 }
 
 func (s *sideInfo) firstFree(typ string) string {

@@ -52,6 +52,10 @@ func (a *app) printEntities(es []client.Entity, attrCols []string, jsonValue any
 		}
 		return nil
 	}
+	if len(es) == 0 {
+		fmt.Fprintln(a.stderr, "clusto: nothing matches")
+		return nil
+	}
 	t := entityTable(attrCols)
 	for i := range es {
 		t.add(entityRow(&es[i], attrCols)...)

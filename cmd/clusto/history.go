@@ -147,7 +147,7 @@ func (a *app) printChangeRows(cs []client.Change, about string, header bool) err
 	}
 	t := newTable("CHANGE", "TIME", "ACTOR", "OP", "ENTITY", "WHAT").alignRight(0)
 	for _, c := range cs {
-		t.add(strconv.FormatInt(c.Change, 10), timeText(c.Time), c.Actor, c.Op, c.Entity, summarize(c))
+		t.add(strconv.FormatInt(c.Change, 10), timeText(c.Time), c.Actor, c.Op, c.Entity, summarize(c, about))
 	}
 	if !header {
 		// Following: the header was printed with the first rows.
@@ -164,8 +164,13 @@ func (a *app) printChangeRows(cs []client.Change, about string, header bool) err
 	return nil
 }
 
-// summarize says in a few words what a change did.
-func summarize(c client.Change) string {
+// summarize says in a few words what a change did; a cable is told from
+// the side of about (the entity whose history it is), else from the
+// change's entity.
+func summarize(c client.Change, about string) string {
+	if about == "" {
+		about = c.Entity
+	}
 	obj := func(raw json.RawMessage) map[string]any {
 		var m map[string]any
 		json.Unmarshal(raw, &m)
@@ -184,7 +189,7 @@ func summarize(c client.Change) string {
 	kv := func(as []client.Attr) string {
 		var parts []string
 		for _, at := range as {
-			parts = append(parts, at.FullKey()+"="+at.Text())
+			parts = append(parts, attrText(at))
 		}
 		return strings.Join(parts, " ")
 	}
@@ -250,7 +255,7 @@ func summarize(c client.Change) string {
 			m = before
 		}
 		a, ap, b, bp := str(m, "a"), str(m, "a_port"), str(m, "b"), str(m, "b_port")
-		if c.Entity == b {
+		if about == b {
 			a, ap, b, bp = b, bp, a, ap
 		}
 		return a + ":" + ap + " <-> " + b + ":" + bp

@@ -247,11 +247,3 @@ func caret(text string, line, column int) string {
 	}
 	return pre + string(l) + post + "\n" + pad.String() + "^\n"
 }
-
-// joinOr is the items, or "-" when there are none.
-func joinOr(items []string) string {
-	if len(items) == 0 {
-		return "-"
-	}
-	return strings.Join(items, ",")
-}

@@ -61,6 +61,7 @@ func (a *app) rootCommand() *cobra.Command {
 			return a.setup(cmd)
 		},
 	}
+	root.SuggestionsMinimumDistance = 2
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{msg: err.Error(), cmd: c.CommandPath()}
