@@ -281,6 +281,9 @@ func (c *Client) do(ctx context.Context, req request, out any) (*response, error
 		var apiErr error
 		retryable := false
 		if err != nil {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil, fmt.Errorf("%s %s: %w", req.method, req.path, ctx.Err())
+			}
 			if ctx.Err() != nil {
 				return nil, &UnreachableError{Server: c.Server(), Err: ctx.Err()}
 			}

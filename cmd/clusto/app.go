@@ -27,6 +27,8 @@ const (
 	exitNotFound    = 3
 	exitConflict    = 4
 	exitUnreachable = 5
+	// exitInterrupted is the shell's code for a command ended by SIGINT.
+	exitInterrupted = 130
 )
 
 // app is one run of the command: its streams, its global flags and the
@@ -84,6 +86,10 @@ func (a *app) execute(args []string) int {
 // fail prints err on stderr, in one line (plus the query and a caret for a
 // query syntax error), and returns its exit code.
 func (a *app) fail(err error) int {
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(a.stderr, "clusto: interrupted")
+		return exitInterrupted
+	}
 	code := exitCode(err)
 	msg := oneLine(err.Error())
 	var ce *client.Error
