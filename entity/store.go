@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/clusto/clusto/drivers"
@@ -21,6 +23,9 @@ type Store struct {
 	db      *schema.DB
 	drivers *drivers.Registry
 	now     func() time.Time
+	// writeWait, when set, observes how long each write waited for the
+	// writer connection and its BEGIN IMMEDIATE.
+	writeWait atomic.Value // func(time.Duration)
 	// readStmts are the prepared statements of snapshot reads (snapshot.go).
 	readStmts stmtCache
 }
@@ -56,6 +61,21 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	s.readStmts.close()
 	return s.db.Close()
+}
+
+// ObserveWriteWait registers fn to be told how long each write transaction
+// waited to begin (for metrics).
+func (s *Store) ObserveWriteWait(fn func(time.Duration)) { s.writeWait.Store(fn) }
+
+// Size returns the bytes the database occupies on disk (file and WAL).
+func (s *Store) Size() int64 {
+	var n int64
+	for _, suffix := range []string{"", "-wal"} {
+		if fi, err := os.Stat(s.db.Path + suffix); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 // DB exposes the SQLite pools to the query compiler and operations tooling.

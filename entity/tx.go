@@ -42,9 +42,13 @@ func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (e
 	if actor == "" {
 		actor = DefaultActor
 	}
+	waitStart := time.Now()
 	sqlTx, err := s.db.Write.BeginTx(ctx, nil)
 	if err != nil {
 		return Internal("begin write", err)
+	}
+	if obs, ok := s.writeWait.Load().(func(time.Duration)); ok {
+		obs(time.Since(waitStart))
 	}
 	done := false
 	defer func() {

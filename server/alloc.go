@@ -43,6 +43,7 @@ func (s *Server) allocateIP(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return 0, nil, err
 		}
+		s.metrics.allocs.WithLabelValues("ip").Inc()
 		return http.StatusCreated, allocationsAnswer{Allocations: allocs}, nil
 	})
 }
@@ -123,6 +124,7 @@ func (s *Server) allocateRack(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return 0, nil, err
 		}
+		s.metrics.allocs.WithLabelValues("rack").Inc()
 		return http.StatusCreated, entitiesAnswer{Results: []*entity.Entity{e}}, nil
 	})
 }
@@ -214,6 +216,7 @@ func (s *Server) allocateNames(w http.ResponseWriter, r *http.Request) error {
 			}
 			out = append(out, e)
 		}
+		s.metrics.allocs.WithLabelValues("name").Inc()
 		return http.StatusCreated, entitiesAnswer{Results: out}, nil
 	})
 }

@@ -20,6 +20,8 @@ type reqInfo struct {
 	id    string
 	actor string
 	role  entity.Role
+	// route is the matched route's template, for metrics ("" if none).
+	route string
 }
 
 type infoKey struct{}
@@ -111,6 +113,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				attrs = append(attrs, slog.String("query", r.URL.RawQuery))
 			}
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+			s.metrics.observe(r.Method, info.route, rec.status, time.Since(start))
 		}()
 		if r.ContentLength > s.opts.MaxBodyBytes {
 			s.writeError(rec, r, tooLarge(s.opts.MaxBodyBytes))

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/invfile"
@@ -83,10 +84,22 @@ func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req queryReque
 		}
 		return s.writeJSON(w, r, http.StatusOK, explainAnswer{SQL: sql, Args: printableArgs(args), Plan: plan})
 	}
-	res, err := query.Run(r.Context(), s.store.DB().Read, req.Q, opts)
+	start := time.Now()
+	q, err := query.Parse(req.Q)
 	if err != nil {
 		return err
 	}
+	compiled, err := query.Compile(q, opts)
+	if err != nil {
+		return err
+	}
+	compiledAt := time.Now()
+	s.metrics.query.WithLabelValues("compile").Observe(compiledAt.Sub(start).Seconds())
+	res, err := compiled.Exec(r.Context(), s.store.DB().Read)
+	if err != nil {
+		return err
+	}
+	s.metrics.query.WithLabelValues("execute").Observe(time.Since(compiledAt).Seconds())
 	names := make([]string, len(res.Results))
 	for i, m := range res.Results {
 		names[i] = m.Name
@@ -142,6 +155,7 @@ func (s *Server) allocateQuery(w http.ResponseWriter, r *http.Request) error {
 		if req.DryRun {
 			return 0, nil, dryRun{entitiesAnswer{Results: out}}
 		}
+		s.metrics.allocs.WithLabelValues("query").Inc()
 		return http.StatusOK, entitiesAnswer{Results: out}, nil
 	})
 }

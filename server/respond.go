@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -54,7 +55,22 @@ func entityURL(name string) string { return APIPrefix + "/entities/" + url.PathE
 // decode reads the request body as one JSON value into v, refusing unknown
 // fields, trailing data and bodies over the cap.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return bodyError(err)
+	}
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD, storing
+	// a name nobody sent.
+	if !utf8.Valid(raw) {
+		for i := 0; i < len(raw); {
+			c, size := utf8.DecodeRune(raw[i:])
+			if c == utf8.RuneError && size <= 1 {
+				return entity.Errorf(entity.KindInvalid, "request body is not valid UTF-8 (at byte %d)", i)
+			}
+			i += size
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return bodyError(err)

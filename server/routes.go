@@ -54,6 +54,7 @@ func (s *Server) routeTable() []route {
 	)
 	return []route{
 		{Method: get, Path: "/healthz", Public: true, Handle: s.healthz, Doc: "liveness and the newest change"},
+		{Method: get, Path: "/metrics", Public: true, Handle: s.serveMetrics, Doc: "Prometheus metrics"},
 
 		{Method: post, Path: "/entities", Role: write, Handle: s.createEntity, Doc: "create an entity"},
 		{Method: get, Path: "/entities/{name}", Role: read, Params: []string{"at", "merged"}, Handle: s.getEntity, Doc: "read an entity"},
@@ -126,7 +127,9 @@ func (s *Server) register(rt route) {
 // endpoint wraps a route's handler: authenticate, check the role, check
 // the query parameters, then handle; any error goes to writeError.
 func (s *Server) endpoint(rt route) http.Handler {
+	path := rt.fullPath()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoOf(r).route = path
 		if err := s.guard(rt, r); err != nil {
 			s.writeError(w, r, err)
 			return

@@ -46,6 +46,7 @@ type Server struct {
 	router  *mux.Router
 	routes  []route
 	handler http.Handler
+	metrics *metrics
 }
 
 // New returns a server over store.
@@ -57,6 +58,7 @@ func New(store *entity.Store, opts Options) *Server {
 		opts.MaxBodyBytes = DefaultMaxBody
 	}
 	s := &Server{store: store, opts: opts, log: opts.Log}
+	s.metrics = newMetrics(s)
 	// Entity names may hold '/', sent escaped as %2F: match on the escaped
 	// path so that such a name stays one path segment.
 	s.router = mux.NewRouter().UseEncodedPath()
