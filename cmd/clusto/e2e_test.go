@@ -227,11 +227,12 @@ func TestConventions(t *testing.T) {
 
 	t.Run("server down exits 5 with the address", func(t *testing.T) {
 		addr := freeAddr(t)
-		res := newRunner(t, nil, "CLUSTO_URL=http://"+addr).run("info", "s0001")
+		res := newRunner(t, nil, "CLUSTO_URL=http://"+addr).run("locate", "s0001")
 		res.expect(t, 5, "cannot reach clustod at http://"+addr+": connection refused")
 		if strings.Count(res.stderr, "\n") != 1 {
 			t.Errorf("not one line: %q", res.stderr)
 		}
+		golden(t, "server-down", res.transcript())
 		res = newRunner(t, nil).run("--server", addr, "version")
 		res.expect(t, 5, "http://"+addr)
 		if !strings.HasPrefix(res.stdout, "client: clusto ") {

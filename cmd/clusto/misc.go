@@ -46,11 +46,11 @@ after the client's version.`,
 			if herr != nil {
 				return herr
 			}
-			sv := h.Version
-			if sv == "" {
-				sv = "version not reported"
+			if h.Version != "" {
+				a.printf("server: clustod %s at %s: status %s, change %d\n", h.Version, a.server, h.Status, h.Change)
+			} else {
+				a.printf("server: clustod at %s: status %s, change %d (it does not report its version)\n", a.server, h.Status, h.Change)
 			}
-			a.printf("server: clustod %s at %s, status %s, change %d\n", sv, a.server, h.Status, h.Change)
 			return nil
 		},
 	}

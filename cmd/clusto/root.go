@@ -34,6 +34,8 @@ const rootExample = `  clusto query 'driver:server and attr:status,unallocated' 
 
 // rootCommand builds the command tree.
 func (a *app) rootCommand() *cobra.Command {
+	// Help lists commands in the order they are added: the common first.
+	cobra.EnableCommandSorting = false
 	root := &cobra.Command{
 		Use:           "clusto",
 		Short:         "The command line for the clusto inventory",
