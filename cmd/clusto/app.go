@@ -203,7 +203,8 @@ func (a *app) loadConfig() (config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("config file %s: %s (it holds 'server: URL' and 'token: TOKEN')", path, oneLine(err.Error()))
+		msg := strings.ReplaceAll(oneLine(err.Error()), " in type main.config", "")
+		return c, fmt.Errorf("config file %s: %s (it holds 'server: URL' and 'token: TOKEN')", path, msg)
 	}
 	if c.Token != "" {
 		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {

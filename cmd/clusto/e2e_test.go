@@ -469,6 +469,10 @@ func TestFilesSession(t *testing.T) {
 		} `json:"steps"`
 		Delete int `json:"delete"`
 	}
+	res = r.ok("plan", "testdata/site.yaml", "--prune", "--color", "always")
+	if !strings.Contains(res.stdout, "\x1b[31m- delete\x1b[0m  s9003   delete s9003") {
+		t.Errorf("plan in colour (the colour must not shift the columns):\n%q", res.stdout)
+	}
 	res = r.ok("plan", "testdata/site.yaml", "--prune", "-o", "json")
 	if err := json.Unmarshal([]byte(res.stdout), &p); err != nil || p.Delete != 2 {
 		t.Errorf("plan --prune -o json (s9003 and tmp1 are not in the file): %v %s", err, res.stdout)

@@ -144,13 +144,25 @@ func (a *app) printPlan(p *client.Plan) {
 		action := s.Action
 		switch action {
 		case "create":
-			action = a.paint(a.stdout, green, "+ create")
+			action = "+ create"
 		case "delete":
-			action = a.paint(a.stdout, red, "- delete")
+			action = "- delete"
 		case "change":
 			action = "~ change"
 		}
 		t.add(action, s.Entity, s.Summary, s.Source)
+	}
+	t.style = func(row, col int) string {
+		if col != 0 {
+			return ""
+		}
+		switch p.Steps[row].Action {
+		case "create":
+			return green
+		case "delete":
+			return red
+		}
+		return ""
 	}
 	a.printTable(t)
 	a.printf("%d to create, %d to change, %d to delete\n", p.Create, p.Change, p.Delete)

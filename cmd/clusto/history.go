@@ -86,7 +86,11 @@ interrupted. -o names prints the change numbers.`,
 			if err != nil {
 				return err
 			}
-			if err := a.printChanges(got, ""); err != nil || !follow {
+			if !follow {
+				return a.printChanges(got, "")
+			}
+			// Following: JSON is one change a line (for jq), from the start.
+			if err := a.printChangeRows(got.Changes, "", true); err != nil {
 				return err
 			}
 			next, header := got.Next, len(got.Changes) == 0 && a.output == "table"
@@ -133,8 +137,10 @@ func (a *app) printChanges(c *client.Changes, about string) error {
 func (a *app) printChangeRows(cs []client.Change, about string, header bool) error {
 	switch a.output {
 	case "json":
+		enc := json.NewEncoder(a.stdout)
+		enc.SetEscapeHTML(false)
 		for _, c := range cs {
-			if err := json.NewEncoder(a.stdout).Encode(c); err != nil {
+			if err := enc.Encode(c); err != nil {
 				return err
 			}
 		}

@@ -90,6 +90,9 @@ type table struct {
 	rows [][]string
 	// right aligns these columns to the right (numbers).
 	right map[int]bool
+	// style, when set, colours a cell of a row (not the header): an ANSI
+	// style, or "".
+	style func(row, col int) string
 }
 
 func newTable(head ...string) *table { return &table{head: head} }
@@ -130,38 +133,57 @@ func (a *app) renderTable(w io.Writer, t *table, width int, prefix string) {
 	if width > 0 {
 		fitWidths(widths, t.head, width-runeLen(prefix))
 	}
-	line := func(cells []string, style string) {
+	// Styles go around a cell's text after the layout, so that escape
+	// codes never count as width.
+	line := func(row int, cells []string, style string) {
 		var b strings.Builder
 		b.WriteString(prefix)
+		room := width - runeLen(prefix)
 		for i := 0; i < n; i++ {
 			cell := ""
 			if i < len(cells) {
 				cell = cells[i]
 			}
 			cell = truncate(cell, widths[i])
+			if width > 0 {
+				// Past the narrowest layout: cut the line, never wrap it.
+				cell = truncate(cell, max(room, 0))
+				room -= runeLen(cell)
+			}
 			pad := strings.Repeat(" ", widths[i]-runeLen(cell))
+			if (i == n-1 && !t.right[i]) || (width > 0 && room <= 0) {
+				pad = ""
+			}
+			cs := style
+			if row >= 0 && t.style != nil {
+				cs = t.style(row, i)
+			}
+			text := cell
+			if cs != "" && cell != "" {
+				text = a.paint(w, cs, cell)
+			}
 			if t.right[i] {
-				cell = pad + cell
-			} else if i < n-1 {
-				cell += pad
+				b.WriteString(pad + text)
+			} else {
+				b.WriteString(text + pad)
 			}
-			b.WriteString(cell)
+			if width > 0 {
+				room -= runeLen(pad)
+			}
 			if i < n-1 {
-				b.WriteString(strings.Repeat(" ", colGap))
+				gap := colGap
+				if width > 0 {
+					gap = min(colGap, max(room, 0))
+					room -= gap
+				}
+				b.WriteString(strings.Repeat(" ", gap))
 			}
 		}
-		s := strings.TrimRight(b.String(), " ")
-		if width > 0 {
-			s = truncate(s, width)
-		}
-		if style != "" {
-			s = a.paint(w, style, s)
-		}
-		fmt.Fprintln(w, s)
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
-	line(t.head, bold)
-	for _, r := range t.rows {
-		line(r, "")
+	line(-1, t.head, bold)
+	for i, r := range t.rows {
+		line(i, r, "")
 	}
 }
 
