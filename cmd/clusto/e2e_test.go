@@ -324,6 +324,23 @@ func TestConventions(t *testing.T) {
 		if !strings.HasPrefix(res.stdout, "switch\tequipment\n") {
 			t.Errorf("driver names for 'create sw':\n%s", res.stdout)
 		}
+		// The bash script, driven as bash drives it (with a stand-in for
+		// the bash-completion package's _get_comp_words_by_ref), runs
+		// clusto from PATH and offers the server's names.
+		if bash, err := exec.LookPath("bash"); err == nil {
+			script := `_get_comp_words_by_ref() { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }
+source <(clusto completion bash)
+COMP_WORDS=(clusto info s001); COMP_CWORD=2; COMP_LINE="clusto info s001"; COMP_POINT=${#COMP_LINE}
+__start_clusto clusto s001 info 2>/dev/null
+printf '%s\n' "${COMPREPLY[@]}"`
+			cmd := exec.Command(bash, "--norc", "-c", script)
+			cmd.Env = append(r.env, "PATH="+bins.dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+			out, err := cmd.Output()
+			want := "s0010\ns0011\ns0012\ns0013\ns0014\ns0015\ns0016\ns0017\ns0018\ns0019\n"
+			if err != nil || string(out) != want {
+				t.Errorf("bash completion of 'clusto info s001': %v\n%s", err, out)
+			}
+		}
 		res = complete("info", "s0001", "-o", "")
 		if !strings.HasPrefix(res.stdout, "table\njson\nnames\n") {
 			t.Errorf("-o values:\n%s", res.stdout)
