@@ -415,6 +415,9 @@ func TestEditSession(t *testing.T) {
 	s.run(0, "attr", "set", "s0101", "status", "spare", "--if-version", "1")
 	s.run(4, "attr", "set", "s0101", "status", "broken", "--if-version", "1")
 	s.run(0, "delete", "s0101", "-o", "names")
+	s.run(0, "create", "server", "twin-a", "serial=DUP1")
+	s.run(0, "create", "server", "twin-b", "serial=DUP1")
+	s.run(4, "get", "dup1")
 	s.check("session-edit")
 
 	// A write's -o json is the API's answer.
