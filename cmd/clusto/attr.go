@@ -166,10 +166,6 @@ func nonNil(as []client.Attr) []client.Attr {
 	return as
 }
 
-// attrValue is a value as the command line gives it: text, sent as a JSON
-// string (the --type or the declared type converts it).
-func attrValue(s string) any { return s }
-
 func (a *app) attrAddCmd() *cobra.Command {
 	var typ, number string
 	var ifMatch int64
@@ -194,7 +190,7 @@ one transaction. Adding a value the entity already has is a conflict
 			values := args[2:]
 			if len(values) == 1 {
 				res, err := a.cli.AddAttr(a.ctx, args[0], client.AttrInput{Key: key, Subkey: sub, Number: num, NextNumber: next,
-					Value: attrValue(values[0]), Type: typ}, ifMatch)
+					Value: values[0], Type: typ}, ifMatch)
 				if err != nil {
 					return err
 				}
@@ -274,7 +270,7 @@ the values given, as one change.`,
 			key, sub := splitKey(args[1])
 			vals := make([]any, 0, len(args)-2)
 			for _, v := range args[2:] {
-				vals = append(vals, attrValue(v))
+				vals = append(vals, v) // text: --type or the declared type converts it
 			}
 			res, err := a.cli.SetAttr(a.ctx, args[0], client.SetAttrRequest{Key: key, Subkey: sub, Number: num, Values: vals, Type: typ, IfMatch: ifMatch})
 			if err != nil {
