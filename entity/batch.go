@@ -63,7 +63,8 @@ type OpResult struct {
 	Result  any      `json:"result,omitempty"`
 }
 
-// MaxBatchOps bounds one batch.
+// MaxBatchOps bounds one batch sent over the API (inventory files applied
+// by the server or clustod import are not bounded by it).
 const MaxBatchOps = 10000
 
 // DecodeOps reads a JSON list of ops, refusing unknown fields.
@@ -83,9 +84,6 @@ func DecodeOps(raw []byte) ([]Op, error) {
 func (tx *Tx) ApplyOps(ops []Op) ([]OpResult, error) {
 	if len(ops) == 0 {
 		return nil, Errorf(KindInvalid, "the batch has no ops")
-	}
-	if len(ops) > MaxBatchOps {
-		return nil, Errorf(KindInvalid, "the batch has %d ops; the limit is %d", len(ops), MaxBatchOps)
 	}
 	results := make([]OpResult, 0, len(ops))
 	for i, op := range ops {

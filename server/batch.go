@@ -34,6 +34,9 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return 0, nil, err
 		}
+		if len(ops) > entity.MaxBatchOps {
+			return 0, nil, entity.Errorf(entity.KindInvalid, "the batch has %d ops; the limit is %d (split it, or apply an inventory file)", len(ops), entity.MaxBatchOps)
+		}
 		res, err := tx.ApplyOps(ops)
 		if err != nil {
 			return 0, nil, err
