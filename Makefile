@@ -4,11 +4,12 @@ GO       ?= go
 BIN      := bin
 DB       ?= ./clusto.db
 LISTEN   ?= 127.0.0.1:8642
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: build run test bench fmt vet clean
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/ ./cmd/...
 
 run: build
 	$(BIN)/clustod serve --db $(DB) --listen $(LISTEN) --seed examples/demo.yaml

@@ -357,7 +357,12 @@ type Endpoint struct {
 	Port string `json:"port"`
 }
 
-func (e Endpoint) String() string { return e.Name + ":" + e.Port }
+func (e Endpoint) String() string {
+	if e.Port == "" {
+		return e.Name
+	}
+	return e.Name + ":" + e.Port
+}
 
 // portOf checks that the entity's driver declares the port and returns its type.
 func (tx *Tx) portOf(r *entRow, port string) (drivers.Port, error) {
@@ -568,4 +573,57 @@ func (tx *Tx) Disconnect(a, b Endpoint) error {
 		return err
 	}
 	return tx.bump(rb, cid)
+}
+
+// ConnectAuto is Connect with ports that may be left empty: a missing port
+// is the first free port, in driver order, of the type of the port given on
+// the other side; with both missing, the first free port of A whose type B
+// also has free. It returns the endpoints it linked. Choosing inside the
+// write transaction makes the choice and the link one atomic step.
+func (tx *Tx) ConnectAuto(a, b Endpoint) (Endpoint, Endpoint, error) {
+	switch {
+	case a.Port != "" && b.Port != "":
+	case a.Port != "" || b.Port != "":
+		given, missing := &a, &b
+		if a.Port == "" {
+			given, missing = &b, &a
+		}
+		r, err := tx.row(given.Name)
+		if err != nil {
+			return a, b, err
+		}
+		p, err := tx.portOf(r, given.Port)
+		if err != nil {
+			return a, b, err
+		}
+		if missing.Port, err = tx.FreePort(missing.Name, p.Type); err != nil {
+			return a, b, err
+		}
+	default:
+		ra, err := tx.row(a.Name)
+		if err != nil {
+			return a, b, err
+		}
+		da, err := tx.driver(ra.driver)
+		if err != nil {
+			return a, b, err
+		}
+		for _, p := range da.PortList() {
+			if _, used, err := tx.peerOf(ra, p.Name); err != nil {
+				return a, b, err
+			} else if used {
+				continue
+			}
+			if free, err := tx.FreePort(b.Name, p.Type); err == nil {
+				a.Port, b.Port = p.Name, free
+				break
+			} else if !IsKind(err, KindConflict) {
+				return a, b, err
+			}
+		}
+		if a.Port == "" {
+			return a, b, Errorf(KindConflict, "%s and %s have no free ports of one type to link", a.Name, b.Name).WithCode("exhausted")
+		}
+	}
+	return a, b, tx.Connect(a, b)
 }

@@ -88,7 +88,7 @@ func TestIdempotencySurvivesRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := New(st, Options{AllowAnonymous: true})
+		srv := New(st, Options{AllowAnonymous: true, Log: discardLog()})
 		e := &env{t: t, store: st, srv: srv}
 		e.ts = newTestServer(t, srv)
 		return st, e

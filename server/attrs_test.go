@@ -222,7 +222,6 @@ func TestLinks(t *testing.T) {
 	for _, body := range []string{
 		`{"a":"s2","a_port":"eth9","b":"sw1","b_port":"5"}`,
 		`{"a":"s2","a_port":"eth0","b":"sw1","b_port":"console"}`,
-		`{"a":"s2","a_port":"eth0","b":"sw1"}`,
 		`{"a":"s2","a_port":"eth 0","b":"sw1","b_port":"5"}`,
 		`{"a":"s2","a_port":"eth0","b":"sw1","b_port":"5","type":"nic"}`,
 		`{"a_port":"eth0","b":"sw1","b_port":"5"}`,
@@ -231,6 +230,15 @@ func TestLinks(t *testing.T) {
 		e.do("POST", api+"/links", body).wantErr(t, 400, "invalid")
 	}
 	e.do("POST", api+"/links", `{"a":"ghost","a_port":"eth0","b":"sw1","b_port":"5"}`).wantErr(t, 404, "not_found")
+
+	// A port left out is the first free port of the other side's type,
+	// chosen in the same transaction as the link.
+	var auto struct{ Link linkBody }
+	e.do("POST", api+"/links", `{"a":"s2","a_port":"eth1","b":"sw1"}`).want(t, http.StatusCreated).decode(t, &auto)
+	if auto.Link.BPort == "" || auto.Link.Type != "nic" {
+		t.Errorf("auto port link = %+v", auto.Link)
+	}
+	e.do("DELETE", api+"/links", `{"a":"s2","a_port":"eth1","b":"sw1"}`).want(t, http.StatusOK)
 	e.do("POST", api+"/links", `{"a":"s2","a_port":"eth0","b":"sw1","b_port":"5"}`, "If-Match", `"1"`).wantErr(t, 400, "invalid")
 
 	// Unlink without naming ports, when there is one link.

@@ -145,19 +145,21 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if err := req.validate(true); err != nil {
+	if err := req.validate(false); err != nil {
 		return err
 	}
 	made := req
 	change, err := s.update(w, r, func(tx *entity.Tx) error {
-		if err := tx.Connect(entity.Endpoint{Name: req.A, Port: req.APort}, entity.Endpoint{Name: req.B, Port: req.BPort}); err != nil {
+		ea, eb, err := tx.ConnectAuto(entity.Endpoint{Name: req.A, Port: req.APort}, entity.Endpoint{Name: req.B, Port: req.BPort})
+		if err != nil {
 			return err
 		}
+		made.APort, made.BPort = ea.Port, eb.Port
 		a, err := tx.Get(req.A)
 		if err != nil {
 			return err
 		}
-		if l, ok := findLink(a, req.APort, req.B, req.BPort); ok {
+		if l, ok := findLink(a, made.APort, req.B, made.BPort); ok {
 			made.Type = l.Type
 		}
 		return nil

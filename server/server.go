@@ -36,6 +36,8 @@ type Options struct {
 	// DriversFile is the file of extra drivers the server was started with,
 	// which POST /api/v1/drivers/reload reads again; empty for none.
 	DriversFile string
+	// Version is the server's build version, reported by /healthz.
+	Version string
 }
 
 // Server serves the inventory API. It is an http.Handler.
