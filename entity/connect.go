@@ -577,8 +577,9 @@ func (tx *Tx) Disconnect(a, b Endpoint) error {
 
 // ConnectAuto is Connect with ports that may be left empty: a missing port
 // is the first free port, in driver order, of the type of the port given on
-// the other side; with both missing, the first free port of A whose type B
-// also has free. It returns the endpoints it linked. Choosing inside the
+// the other side; with both missing, the type is the one both have free
+// ports of and either has the most of (nic for a switch, power for a PDU).
+// It returns the endpoints it linked. Choosing inside the
 // write transaction makes the choice and the link one atomic step.
 func (tx *Tx) ConnectAuto(a, b Endpoint) (Endpoint, Endpoint, error) {
 	switch {
@@ -600,7 +601,13 @@ func (tx *Tx) ConnectAuto(a, b Endpoint) (Endpoint, Endpoint, error) {
 			return a, b, err
 		}
 	default:
+		// The type both have free ports of and either has the most of:
+		// nic for a switch, console for a console server, power for a PDU.
 		ra, err := tx.row(a.Name)
+		if err != nil {
+			return a, b, err
+		}
+		rb, err := tx.row(b.Name)
 		if err != nil {
 			return a, b, err
 		}
@@ -608,21 +615,46 @@ func (tx *Tx) ConnectAuto(a, b Endpoint) (Endpoint, Endpoint, error) {
 		if err != nil {
 			return a, b, err
 		}
+		db, err := tx.driver(rb.driver)
+		if err != nil {
+			return a, b, err
+		}
+		count := func(d *drivers.Driver, typ string) int {
+			n := 0
+			for _, p := range d.PortList() {
+				if p.Type == typ {
+					n++
+				}
+			}
+			return n
+		}
+		best, bestN := "", -1
+		seen := map[string]bool{}
 		for _, p := range da.PortList() {
-			if _, used, err := tx.peerOf(ra, p.Name); err != nil {
-				return a, b, err
-			} else if used {
+			if seen[p.Type] || count(db, p.Type) == 0 {
 				continue
 			}
-			if free, err := tx.FreePort(b.Name, p.Type); err == nil {
-				a.Port, b.Port = p.Name, free
-				break
-			} else if !IsKind(err, KindConflict) {
-				return a, b, err
+			seen[p.Type] = true
+			fa, errA := tx.FreePort(a.Name, p.Type)
+			fb, errB := tx.FreePort(b.Name, p.Type)
+			for _, e := range []error{errA, errB} {
+				if e != nil && !IsKind(e, KindConflict) {
+					return a, b, e
+				}
+			}
+			if errA != nil || errB != nil {
+				continue
+			}
+			if n := max(count(da, p.Type), count(db, p.Type)); n > bestN {
+				best, bestN = p.Type, n
+				a.Port, b.Port = fa, fb
 			}
 		}
-		if a.Port == "" {
-			return a, b, Errorf(KindConflict, "%s and %s have no free ports of one type to link", a.Name, b.Name).WithCode("exhausted")
+		if best == "" {
+			if len(seen) == 0 {
+				return a, b, Errorf(KindInvalid, "%s (%s) and %s (%s) have no port type in common", a.Name, ra.driver, b.Name, rb.driver)
+			}
+			return a, b, Errorf(KindConflict, "%s and %s have no free ports of a type in common", a.Name, b.Name).WithCode("exhausted")
 		}
 	}
 	return a, b, tx.Connect(a, b)

@@ -329,3 +329,40 @@ func TestNames(t *testing.T) {
 		t.Errorf("driver stored as %q", d)
 	}
 }
+
+func TestConnectAutoChoosesPorts(t *testing.T) {
+	s := newStore(t)
+	create(t, s, entity.NewEntity{Name: "s1", Driver: "server"}, entity.NewEntity{Name: "sw", Driver: "switch"},
+		entity.NewEntity{Name: "pdu", Driver: "pdu"}, entity.NewEntity{Name: "cons", Driver: "console-server"}, entity.NewEntity{Name: "r", Driver: "rack"})
+	ep := func(n, p string) entity.Endpoint { return entity.Endpoint{Name: n, Port: p} }
+	tests := []struct {
+		a, b         entity.Endpoint
+		wantA, wantB string
+		err          entity.ErrorKind
+	}{
+		{a: ep("s1", ""), b: ep("pdu", ""), wantA: "psu1", wantB: "1"},
+		{a: ep("s1", ""), b: ep("sw", ""), wantA: "eth0", wantB: "1"},
+		{a: ep("s1", "eth1"), b: ep("sw", ""), wantA: "eth1", wantB: "2"},
+		{a: ep("cons", ""), b: ep("s1", "console"), wantA: "1", wantB: "console"},
+		{a: ep("s1", ""), b: ep("sw", ""), err: entity.KindConflict}, // no free nic left on s1
+		{a: ep("s1", ""), b: ep("r", ""), err: entity.KindInvalid},   // a rack has no ports
+	}
+	for i, tc := range tests {
+		var a, b entity.Endpoint
+		err := tryWrite(s, func(tx *entity.Tx) error {
+			var err error
+			a, b, err = tx.ConnectAuto(tc.a, tc.b)
+			return err
+		})
+		if tc.err != "" {
+			wantKind(t, err, tc.err)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		if a.Port != tc.wantA || b.Port != tc.wantB {
+			t.Errorf("case %d: linked %s to %s, want ports %s and %s", i, a, b, tc.wantA, tc.wantB)
+		}
+	}
+}

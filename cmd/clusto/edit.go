@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -241,12 +240,8 @@ power for a PDU).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			an, ap := endpoint(args[0])
 			bn, bp := endpoint(args[1])
-			if ap == "" || bp == "" {
-				var err error
-				if ap, bp, err = a.freePorts(an, ap, bn, bp); err != nil {
-					return err
-				}
-			}
+			// The server chooses a missing port inside the same write as
+			// the link, so two connects cannot pick the same free port.
 			l, err := a.cli.Link(a.ctx, client.Cable{A: an, APort: ap, B: bn, BPort: bp})
 			if err != nil {
 				return err
@@ -255,121 +250,6 @@ power for a PDU).`,
 			return a.done(c.A, l, "connected %s:%s to %s:%s (%s)%s", c.A, c.APort, c.B, c.BPort, c.Type, changeText(l.Change))
 		},
 	}
-}
-
-// sideInfo is one side of a cable to be: its ports in driver order and
-// which are free.
-type sideInfo struct {
-	name, driver string
-	ports        []client.Port
-	used         map[string]bool
-}
-
-func (a *app) side(name string) (*sideInfo, error) {
-	e, err := a.cli.Entity(a.ctx, name, nil)
-	if err != nil {
-		return nil, err
-	}
-	d, err := a.cli.Driver(a.ctx, e.Driver)
-	if err != nil {
-		return nil, err
-	}
-	s := &sideInfo{name: e.Name, driver: e.Driver, ports: d.PortList, used: map[string]bool{}}
-	for _, l := range e.Links {
-		s.used[l.Port] = true
-	}
-	return s, nil
-}
-
-func (s *sideInfo) typeOf(port string) (string, error) {
-	for _, p := range s.ports {
-		if p.Name == port {
-			return p.Type, nil
-		}
-	}
-	var names []string
-	for _, p := range s.ports {
-		names = append(names, p.Name)
-	}
-	return "", fmt.Errorf("%s is a %s, which has no port %q; its ports are: %s", s.name, s.driver, port, compactPorts(names))
-}
-
-func (s *sideInfo) firstFree(typ string) string {
-	for _, p := range s.ports {
-		if p.Type == typ && !s.used[p.Name] {
-			return p.Name
-		}
-	}
-	return ""
-}
-
-func (s *sideInfo) count(typ string) int {
-	n := 0
-	for _, p := range s.ports {
-		if p.Type == typ {
-			n++
-		}
-	}
-	return n
-}
-
-// freePorts fills in the ports not given: see connect's help.
-func (a *app) freePorts(an, ap, bn, bp string) (string, string, error) {
-	A, err := a.side(an)
-	if err != nil {
-		return "", "", err
-	}
-	B, err := a.side(bn)
-	if err != nil {
-		return "", "", err
-	}
-	noFree := func(s *sideInfo, typ string) error {
-		return &client.Error{Status: 409, Code: "exhausted", Message: fmt.Sprintf("%s has no free %s port", s.name, typ)}
-	}
-	switch {
-	case ap != "":
-		typ, err := A.typeOf(ap)
-		if err != nil {
-			return "", "", err
-		}
-		if bp = B.firstFree(typ); bp == "" {
-			return "", "", noFree(B, typ)
-		}
-		return ap, bp, nil
-	case bp != "":
-		typ, err := B.typeOf(bp)
-		if err != nil {
-			return "", "", err
-		}
-		if ap = A.firstFree(typ); ap == "" {
-			return "", "", noFree(A, typ)
-		}
-		return ap, bp, nil
-	}
-	best, bestN := "", -1
-	seen := map[string]bool{}
-	var common []string
-	for _, p := range A.ports {
-		if seen[p.Type] || B.count(p.Type) == 0 {
-			continue
-		}
-		seen[p.Type] = true
-		common = append(common, p.Type)
-		if A.firstFree(p.Type) == "" || B.firstFree(p.Type) == "" {
-			continue
-		}
-		if n := max(A.count(p.Type), B.count(p.Type)); n > bestN {
-			best, bestN = p.Type, n
-		}
-	}
-	if best == "" {
-		if len(common) == 0 {
-			return "", "", fmt.Errorf("%s (%s) and %s (%s) have no port type in common", A.name, A.driver, B.name, B.driver)
-		}
-		return "", "", &client.Error{Status: 409, Code: "exhausted",
-			Message: fmt.Sprintf("%s and %s have no free ports of a type in common (%s)", A.name, B.name, strings.Join(common, ", "))}
-	}
-	return A.firstFree(best), B.firstFree(best), nil
 }
 
 func (a *app) disconnectCmd() *cobra.Command {
