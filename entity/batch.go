@@ -78,18 +78,35 @@ func DecodeOps(raw []byte) ([]Op, error) {
 	return ops, nil
 }
 
-// ApplyOps runs ops in order inside tx. The first failing op stops the batch
+// ApplyOps runs ops in order inside tx and returns, per op, the changes it
+// recorded and what it handed out. The first failing op stops the batch
 // with an error naming it (Details["op"] is its index); the caller's
 // transaction then rolls everything back.
 func (tx *Tx) ApplyOps(ops []Op) ([]OpResult, error) {
+	return tx.applyOps(ops, true)
+}
+
+// ApplyOpsQuiet is ApplyOps without the per-op results: large inventory
+// files apply without reading every change back.
+func (tx *Tx) ApplyOpsQuiet(ops []Op) error {
+	_, err := tx.applyOps(ops, false)
+	return err
+}
+
+func (tx *Tx) applyOps(ops []Op, collect bool) ([]OpResult, error) {
 	if len(ops) == 0 {
 		return nil, Errorf(KindInvalid, "the batch has no ops")
 	}
-	results := make([]OpResult, 0, len(ops))
+	var results []OpResult
+	if collect {
+		results = make([]OpResult, 0, len(ops))
+	}
 	for i, op := range ops {
 		var before int64
-		if err := tx.queryRow("SELECT coalesce(max(id), 0) FROM changes").Scan(&before); err != nil {
-			return nil, Internal("batch", err)
+		if collect {
+			if err := tx.queryRow("SELECT coalesce(max(id), 0) FROM changes").Scan(&before); err != nil {
+				return nil, Internal("batch", err)
+			}
 		}
 		res, err := tx.ApplyOp(op)
 		if err != nil {
@@ -100,7 +117,14 @@ func (tx *Tx) ApplyOps(ops []Op) ([]OpResult, error) {
 			out := *e
 			out.Message = fmt.Sprintf("op %d (%s): %s", i, op.Op, e.Message)
 			out.Err = e
+			out.Details = map[string]any{}
+			for k, v := range e.Details {
+				out.Details[k] = v
+			}
 			return nil, out.With("op", i)
+		}
+		if !collect {
+			continue
 		}
 		rows, err := tx.query("SELECT "+changeCols+" FROM changes WHERE id > ? ORDER BY id", before)
 		if err != nil {
@@ -242,10 +266,21 @@ var ErrDryRun = errors.New("dry run: rolled back")
 // Batch applies ops in one transaction; with dryRun it computes the same
 // results and changes and then rolls everything back.
 func (s *Store) Batch(ctx context.Context, actor string, ops []Op, dryRun bool) ([]OpResult, error) {
+	return s.batch(ctx, actor, ops, dryRun, true)
+}
+
+// BatchQuiet is Batch without collecting per-op results, for inventory
+// files of hundreds of thousands of ops.
+func (s *Store) BatchQuiet(ctx context.Context, actor string, ops []Op, dryRun bool) error {
+	_, err := s.batch(ctx, actor, ops, dryRun, false)
+	return err
+}
+
+func (s *Store) batch(ctx context.Context, actor string, ops []Op, dryRun, collect bool) ([]OpResult, error) {
 	var results []OpResult
 	err := s.Update(ctx, actor, func(tx *Tx) error {
 		var err error
-		if results, err = tx.ApplyOps(ops); err != nil {
+		if results, err = tx.applyOps(ops, collect); err != nil {
 			return err
 		}
 		if dryRun {

@@ -40,6 +40,10 @@ type stmtCache struct {
 	stmts   map[string]*sql.Stmt
 	pending map[string]bool
 	closed  bool
+	// preparing counts background prepares, which close waits for: one
+	// still opening a pool connection after the store closed would reopen
+	// the database file (and its WAL) behind the closer's back.
+	preparing sync.WaitGroup
 }
 
 const stmtCacheMax = 256
@@ -61,11 +65,13 @@ func (c *stmtCache) get(pool *sql.DB, query string) *sql.Stmt {
 		c.pending = map[string]bool{}
 	}
 	c.pending[query] = true
+	c.preparing.Add(1)
 	go c.prepare(pool, query)
 	return nil
 }
 
 func (c *stmtCache) prepare(pool *sql.DB, query string) {
+	defer c.preparing.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := pool.PrepareContext(ctx, query)
@@ -91,8 +97,11 @@ func (c *stmtCache) prepare(pool *sql.DB, query string) {
 // its pools.
 func (c *stmtCache) close() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.closed = true
+	c.mu.Unlock()
+	c.preparing.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, st := range c.stmts {
 		st.Close()
 	}

@@ -95,7 +95,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := plan.Apply(r.Context(), s.store, actorOf(r), true); err != nil {
+	if err := plan.Check(r.Context(), s.store); err != nil {
 		return err
 	}
 	return s.writeJSON(w, r, http.StatusOK, planAnswer{Plan: plan})

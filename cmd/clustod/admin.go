@@ -58,7 +58,7 @@ func applyFile(ctx context.Context, s *entity.Store, path string, prune, dryRun 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := plan.Apply(ctx, s, "clustod", dryRun); err != nil {
+	if err := plan.ApplyQuiet(ctx, s, "clustod", dryRun); err != nil {
 		return nil, err
 	}
 	return plan, nil

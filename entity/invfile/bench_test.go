@@ -110,7 +110,7 @@ func BenchmarkImport100k(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := p.Apply(ctx, s, "bench", false); err != nil {
+			if err := p.ApplyQuiet(ctx, s, "bench", false); err != nil {
 				b.Fatal(err)
 			}
 			importTime = time.Since(start)

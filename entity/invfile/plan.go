@@ -643,32 +643,51 @@ func (p *planner) prune() error {
 }
 
 // Apply runs the plan as one batch (a dry run when dryRun), so that either
-// all of it applies or none does. An op that fails is reported at the file
-// position it came from.
+// all of it applies or none does, and returns what each op did. An op that
+// fails is reported at the file position it came from.
 func (p *Plan) Apply(ctx context.Context, s *entity.Store, actor string, dryRun bool) ([]entity.OpResult, error) {
 	if p.Empty() {
 		return []entity.OpResult{}, nil
 	}
 	res, err := s.Batch(ctx, actor, p.Ops(), dryRun)
-	if err != nil {
-		if e, ok := err.(*entity.Error); ok {
-			if i, ok := e.Details["op"].(int); ok && i >= 0 && i < len(p.Steps) {
-				st := p.Steps[i]
-				out := *e
-				out.Details = map[string]any{"op": i}
-				if st.Pos.Line > 0 {
-					out.Message = fmt.Sprintf("%s: %s: %s", st.Pos, st.Summary, unwrapMessage(e))
-					out.Line, out.Column = st.Pos.Line, st.Pos.Column
-					out.Details["file"] = st.Pos.File
-				} else {
-					out.Message = fmt.Sprintf("%s: %s", st.Summary, unwrapMessage(e))
-				}
-				return nil, &out
-			}
-		}
-		return nil, err
+	return res, p.locate(err)
+}
+
+// ApplyQuiet is Apply without the per-op results, for large files.
+func (p *Plan) ApplyQuiet(ctx context.Context, s *entity.Store, actor string, dryRun bool) error {
+	if p.Empty() {
+		return nil
 	}
-	return res, nil
+	return p.locate(s.BatchQuiet(ctx, actor, p.Ops(), dryRun))
+}
+
+// Check dry-runs the plan: it fails, at the file position, if the plan
+// could not apply now.
+func (p *Plan) Check(ctx context.Context, s *entity.Store) error {
+	return p.ApplyQuiet(ctx, s, "plan", true)
+}
+
+// locate turns a batch error into one at the failing op's file position.
+func (p *Plan) locate(err error) error {
+	e, ok := err.(*entity.Error)
+	if !ok {
+		return err
+	}
+	i, ok := e.Details["op"].(int)
+	if !ok || i < 0 || i >= len(p.Steps) {
+		return err
+	}
+	st := p.Steps[i]
+	out := *e
+	out.Details = map[string]any{"op": i}
+	if st.Pos.Line > 0 {
+		out.Message = fmt.Sprintf("%s: %s: %s", st.Pos, st.Summary, unwrapMessage(e))
+		out.Line, out.Column = st.Pos.Line, st.Pos.Column
+		out.Details["file"] = st.Pos.File
+	} else {
+		out.Message = fmt.Sprintf("%s: %s", st.Summary, unwrapMessage(e))
+	}
+	return &out
 }
 
 // unwrapMessage drops the batch's "op N (kind): " prefix.
