@@ -7,7 +7,7 @@
 -- N filters on `since <= N AND (until IS NULL OR until > N)`.
 
 CREATE TABLE changes (
-    id        INTEGER PRIMARY KEY AUTOINCREMENT, -- the change number: increasing, never reused
+    id        INTEGER PRIMARY KEY,               -- the change number: increasing, never reused (rows are never deleted)
     at        TEXT    NOT NULL,                  -- RFC 3339 UTC time
     actor     TEXT    NOT NULL,
     op        TEXT    NOT NULL,
@@ -24,7 +24,7 @@ CREATE INDEX changes_by_peer   ON changes(peer_id, id) WHERE peer_id IS NOT NULL
 -- Stable identities: an entity keeps its id through renames and is never reused.
 -- (The change that created an entity is the since of its first row.)
 CREATE TABLE entity_ids (
-    id INTEGER PRIMARY KEY AUTOINCREMENT
+    id INTEGER PRIMARY KEY -- never reused: rows are never deleted
 ) STRICT;
 
 CREATE TABLE entities (
