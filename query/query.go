@@ -68,6 +68,7 @@ type Queryer interface {
 // of matches, for their count, and for their ids. It is immutable.
 type Compiled struct {
 	with  sqlFrag // "WITH RECURSIVE ...\n" or empty
+	from  string  // "entities e", or a CTE joined to it
 	where sqlFrag // the condition on entities e, visibility included
 	after *string // the page starts after this name
 	limit int
@@ -96,7 +97,8 @@ func Compile(q *Query, opts Options) (*Compiled, error) {
 		cc.after = &name
 	}
 	c := &compiler{at: opts.At}
-	cond := c.cond(q.root, "e")
+	from, cond := c.top(q.root)
+	cc.from = from
 	cc.where = cat(" AND ", c.visible("e"), cat("", frag("("), cond, frag(")")))
 	if len(c.ctes) > 0 {
 		cc.with = cat("", frag("WITH RECURSIVE\n"), cat(",\n", c.ctes...), frag("\n"))
@@ -105,7 +107,7 @@ func Compile(q *Query, opts Options) (*Compiled, error) {
 }
 
 func (c *Compiled) statement(sel string, page bool) (string, []any) {
-	parts := []sqlFrag{c.with, frag(sel + " FROM entities e WHERE "), c.where}
+	parts := []sqlFrag{c.with, frag(sel + " FROM " + c.from + " WHERE "), c.where}
 	if page && c.after != nil {
 		parts = append(parts, frag(" AND e.name > ?", *c.after))
 	}
