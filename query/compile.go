@@ -104,7 +104,7 @@ func (c *compiler) cond(n node, x string) sqlFrag {
 		if n.op == relIn && !unselective(n.left) {
 			return frag(x + ".id IN (SELECT id FROM " + c.upIn(n.left, n.right) + ")")
 		}
-		rel := c.relSet(n)
+		rel, _ := c.relSet(n)
 		if _, all := n.left.(*allNode); all {
 			return frag(x + ".id IN (SELECT id FROM " + rel + ")")
 		}
@@ -157,17 +157,34 @@ func unselective(n node) bool {
 }
 
 // relSet adds the CTEs of relation n and returns the name of the one
-// listing, without duplicates, the entities that stand in the relation to
-// some entity matching n's right side (n's left side aside).
-func (c *compiler) relSet(n *relNode) string {
+// listing the entities that stand in the relation to some entity matching
+// n's right side (n's left side aside), in a column id, and whether that
+// list may repeat an entity (only the list of `in` may).
+func (c *compiler) relSet(n *relNode) (name string, repeats bool) {
 	right := c.set(n.right)
 	switch n.op {
 	case relIn:
-		return c.closure(right, true)
+		return c.descendants(right), !single(n.right)
 	case relContains:
-		return c.closure(right, false)
+		return c.ancestors(right), false
 	}
-	return c.connected(right, n.via)
+	return c.connected(right, n.via), false
+}
+
+// single reports whether at most one entity can match n: names are
+// unique (among the entities visible at any one time).
+func single(n node) bool {
+	switch n := n.(type) {
+	case *fieldNode:
+		return n.col == colName && n.pat.kind == patExact
+	case *andNode:
+		for _, t := range n.terms {
+			if single(t) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // conjuncts flattens the top-level and of n.
@@ -220,7 +237,7 @@ func (c *compiler) top(root node) (from string, cond sqlFrag) {
 			selective = append(selective, t)
 		}
 	}
-	best, bestRank, set := -1, 0, ""
+	best, bestRank, set, repeats := -1, 0, "", false
 	for i, t := range terms {
 		if r, ok := t.(*relNode); ok && r.op == relIn {
 			cand := append([]node{r.left}, selective...)
@@ -240,7 +257,7 @@ func (c *compiler) top(root node) (from string, cond sqlFrag) {
 	switch n := terms[best].(type) {
 	case *relNode:
 		if set == "" {
-			set = c.relSet(n)
+			set, repeats = c.relSet(n)
 		}
 		if _, all := n.left.(*allNode); !all {
 			rest = append(rest, n.left)
@@ -252,6 +269,9 @@ func (c *compiler) top(root node) (from string, cond sqlFrag) {
 		if i != best {
 			rest = append(rest, t)
 		}
+	}
+	if repeats {
+		set = "(SELECT DISTINCT id FROM " + set + ")"
 	}
 	from = set + " r CROSS JOIN entities e ON e.id = r.id"
 	switch len(rest) {
@@ -271,11 +291,13 @@ func (c *compiler) upIn(cand, right node) string {
 	sr := c.set(right)
 	walk := c.alias("w")
 	y, k, k2 := c.alias("e"), c.alias("k"), c.alias("k")
-	start := cat("", frag("SELECT "+k+".b, "+k+".a FROM connections "+k+" WHERE "+k+".type = 'contains' AND "), c.visible(k),
+	start := cat("", frag("SELECT "+k+".b, "+k+".a, 1 FROM connections "+k+" WHERE "+k+".type = 'contains' AND "), c.visible(k),
 		frag(" AND "+k+".b IN (SELECT "+y+".id FROM entities "+y+" WHERE "), c.visible(y), frag(" AND "), c.cond(cand, y), frag(")"))
-	step := cat("", frag("SELECT "+walk+".id, "+k2+".a FROM "+walk+" CROSS JOIN connections "+k2+" ON "+k2+".b = "+walk+".anc WHERE "+k2+".type = 'contains' AND "),
-		c.visible(k2))
-	c.addCTECols(walk, "id, anc", cat("\n  UNION\n  ", start, step))
+	step := cat("", frag("SELECT "+walk+".id, "+k2+".a, "+walk+".depth + 1 FROM "+walk+" CROSS JOIN connections "+k2+" ON "+k2+".b = "+walk+".anc WHERE "+k2+".type = 'contains' AND "),
+		c.visible(k2), frag(fmt.Sprintf(" AND %s.depth < %d", walk, maxContainment)))
+	// Each entity has one container, so each walk is a chain and meets no
+	// pair twice: UNION ALL.
+	c.addCTECols(walk, "id, anc, depth", cat("\n  UNION ALL\n  ", start, step))
 	name := c.alias("i")
 	c.addCTE(name, frag("SELECT DISTINCT id FROM "+walk+" WHERE anc IN (SELECT id FROM "+sr+")"))
 	return name
@@ -295,21 +317,39 @@ func (c *compiler) set(n node) string {
 // build an automatic index over every current contains row at each step,
 // which made a three-level `in` take a minute on 100,000 entities.
 
-// closure adds a recursive CTE listing the entities strictly inside the
-// entities of set (down) or strictly containing them (up), at any depth
-// of contains connections, and returns its name.
-func (c *compiler) closure(set string, down bool) string {
+// maxContainment bounds the walks through contains connections that do
+// not remove duplicates as they go (UNION ALL, which halves the cost of a
+// walk down). Containment is a tree, kept free of loops by the store, so
+// the bound only guards against a damaged file; no inventory nests
+// anywhere near this deep.
+const maxContainment = 256
+
+// descendants adds a recursive CTE listing the entities strictly inside
+// the entities of set, at any depth of contains connections, and returns
+// its name. Containment is a tree, so the walk meets each entity once per
+// entity of set above it: the list repeats only entities inside two
+// nested members of set (top removes those repeats when it drives from it).
+func (c *compiler) descendants(set string) string {
 	name := c.alias("d")
-	from, to := "a", "b"
-	if !down {
-		name = c.alias("u")
-		from, to = "b", "a"
-	}
-	k := c.alias("k")
-	start := cat("", frag("SELECT "+k+"."+to+" FROM connections "+k+" WHERE "+k+".type = 'contains' AND "), c.visible(k),
-		frag(" AND "+k+"."+from+" IN (SELECT id FROM "+set+")"))
-	k2 := c.alias("k")
-	step := cat("", frag("SELECT "+k2+"."+to+" FROM "+name+" CROSS JOIN connections "+k2+" ON "+k2+"."+from+" = "+name+".id WHERE "+k2+".type = 'contains' AND "),
+	k, k2 := c.alias("k"), c.alias("k")
+	start := cat("", frag("SELECT "+k+".b, 1 FROM connections "+k+" WHERE "+k+".type = 'contains' AND "), c.visible(k),
+		frag(" AND "+k+".a IN (SELECT id FROM "+set+")"))
+	step := cat("", frag("SELECT "+k2+".b, "+name+".depth + 1 FROM "+name+" CROSS JOIN connections "+k2+" ON "+k2+".a = "+name+".id WHERE "+k2+".type = 'contains' AND "),
+		c.visible(k2), frag(fmt.Sprintf(" AND %s.depth < %d", name, maxContainment)))
+	c.addCTECols(name, "id, depth", cat("\n  UNION ALL\n  ", start, step))
+	return name
+}
+
+// ancestors adds a recursive CTE listing the entities that strictly
+// contain an entity of set, at any depth, and returns its name. Many
+// entities share their containers, so this walk removes duplicates as it
+// goes (UNION).
+func (c *compiler) ancestors(set string) string {
+	name := c.alias("u")
+	k, k2 := c.alias("k"), c.alias("k")
+	start := cat("", frag("SELECT "+k+".a FROM connections "+k+" WHERE "+k+".type = 'contains' AND "), c.visible(k),
+		frag(" AND "+k+".b IN (SELECT id FROM "+set+")"))
+	step := cat("", frag("SELECT "+k2+".a FROM "+name+" CROSS JOIN connections "+k2+" ON "+k2+".b = "+name+".id WHERE "+k2+".type = 'contains' AND "),
 		c.visible(k2))
 	c.addCTE(name, cat("\n  UNION\n  ", start, step))
 	return name

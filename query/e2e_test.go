@@ -140,6 +140,10 @@ func TestEndToEnd(t *testing.T) {
 		{query: `name:server1 connected to *`, want: `server1`},
 		{query: `attr:status,broken in name:rack003`, want: ``, asOf: p(`server8`)},
 		{query: `name:vm1 in driver:datacenter`, want: `vm1`},
+		// Nested right sides: what is inside both is listed once.
+		{query: `* in (name:datacenterZ or name:z-room1 or name:rack001)`,
+			want: `console1 pdu1 rack001 rack002 rack003 server1 server2 server3 server4 server5 server6 server7b switch1 switch2 vm1 z-room1 z-row1 z-row2`,
+			asOf: p(`console1 pdu1 rack001 rack002 rack003 server1 server2 server3 server4 server5 server6 server7 server8 switch1 switch2 vm1 z-room1 z-row1 z-row2`)},
 		{query: `(name:vm1 or name:server1 or name:rack001) in driver:datacenter`, want: `rack001 server1 vm1`},
 		{query: `driver:server in name:datacenterZ and attr:status,spare`, want: `server5`},
 		{query: `name:server* in name:datacenterY`, want: `server101 server102`},

@@ -72,6 +72,10 @@ type Compiled struct {
 	where sqlFrag // the condition on entities e, visibility included
 	after *string // the page starts after this name
 	limit int
+	// drives is set when the statement reads a CTE first (see top in
+	// compile.go): then every match is looked up and sorted anyway, and
+	// Run reads the page and the count in one statement (Both).
+	drives bool
 }
 
 // Compile compiles q for opts. Options are checked here: a negative At or
@@ -99,6 +103,7 @@ func Compile(q *Query, opts Options) (*Compiled, error) {
 	c := &compiler{at: opts.At}
 	from, cond := c.top(q.root)
 	cc.from = from
+	cc.drives = from != "entities e"
 	cc.where = cat(" AND ", c.visible("e"), cat("", frag("("), cond, frag(")")))
 	if len(c.ctes) > 0 {
 		cc.with = cat("", frag("WITH RECURSIVE\n"), cat(",\n", c.ctes...), frag("\n"))
@@ -121,6 +126,28 @@ func (c *Compiled) statement(sel string, page bool) (string, []any) {
 func (c *Compiled) Page() (string, []any) {
 	s, args := c.statement("SELECT e.name, e.driver, e.kind, e.version", true)
 	return s + " ORDER BY e.name LIMIT ?", append(args, c.limit+1)
+}
+
+// Both returns one statement that reads the count and the page: each row
+// is (total, name, driver, kind, version), and when the page is empty the
+// only row is (total, NULL, NULL, NULL, NULL). The matches are
+// materialized once, so use it when they are few or must all be sorted
+// anyway; Run uses it when the statement is driven by a relation.
+func (c *Compiled) Both() (string, []any) {
+	with := c.with
+	if with.sql == "" {
+		with = frag("WITH\n")
+	} else {
+		with = cat("", frag(strings.TrimSuffix(with.sql, "\n")+",\n"), frag("", with.args...))
+	}
+	parts := []sqlFrag{with, frag("hits(name, driver, kind, version) AS MATERIALIZED (\n  SELECT e.name, e.driver, e.kind, e.version FROM " + c.from + " WHERE "), c.where,
+		frag(")\nSELECT t.total, p.name, p.driver, p.kind, p.version FROM (SELECT count(*) AS total FROM hits) t LEFT JOIN (SELECT * FROM hits")}
+	if c.after != nil {
+		parts = append(parts, frag(" WHERE name > ?", *c.after))
+	}
+	parts = append(parts, frag(" ORDER BY name LIMIT ?) p ORDER BY p.name", c.limit+1))
+	s := cat("", parts...)
+	return s.sql, s.args
 }
 
 // Count returns the statement counting every match (cursor and limit aside).
@@ -170,50 +197,95 @@ func Run(ctx context.Context, db Queryer, text string, opts Options) (*Result, e
 
 func (c *Compiled) run(ctx context.Context, db Queryer) (*Result, error) {
 	res := &Result{Results: []Match{}}
+	if c.drives {
+		if err := c.runBoth(ctx, db, res); err != nil {
+			return nil, err
+		}
+	} else if err := c.runPageAndCount(ctx, db, res); err != nil {
+		return nil, err
+	}
+	if len(res.Results) > c.limit {
+		res.Results = res.Results[:c.limit]
+		res.NextCursor = encodeCursor(res.Results[c.limit-1].Name)
+	}
+	return res, nil
+}
+
+func (c *Compiled) runBoth(ctx context.Context, db Queryer, res *Result) error {
+	s, args := c.Both()
+	rows, err := db.QueryContext(ctx, s, args...)
+	if err != nil {
+		return entity.Internal("run query", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, driver, kind sql.NullString
+		var version sql.NullInt64
+		if err := rows.Scan(&res.Total, &name, &driver, &kind, &version); err != nil {
+			return entity.Internal("run query", err)
+		}
+		if name.Valid {
+			res.Results = append(res.Results, Match{Name: name.String, Driver: driver.String, Kind: entity.Kind(kind.String), Version: version.Int64})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return entity.Internal("run query", err)
+	}
+	return nil
+}
+
+func (c *Compiled) runPageAndCount(ctx context.Context, db Queryer, res *Result) error {
 	s, args := c.Page()
 	rows, err := db.QueryContext(ctx, s, args...)
 	if err != nil {
-		return nil, entity.Internal("run query", err)
+		return entity.Internal("run query", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var m Match
 		var kind string
 		if err := rows.Scan(&m.Name, &m.Driver, &kind, &m.Version); err != nil {
-			return nil, entity.Internal("run query", err)
+			return entity.Internal("run query", err)
 		}
 		m.Kind = entity.Kind(kind)
 		res.Results = append(res.Results, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, entity.Internal("run query", err)
+		return entity.Internal("run query", err)
 	}
 	rows.Close()
-	if len(res.Results) > c.limit {
-		res.Results = res.Results[:c.limit]
-		res.NextCursor = encodeCursor(res.Results[c.limit-1].Name)
-	}
 	s, args = c.Count()
 	rows, err = db.QueryContext(ctx, s, args...)
 	if err != nil {
-		return nil, entity.Internal("count query matches", err)
+		return entity.Internal("count query matches", err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return nil, entity.Internal("count query matches", err)
+			return entity.Internal("count query matches", err)
 		}
-		return nil, entity.Internal("count query matches", sql.ErrNoRows)
+		return entity.Internal("count query matches", sql.ErrNoRows)
 	}
 	if err := rows.Scan(&res.Total); err != nil {
-		return nil, entity.Internal("count query matches", err)
+		return entity.Internal("count query matches", err)
 	}
-	return res, nil
+	return nil
+}
+
+// statementFor returns the statement Run executes for c: Both when the
+// statement is driven by a relation, else Page (followed by Count).
+func (c *Compiled) statementFor() (string, []any) {
+	if c.drives {
+		return c.Both()
+	}
+	return c.Page()
 }
 
 // Explain parses and compiles text and returns the statement Run executes
 // for a page of matches, with its parameters, so that a slow query can be
 // examined (EXPLAIN QUERY PLAN it in the sqlite3 shell, or call Plan).
+// That is the Page statement (Run then counts with Count), or, for a query
+// driven by a relation, the Both statement that reads page and count at once.
 func Explain(text string, opts Options) (string, []any, error) {
 	q, err := Parse(text)
 	if err != nil {
@@ -223,7 +295,7 @@ func Explain(text string, opts Options) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	s, args := c.Page()
+	s, args := c.statementFor()
 	return s, args, nil
 }
 
