@@ -16,6 +16,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -125,7 +126,7 @@ func (c *Compiled) statement(sel string, page bool) (string, []any) {
 // row more than the limit, which tells whether another page follows.
 func (c *Compiled) Page() (string, []any) {
 	s, args := c.statement("SELECT e.name, e.driver, e.kind, e.version", true)
-	return s + " ORDER BY e.name LIMIT ?", append(args, c.limit+1)
+	return s + " ORDER BY e.name LIMIT " + c.limitSQL(), args
 }
 
 // Both returns one statement that reads the count and the page: each row
@@ -145,10 +146,16 @@ func (c *Compiled) Both() (string, []any) {
 	if c.after != nil {
 		parts = append(parts, frag(" WHERE name > ?", *c.after))
 	}
-	parts = append(parts, frag(" ORDER BY name LIMIT ?) p ORDER BY p.name", c.limit+1))
+	parts = append(parts, frag(" ORDER BY name LIMIT "+c.limitSQL()+") p ORDER BY p.name"))
 	s := cat("", parts...)
 	return s.sql, s.args
 }
+
+// limitSQL is the LIMIT of a page: one more row than the page holds, to
+// tell whether another follows. It is written into the SQL rather than
+// bound: it is an integer Compile computed (2 to MaxLimit+1), never query
+// text, and a bound LIMIT made a lookup by name a third slower.
+func (c *Compiled) limitSQL() string { return strconv.Itoa(c.limit + 1) }
 
 // Count returns the statement counting every match (cursor and limit aside).
 func (c *Compiled) Count() (string, []any) {
