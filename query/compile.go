@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp/syntax"
+	"slices"
 	"strings"
 
 	"github.com/clusto/clusto/entity"
@@ -171,6 +172,27 @@ func (c *compiler) relSet(n *relNode) (name string, repeats bool) {
 	return c.connected(right, n.via), false
 }
 
+// filters reports whether n matches some text with a glob or a regex.
+func filters(n node) bool {
+	switch n := n.(type) {
+	case *orNode:
+		return slices.ContainsFunc(n.terms, filters)
+	case *andNode:
+		return slices.ContainsFunc(n.terms, filters)
+	case *notNode:
+		return filters(n.x)
+	case *relNode:
+		return filters(n.left) || filters(n.right)
+	case *fieldNode:
+		return n.pat.kind != patExact
+	case *groupNode:
+		return n.pat.kind != patExact
+	case *attrNode:
+		return n.pat != nil && n.pat.kind != patExact
+	}
+	return false
+}
+
 // single reports whether at most one entity can match n: names are
 // unique (among the entities visible at any one time).
 func single(n node) bool {
@@ -238,11 +260,12 @@ func (c *compiler) top(root node) (from string, cond sqlFrag) {
 		}
 	}
 	best, bestRank, set, repeats := -1, 0, "", false
+	var folded []node // conjuncts the driving set already satisfies
 	for i, t := range terms {
 		if r, ok := t.(*relNode); ok && r.op == relIn {
 			cand := append([]node{r.left}, selective...)
 			if !unselective(&andNode{terms: cand}) {
-				best, set = i, c.upIn(&andNode{pos: r.pos, terms: cand}, r.right)
+				best, set, folded = i, c.upIn(&andNode{pos: r.pos, terms: cand}, r.right), selective
 				break
 			}
 		}
@@ -258,15 +281,15 @@ func (c *compiler) top(root node) (from string, cond sqlFrag) {
 	case *relNode:
 		if set == "" {
 			set, repeats = c.relSet(n)
-		}
-		if _, all := n.left.(*allNode); !all {
-			rest = append(rest, n.left)
+			if _, all := n.left.(*allNode); !all {
+				rest = append(rest, n.left)
+			}
 		}
 	case *groupNode:
 		set = c.members(n)
 	}
 	for i, t := range terms {
-		if i != best {
+		if i != best && !slices.Contains(folded, t) {
 			rest = append(rest, t)
 		}
 	}

@@ -73,10 +73,16 @@ type Compiled struct {
 	where sqlFrag // the condition on entities e, visibility included
 	after *string // the page starts after this name
 	limit int
-	// drives is set when the statement reads a CTE first (see top in
-	// compile.go): then every match is looked up and sorted anyway, and
-	// Run reads the page and the count in one statement (Both).
-	drives bool
+	// both is set when Run reads the page and the count in one statement
+	// (Both): when the statement reads a CTE first (see top in
+	// compile.go), so that every match is looked up and sorted anyway, or
+	// when a selective query filters with a glob or a regex, which two
+	// statements would each evaluate on every candidate. Otherwise the
+	// fixed cost of the larger statement is not worth it: lookups by name
+	// or attribute value are a few index searches, and for queries that
+	// match many (driver:server, *) the page stops early in the order of
+	// an index and only the count reads every match.
+	both bool
 }
 
 // Compile compiles q for opts. Options are checked here: a negative At or
@@ -104,7 +110,7 @@ func Compile(q *Query, opts Options) (*Compiled, error) {
 	c := &compiler{at: opts.At}
 	from, cond := c.top(q.root)
 	cc.from = from
-	cc.drives = from != "entities e"
+	cc.both = from != "entities e" || !unselective(q.root) && filters(q.root)
 	cc.where = cat(" AND ", c.visible("e"), cat("", frag("("), cond, frag(")")))
 	if len(c.ctes) > 0 {
 		cc.with = cat("", frag("WITH RECURSIVE\n"), cat(",\n", c.ctes...), frag("\n"))
@@ -129,24 +135,18 @@ func (c *Compiled) Page() (string, []any) {
 	return s + " ORDER BY e.name LIMIT " + c.limitSQL(), args
 }
 
-// Both returns one statement that reads the count and the page: each row
-// is (total, name, driver, kind, version), and when the page is empty the
-// only row is (total, NULL, NULL, NULL, NULL). The matches are
-// materialized once, so use it when they are few or must all be sorted
-// anyway; Run uses it when the statement is driven by a relation.
+// Both returns one statement that reads the page and the count: each row
+// is (name, driver, kind, version, total), the total counted by a window
+// over every match before the cursor and the limit apply. A page with no
+// row carries no total: without a cursor it is 0, else run Count. The
+// window sorts every match, so use it when they are few or must all be
+// sorted anyway.
 func (c *Compiled) Both() (string, []any) {
-	with := c.with
-	if with.sql == "" {
-		with = frag("WITH\n")
-	} else {
-		with = cat("", frag(strings.TrimSuffix(with.sql, "\n")+",\n"), frag("", with.args...))
-	}
-	parts := []sqlFrag{with, frag("hits(name, driver, kind, version) AS MATERIALIZED (\n  SELECT e.name, e.driver, e.kind, e.version FROM " + c.from + " WHERE "), c.where,
-		frag(")\nSELECT t.total, p.name, p.driver, p.kind, p.version FROM (SELECT count(*) AS total FROM hits) t LEFT JOIN (SELECT * FROM hits")}
+	parts := []sqlFrag{c.with, frag("SELECT name, driver, kind, version, total FROM (\n  SELECT e.name, e.driver, e.kind, e.version, count(*) OVER () AS total FROM " + c.from + " WHERE "), c.where, frag(")")}
 	if c.after != nil {
 		parts = append(parts, frag(" WHERE name > ?", *c.after))
 	}
-	parts = append(parts, frag(" ORDER BY name LIMIT "+c.limitSQL()+") p ORDER BY p.name"))
+	parts = append(parts, frag(" ORDER BY name LIMIT "+c.limitSQL()))
 	s := cat("", parts...)
 	return s.sql, s.args
 }
@@ -204,7 +204,7 @@ func Run(ctx context.Context, db Queryer, text string, opts Options) (*Result, e
 
 func (c *Compiled) run(ctx context.Context, db Queryer) (*Result, error) {
 	res := &Result{Results: []Match{}}
-	if c.drives {
+	if c.both {
 		if err := c.runBoth(ctx, db, res); err != nil {
 			return nil, err
 		}
@@ -226,17 +226,20 @@ func (c *Compiled) runBoth(ctx context.Context, db Queryer, res *Result) error {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var name, driver, kind sql.NullString
-		var version sql.NullInt64
-		if err := rows.Scan(&res.Total, &name, &driver, &kind, &version); err != nil {
+		var m Match
+		var kind string
+		if err := rows.Scan(&m.Name, &m.Driver, &kind, &m.Version, &res.Total); err != nil {
 			return entity.Internal("run query", err)
 		}
-		if name.Valid {
-			res.Results = append(res.Results, Match{Name: name.String, Driver: driver.String, Kind: entity.Kind(kind.String), Version: version.Int64})
-		}
+		m.Kind = entity.Kind(kind)
+		res.Results = append(res.Results, m)
 	}
 	if err := rows.Err(); err != nil {
 		return entity.Internal("run query", err)
+	}
+	rows.Close()
+	if len(res.Results) == 0 && c.after != nil {
+		return c.count(ctx, db, res)
 	}
 	return nil
 }
@@ -261,8 +264,12 @@ func (c *Compiled) runPageAndCount(ctx context.Context, db Queryer, res *Result)
 		return entity.Internal("run query", err)
 	}
 	rows.Close()
-	s, args = c.Count()
-	rows, err = db.QueryContext(ctx, s, args...)
+	return c.count(ctx, db, res)
+}
+
+func (c *Compiled) count(ctx context.Context, db Queryer, res *Result) error {
+	s, args := c.Count()
+	rows, err := db.QueryContext(ctx, s, args...)
 	if err != nil {
 		return entity.Internal("count query matches", err)
 	}
@@ -279,10 +286,10 @@ func (c *Compiled) runPageAndCount(ctx context.Context, db Queryer, res *Result)
 	return nil
 }
 
-// statementFor returns the statement Run executes for c: Both when the
-// statement is driven by a relation, else Page (followed by Count).
+// statementFor returns the statement Run executes for c: Both, or Page
+// (followed by Count).
 func (c *Compiled) statementFor() (string, []any) {
-	if c.drives {
+	if c.both {
 		return c.Both()
 	}
 	return c.Page()
@@ -291,8 +298,9 @@ func (c *Compiled) statementFor() (string, []any) {
 // Explain parses and compiles text and returns the statement Run executes
 // for a page of matches, with its parameters, so that a slow query can be
 // examined (EXPLAIN QUERY PLAN it in the sqlite3 shell, or call Plan).
-// That is the Page statement (Run then counts with Count), or, for a query
-// driven by a relation, the Both statement that reads page and count at once.
+// That is the Both statement that reads page and count at once, or, for
+// queries matching many entities (driver:server), the Page statement,
+// which Run follows with Count.
 func Explain(text string, opts Options) (string, []any, error) {
 	q, err := Parse(text)
 	if err != nil {
