@@ -4,15 +4,15 @@ GO       ?= go
 BIN      := bin
 DB       ?= ./clusto.db
 LISTEN   ?= 127.0.0.1:8642
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: build run test bench fmt vet clean
 
 build:
-	$(GO) build -o $(BIN)/clustod ./cmd/clustod
-	$(GO) build -o $(BIN)/clusto ./cmd/clusto
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/ ./cmd/...
 
 run: build
-	$(BIN)/clustod serve --db $(DB) --listen $(LISTEN)
+	$(BIN)/clustod serve --db $(DB) --listen $(LISTEN) --seed examples/demo.yaml
 
 # vet, then every test with the race detector.
 test:

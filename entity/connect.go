@@ -46,12 +46,21 @@ func (tx *Tx) Insert(parent, child string, at Placement) (string, error) {
 		}
 		return Member, tx.addMember(p, c, pd)
 	}
-	return Contains, tx.contain(p, c, pd, cd, at)
+	return Contains, tx.contain(p, c, pd, cd, at, OpInsert)
 }
 
 func (tx *Tx) isAncestor(ancestor, of int64, types string) (bool, error) {
 	var one int
-	err := tx.tx.QueryRowContext(tx.ctx, `WITH RECURSIVE up(id) AS (
+	// Only something that holds things can be an ancestor: most inserts
+	// (a server into a rack) stop at this probe.
+	err := tx.queryRow("SELECT 1 FROM connections WHERE a = ? AND type IN ("+types+") AND until IS NULL LIMIT 1", ancestor).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, Internal("check for cycles", err)
+	}
+	err = tx.queryRow(`WITH RECURSIVE up(id) AS (
 		SELECT ?1 UNION SELECT c.a FROM connections c JOIN up ON c.b = up.id WHERE c.type IN (`+types+`) AND c.until IS NULL)
 		SELECT 1 FROM up WHERE id = ?2 LIMIT 1`, of, ancestor).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -63,7 +72,7 @@ func (tx *Tx) isAncestor(ancestor, of int64, types string) (bool, error) {
 	return true, nil
 }
 
-func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement) error {
+func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement, op string) error {
 	if !pd.MayContain(cd) {
 		allowed := "nothing: it is never contained"
 		if len(cd.Parents) > 0 {
@@ -83,6 +92,11 @@ func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement) error 
 		return err
 	} else if cyc {
 		return Errorf(KindInvalid, "%s is inside %s; putting %s in it would make a loop", p.name, c.name, c.name)
+	}
+	if pd.Name == "ipblock" && cd.Name == "ipblock" {
+		if err := tx.checkBlockNesting(p, c); err != nil {
+			return err
+		}
 	}
 	var pos, height any
 	if at.Position != nil || at.Height != nil {
@@ -111,7 +125,7 @@ func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement) error 
 		pos, height = P, h
 	}
 	after := map[string]any{"type": Contains, "parent": p.name, "child": c.name, "position": pos, "height": height}
-	cid, err := tx.record(OpInsert, c, p, nil, after)
+	cid, err := tx.record(op, c, p, nil, after)
 	if err != nil {
 		return err
 	}
@@ -261,7 +275,7 @@ func (tx *Tx) checkPoolRules(g, m *entRow) error {
 	if err != nil {
 		return Internal("read pool", err)
 	}
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT e.id, e.name FROM connections c JOIN entities e ON e.id = c.a AND e.until IS NULL
+	rows, err := tx.query(`SELECT e.id, e.name FROM connections c JOIN entities e ON e.id = c.a AND e.until IS NULL
 		WHERE c.b = ? AND c.type = 'member' AND c.until IS NULL AND e.driver = 'pool' ORDER BY e.name`, m.id)
 	if err != nil {
 		return Internal("read pools", err)
@@ -343,7 +357,12 @@ type Endpoint struct {
 	Port string `json:"port"`
 }
 
-func (e Endpoint) String() string { return e.Name + ":" + e.Port }
+func (e Endpoint) String() string {
+	if e.Port == "" {
+		return e.Name
+	}
+	return e.Name + ":" + e.Port
+}
 
 // portOf checks that the entity's driver declares the port and returns its type.
 func (tx *Tx) portOf(r *entRow, port string) (drivers.Port, error) {
@@ -518,7 +537,7 @@ func (tx *Tx) Disconnect(a, b Endpoint) error {
 		query += " AND b_port = ?"
 		args = append(args, b.Port)
 	}
-	rows, err := tx.tx.QueryContext(tx.ctx, query+" LIMIT 2", args...)
+	rows, err := tx.query(query+" LIMIT 2", args...)
 	if err != nil {
 		return Internal("unlink", err)
 	}
@@ -554,4 +573,89 @@ func (tx *Tx) Disconnect(a, b Endpoint) error {
 		return err
 	}
 	return tx.bump(rb, cid)
+}
+
+// ConnectAuto is Connect with ports that may be left empty: a missing port
+// is the first free port, in driver order, of the type of the port given on
+// the other side; with both missing, the type is the one both have free
+// ports of and either has the most of (nic for a switch, power for a PDU).
+// It returns the endpoints it linked. Choosing inside the
+// write transaction makes the choice and the link one atomic step.
+func (tx *Tx) ConnectAuto(a, b Endpoint) (Endpoint, Endpoint, error) {
+	switch {
+	case a.Port != "" && b.Port != "":
+	case a.Port != "" || b.Port != "":
+		given, missing := &a, &b
+		if a.Port == "" {
+			given, missing = &b, &a
+		}
+		r, err := tx.row(given.Name)
+		if err != nil {
+			return a, b, err
+		}
+		p, err := tx.portOf(r, given.Port)
+		if err != nil {
+			return a, b, err
+		}
+		if missing.Port, err = tx.FreePort(missing.Name, p.Type); err != nil {
+			return a, b, err
+		}
+	default:
+		// The type both have free ports of and either has the most of:
+		// nic for a switch, console for a console server, power for a PDU.
+		ra, err := tx.row(a.Name)
+		if err != nil {
+			return a, b, err
+		}
+		rb, err := tx.row(b.Name)
+		if err != nil {
+			return a, b, err
+		}
+		da, err := tx.driver(ra.driver)
+		if err != nil {
+			return a, b, err
+		}
+		db, err := tx.driver(rb.driver)
+		if err != nil {
+			return a, b, err
+		}
+		count := func(d *drivers.Driver, typ string) int {
+			n := 0
+			for _, p := range d.PortList() {
+				if p.Type == typ {
+					n++
+				}
+			}
+			return n
+		}
+		best, bestN := "", -1
+		seen := map[string]bool{}
+		for _, p := range da.PortList() {
+			if seen[p.Type] || count(db, p.Type) == 0 {
+				continue
+			}
+			seen[p.Type] = true
+			fa, errA := tx.FreePort(a.Name, p.Type)
+			fb, errB := tx.FreePort(b.Name, p.Type)
+			for _, e := range []error{errA, errB} {
+				if e != nil && !IsKind(e, KindConflict) {
+					return a, b, e
+				}
+			}
+			if errA != nil || errB != nil {
+				continue
+			}
+			if n := max(count(da, p.Type), count(db, p.Type)); n > bestN {
+				best, bestN = p.Type, n
+				a.Port, b.Port = fa, fb
+			}
+		}
+		if best == "" {
+			if len(seen) == 0 {
+				return a, b, Errorf(KindInvalid, "%s (%s) and %s (%s) have no port type in common", a.Name, ra.driver, b.Name, rb.driver)
+			}
+			return a, b, Errorf(KindConflict, "%s and %s have no free ports of a type in common", a.Name, b.Name).WithCode("exhausted")
+		}
+	}
+	return a, b, tx.Connect(a, b)
 }

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/clusto/clusto/drivers"
@@ -21,6 +23,11 @@ type Store struct {
 	db      *schema.DB
 	drivers *drivers.Registry
 	now     func() time.Time
+	// writeWait, when set, observes how long each write waited for the
+	// writer connection and its BEGIN IMMEDIATE.
+	writeWait atomic.Value // func(time.Duration)
+	// readStmts are the prepared statements of snapshot reads (snapshot.go).
+	readStmts stmtCache
 }
 
 // Options configure Open.
@@ -52,7 +59,23 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.readStmts.close()
 	return s.db.Close()
+}
+
+// ObserveWriteWait registers fn to be told how long each write transaction
+// waited to begin (for metrics).
+func (s *Store) ObserveWriteWait(fn func(time.Duration)) { s.writeWait.Store(fn) }
+
+// Size returns the bytes the database occupies on disk (file and WAL).
+func (s *Store) Size() int64 {
+	var n int64
+	for _, suffix := range []string{"", "-wal"} {
+		if fi, err := os.Stat(s.db.Path + suffix); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 // DB exposes the SQLite pools to the query compiler and operations tooling.
@@ -136,7 +159,13 @@ func (s *Store) GetAt(ctx context.Context, name string, at int64) (*Entity, erro
 	if at < 0 {
 		return nil, Errorf(KindInvalid, "change number %d must not be negative", at)
 	}
-	return s.load(ctx, s.db.Read, name, at)
+	var e *Entity
+	err := s.readSnapshot(ctx, func(q queryer) error {
+		var err error
+		e, err = s.load(ctx, q, name, at)
+		return err
+	})
+	return e, err
 }
 
 func (s *Store) load(ctx context.Context, q queryer, name string, at int64) (*Entity, error) {
@@ -337,52 +366,7 @@ func (s *Store) Attrs(ctx context.Context, name, key string, subkey *string) ([]
 // then its physical parent's and its groups' (parent first, groups by name),
 // then theirs, each entity once. Each attribute's From names its owner.
 func (s *Store) Merged(ctx context.Context, name string) ([]Attr, error) {
-	r, err := s.rowByName(ctx, s.db.Read, name, 0)
-	if err != nil {
-		return nil, err
-	}
-	type node struct {
-		id   int64
-		name string
-	}
-	seen := map[int64]bool{r.id: true}
-	level := []node{{r.id, r.name}}
-	out := []Attr{}
-	for len(level) > 0 {
-		var next []node
-		for _, n := range level {
-			attrs, err := s.attrsOf(ctx, s.db.Read, n.id, 0, "", nil)
-			if err != nil {
-				return nil, err
-			}
-			for _, a := range attrs {
-				a.From = n.name
-				out = append(out, a)
-			}
-			rows, err := s.db.Read.QueryContext(ctx, `SELECT e.id, e.name FROM connections c JOIN entities e ON e.id = c.a AND e.until IS NULL
-				WHERE c.b = ? AND c.type IN ('contains','member') AND c.until IS NULL ORDER BY c.type, e.name`, n.id)
-			if err != nil {
-				return nil, Internal("read containers", err)
-			}
-			for rows.Next() {
-				var p node
-				if err := rows.Scan(&p.id, &p.name); err != nil {
-					rows.Close()
-					return nil, Internal("read containers", err)
-				}
-				if !seen[p.id] {
-					seen[p.id] = true
-					next = append(next, p)
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, Internal("read containers", err)
-			}
-		}
-		level = next
-	}
-	return out, nil
+	return s.MergedAt(ctx, name, 0)
 }
 
 // LatestChange returns the number of the newest change (0 for an empty log).
@@ -485,3 +469,46 @@ func quoteList(names []string) string {
 }
 
 var _ = fmt.Sprintf
+
+// BlockCIDR is an IP block's name and network.
+type BlockCIDR struct {
+	Name string
+	CIDR string
+}
+
+// IPBlocks lists every ipblock with a cidr, by name.
+func (s *Store) IPBlocks(ctx context.Context) ([]BlockCIDR, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT e.name, a.value FROM entities e JOIN attrs a ON a.entity_id = e.id AND a.key = 'cidr' AND a.until IS NULL
+		WHERE e.until IS NULL AND e.driver = 'ipblock' ORDER BY e.name`)
+	if err != nil {
+		return nil, Internal("list blocks", err)
+	}
+	defer rows.Close()
+	var out []BlockCIDR
+	for rows.Next() {
+		var b BlockCIDR
+		if err := rows.Scan(&b.Name, &b.CIDR); err != nil {
+			return nil, Internal("list blocks", err)
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// Names lists every current entity name, sorted.
+func (s *Store) Names(ctx context.Context) ([]string, error) {
+	rows, err := s.db.Read.QueryContext(ctx, "SELECT name FROM entities WHERE until IS NULL ORDER BY name")
+	if err != nil {
+		return nil, Internal("list names", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, Internal("list names", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 	"time"
 
@@ -22,6 +23,13 @@ type Tx struct {
 	actor string
 	now   string
 	stmts map[string]*sql.Stmt
+	// firstCid is the first change this transaction recorded (0: none yet).
+	firstCid int64
+	// touched maps entities whose version must move to the first change
+	// that touched them.
+	touched map[int64]int64
+	// rows caches current entity rows by name between version flushes.
+	rows map[string]*entRow
 }
 
 // DefaultActor is recorded when a write names no actor.
@@ -34,9 +42,13 @@ func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (e
 	if actor == "" {
 		actor = DefaultActor
 	}
+	waitStart := time.Now()
 	sqlTx, err := s.db.Write.BeginTx(ctx, nil)
 	if err != nil {
 		return Internal("begin write", err)
+	}
+	if obs, ok := s.writeWait.Load().(func(time.Duration)); ok {
+		obs(time.Since(waitStart))
 	}
 	done := false
 	defer func() {
@@ -51,6 +63,9 @@ func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (e
 		}
 	}()
 	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.flushVersions(); err != nil {
 		return err
 	}
 	done = true
@@ -112,12 +127,42 @@ func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
 	return st.QueryRowContext(tx.ctx, args...)
 }
 
+// query runs a prepared, cached statement returning rows.
+func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
+	st, err := tx.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(tx.ctx, args...)
+}
+
 func (tx *Tx) row(name string) (*entRow, error) {
-	return tx.s.rowByName(tx.ctx, tx.tx, name, 0)
+	if r, ok := tx.rows[name]; ok {
+		return r, nil
+	}
+	r, err := tx.s.rowByName(tx.ctx, tx.tx, name, 0)
+	if err != nil {
+		return nil, err
+	}
+	if tx.rows == nil {
+		tx.rows = map[string]*entRow{}
+	}
+	tx.rows[name] = r
+	return r, nil
+}
+
+// forget drops a name from the row cache (it was renamed or deleted).
+func (tx *Tx) forget(names ...string) {
+	for _, n := range names {
+		delete(tx.rows, n)
+	}
 }
 
 // Get reads an entity inside the transaction, seeing its uncommitted writes.
 func (tx *Tx) Get(name string) (*Entity, error) {
+	if err := tx.flushVersions(); err != nil {
+		return nil, err
+	}
 	return tx.s.load(tx.ctx, tx.tx, name, 0)
 }
 
@@ -162,6 +207,9 @@ func (tx *Tx) record(op string, subject, peer *entRow, before, after any) (int64
 	if err != nil {
 		return 0, Internal("record change", err)
 	}
+	if tx.firstCid == 0 {
+		tx.firstCid = cid
+	}
 	return cid, nil
 }
 
@@ -170,24 +218,59 @@ func (tx *Tx) setAfter(cid int64, after any) error {
 	return err
 }
 
-// bump gives the entity a new version for change cid: the current row is
-// closed and a copy with version+1 opened, so the past stays readable. A
-// second bump in the same change only refreshes the row.
+// bump notes that change cid touched the entity. Versions move once per
+// transaction, not once per change: flushVersions, run before commit and
+// before any read-back inside the transaction, closes the entity's row and
+// opens a copy with version+1 from the first change that touched it. (A
+// rack that receives forty servers in one batch gets one new version, not
+// forty.)
 func (tx *Tx) bump(r *entRow, cid int64) error {
-	if r.since == cid {
-		_, err := tx.exec("update entity", "UPDATE entities SET updated_at = ? WHERE rid = ?", tx.now, r.rid)
-		return err
+	if tx.touched == nil {
+		tx.touched = map[int64]int64{}
 	}
-	if _, err := tx.exec("update entity", "UPDATE entities SET until = ? WHERE rid = ?", cid, r.rid); err != nil {
-		return err
+	if _, ok := tx.touched[r.id]; !ok {
+		tx.touched[r.id] = cid
 	}
-	var rid int64
-	err := tx.queryRow(`INSERT INTO entities(id, name, driver, kind, version, created_at, updated_at, since)
-		VALUES (?,?,?,?,?,?,?,?) RETURNING rid`, r.id, r.name, r.driver, string(r.kind), r.version+1, r.created, tx.now, cid).Scan(&rid)
-	if err != nil {
-		return Internal("update entity", err)
+	return nil
+}
+
+// flushVersions gives every entity touched since the last flush its new
+// version (see bump) and empties the row cache, whose rids it invalidates.
+func (tx *Tx) flushVersions() error {
+	if len(tx.touched) == 0 {
+		return nil
 	}
-	r.rid, r.since, r.version, r.updated = rid, cid, r.version+1, tx.now
+	ids := make([]int64, 0, len(tx.touched))
+	for id := range tx.touched {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		cid := tx.touched[id]
+		r, err := scanEntRow(tx.queryRow("SELECT "+entCols+" FROM entities e WHERE e.id = ? AND e.until IS NULL", id))
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // deleted in this transaction
+		}
+		if err != nil {
+			return Internal("update entity", err)
+		}
+		if r.since >= tx.firstCid {
+			// Created or renamed in this transaction: already a new version.
+			if _, err := tx.exec("update entity", "UPDATE entities SET updated_at = ? WHERE rid = ?", tx.now, r.rid); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := tx.exec("update entity", "UPDATE entities SET until = ? WHERE rid = ?", cid, r.rid); err != nil {
+			return err
+		}
+		if _, err := tx.exec("update entity", `INSERT INTO entities(id, name, driver, kind, version, created_at, updated_at, since)
+			VALUES (?,?,?,?,?,?,?,?)`, r.id, r.name, r.driver, string(r.kind), r.version+1, r.created, tx.now, cid); err != nil {
+			return err
+		}
+	}
+	clear(tx.touched)
+	clear(tx.rows)
 	return nil
 }
 
@@ -239,19 +322,16 @@ func (tx *Tx) create(n NewEntity) error {
 		return Internal("create entity", err)
 	}
 	after := map[string]any{"name": n.Name, "driver": d.Name, "kind": d.Kind, "attrs": attrs}
-	cid, err := tx.record(OpCreate, nil, nil, nil, after)
+	var id int64
+	if err := tx.queryRow("INSERT INTO entity_ids DEFAULT VALUES RETURNING id").Scan(&id); err != nil {
+		return Internal("create entity", err)
+	}
+	cid, err := tx.record(OpCreate, &entRow{id: id, name: n.Name}, nil, nil, after)
 	if err != nil {
 		return err
 	}
-	var id int64
-	if err := tx.queryRow("INSERT INTO entity_ids(created) VALUES (?) RETURNING id", cid).Scan(&id); err != nil {
-		return Internal("create entity", err)
-	}
 	if _, err := tx.exec("create entity", `INSERT INTO entities(id, name, driver, kind, version, created_at, updated_at, since)
 		VALUES (?,?,?,?,1,?,?,?)`, id, n.Name, d.Name, string(d.Kind), tx.now, tx.now, cid); err != nil {
-		return err
-	}
-	if _, err := tx.exec("record change", "UPDATE changes SET entity_id = ?, entity = ? WHERE id = ?", id, n.Name, cid); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
@@ -436,6 +516,9 @@ func (tx *Tx) addAttr(name string, a Attr, autoNumber bool) (Attr, error) {
 	if a, err = tx.normalize(d, a); err != nil {
 		return a, err
 	}
+	if err := tx.guardBlockAttr(r, a.Key); err != nil {
+		return a, err
+	}
 	if autoNumber {
 		var next int64
 		if err := tx.queryRow(`INSERT INTO attr_numbers(entity_id, key, next) VALUES (?,?,1)
@@ -499,16 +582,38 @@ func (tx *Tx) closeAttrs(r *entRow, sel AttrSelector, cid int64) ([]Attr, error)
 // SetAttr replaces every value selected by sel (its key, and subkey and
 // number when given) with values, as one change.
 func (tx *Tx) SetAttr(name string, sel AttrSelector, values []Value) ([]Attr, error) {
-	if len(values) == 0 {
-		return nil, Errorf(KindInvalid, "attr set %s needs at least one value (use attr del to remove a key)", sel.Key)
-	}
-	sel.Value = nil
 	r, err := tx.row(name)
 	if err != nil {
 		return nil, err
 	}
+	after, err := tx.prepareSet(r, sel, values)
+	if err != nil {
+		return nil, err
+	}
+	cid, err := tx.record(OpAttrSet, r, nil, nil, after)
+	if err != nil {
+		return nil, err
+	}
+	before, err := tx.replaceAttrs(r, sel, after, cid)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(before), cid); err != nil {
+		return nil, err
+	}
+	return after, tx.bump(r, cid)
+}
+
+// prepareSet validates the values that will replace those selected by sel.
+func (tx *Tx) prepareSet(r *entRow, sel AttrSelector, values []Value) ([]Attr, error) {
+	if len(values) == 0 {
+		return nil, Errorf(KindInvalid, "attr set %s needs at least one value (use attr del to remove a key)", sel.Key)
+	}
 	d, err := tx.driver(r.driver)
 	if err != nil {
+		return nil, err
+	}
+	if err := tx.guardBlockAttr(r, sel.Key); err != nil {
 		return nil, err
 	}
 	var after []Attr
@@ -527,15 +632,15 @@ func (tx *Tx) SetAttr(name string, sel AttrSelector, values []Value) ([]Attr, er
 		seen[a.Value.Text] = true
 		after = append(after, a)
 	}
-	cid, err := tx.record(OpAttrSet, r, nil, nil, after)
-	if err != nil {
-		return nil, err
-	}
+	return after, nil
+}
+
+// replaceAttrs ends the values selected by sel and writes after, as part
+// of change cid, returning the values it ended.
+func (tx *Tx) replaceAttrs(r *entRow, sel AttrSelector, after []Attr, cid int64) ([]Attr, error) {
+	sel.Value = nil
 	before, err := tx.closeAttrs(r, sel, cid)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(before), cid); err != nil {
 		return nil, err
 	}
 	for _, a := range after {
@@ -543,7 +648,41 @@ func (tx *Tx) SetAttr(name string, sel AttrSelector, values []Value) ([]Attr, er
 			return nil, err
 		}
 	}
-	return after, tx.bump(r, cid)
+	return before, nil
+}
+
+// Claim records that an entity was handed out (by a query allocation) as
+// one change, op allocate, and sets the given attributes, each replacing
+// every value of its key. why is stored with the change (the query).
+func (tx *Tx) Claim(name string, set []Attr, why string) error {
+	r, err := tx.row(name)
+	if err != nil {
+		return err
+	}
+	var after []Attr
+	for _, a := range set {
+		vals, err := tx.prepareSet(r, AttrSelector{Key: a.Key}, []Value{a.Value})
+		if err != nil {
+			return err
+		}
+		after = append(after, vals...)
+	}
+	cid, err := tx.record(OpAllocate, r, nil, nil, map[string]any{"query": why, "set": after})
+	if err != nil {
+		return err
+	}
+	var before []Attr
+	for _, a := range after {
+		old, err := tx.replaceAttrs(r, AttrSelector{Key: a.Key}, []Attr{a}, cid)
+		if err != nil {
+			return err
+		}
+		before = append(before, old...)
+	}
+	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(map[string]any{"attrs": before}), cid); err != nil {
+		return err
+	}
+	return tx.bump(r, cid)
 }
 
 // DelAttr removes the values selected by sel; it is not_found when none match.
@@ -553,6 +692,9 @@ func (tx *Tx) DelAttr(name string, sel AttrSelector) ([]Attr, error) {
 	}
 	r, err := tx.row(name)
 	if err != nil {
+		return nil, err
+	}
+	if err := tx.guardBlockAttr(r, sel.Key); err != nil {
 		return nil, err
 	}
 	cid, err := tx.record(OpAttrDel, r, nil, nil, nil)
@@ -593,6 +735,7 @@ func (tx *Tx) Rename(oldName, newName string) error {
 	if err != nil {
 		return err
 	}
+	tx.forget(oldName)
 	r.name = newName
 	if err := tx.bumpRenamed(r, cid); err != nil {
 		return err
@@ -638,7 +781,7 @@ type referrer struct {
 
 // referrers lists the current attribute rows that reference entity id.
 func (tx *Tx) referrers(id int64) ([]referrer, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT a.rid, "+entCols+` FROM attrs a JOIN entities e ON e.id = a.entity_id AND e.until IS NULL
+	rows, err := tx.query("SELECT a.rid, "+entCols+` FROM attrs a JOIN entities e ON e.id = a.entity_id AND e.until IS NULL
 		WHERE a.ref = ? AND a.until IS NULL`, id)
 	if err != nil {
 		return nil, Internal("find references", err)
@@ -670,6 +813,10 @@ func (tx *Tx) referrers(id int64) ([]referrer, error) {
 // cascade is set: then its children and members are detached (not
 // deleted), its links unplugged, and references to it removed.
 func (tx *Tx) Delete(name string, cascade bool) error {
+	// The before-image below reads the entity back, which flushes versions.
+	if err := tx.flushVersions(); err != nil {
+		return err
+	}
 	r, err := tx.row(name)
 	if err != nil {
 		return err
@@ -708,7 +855,7 @@ func (tx *Tx) Delete(name string, cascade bool) error {
 	}
 	// Entities on the other side of a connection or a reference change too.
 	touched := map[int64]bool{}
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT DISTINCT CASE WHEN a = ?1 THEN b ELSE a END FROM connections
+	rows, err := tx.query(`SELECT DISTINCT CASE WHEN a = ?1 THEN b ELSE a END FROM connections
 		WHERE (a = ?1 OR b = ?1) AND until IS NULL`, r.id)
 	if err != nil {
 		return Internal("delete entity", err)
@@ -738,10 +885,11 @@ func (tx *Tx) Delete(name string, cascade bool) error {
 	if _, err := tx.exec("delete entity", "UPDATE attrs SET until = ? WHERE entity_id = ? AND until IS NULL", cid, r.id); err != nil {
 		return err
 	}
-	if _, err := tx.exec("delete entity", "UPDATE entities SET until = ? WHERE rid = ?", cid, r.rid); err != nil {
+	if _, err := tx.exec("delete entity", "UPDATE entities SET until = ? WHERE id = ? AND until IS NULL", cid, r.id); err != nil {
 		return err
 	}
-	if err := tx.releaseAllocations(r.id, cid); err != nil {
+	tx.forget(name)
+	if err := tx.releaseAllocations(r.id); err != nil {
 		return err
 	}
 	delete(touched, r.id)
@@ -767,10 +915,19 @@ func (tx *Tx) bumpIDs(ids map[int64]bool, cid int64) error {
 // Now returns the transaction's timestamp.
 func (tx *Tx) Now() time.Time { return parseTime(tx.now) }
 
-// countAllocations counts the resources (IP addresses) an entity holds or,
-// for a block, hands out. Allocation tables come with the allocation
-// migration; until then there are none.
-func (tx *Tx) countAllocations(id int64) (int, error) { return 0, nil }
-
-// releaseAllocations frees what countAllocations counted, as part of a cascade delete.
-func (tx *Tx) releaseAllocations(id, cid int64) error { return nil }
+// View runs fn in a read-only transaction on the read pool: a consistent
+// snapshot for reads that take several statements. Writes in fn fail.
+func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
+	sqlTx, err := s.db.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Internal("begin read", err)
+	}
+	defer sqlTx.Rollback()
+	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, actor: DefaultActor, now: formatTime(s.now())}
+	defer func() {
+		for _, st := range tx.stmts {
+			st.Close()
+		}
+	}()
+	return fn(tx)
+}

@@ -196,7 +196,11 @@ var groupDrivers = map[string]bool{"pool": true, "role": true, "class": true, "s
 
 // connectionTypes are the values of connections.type; any other via word
 // is a port type.
-var connectionTypes = map[string]bool{entity.Contains: true, entity.Member: true, entity.LinkType: true}
+var connectionTypes = map[string]bool{entity.Contains: true, entity.Member: true, entity.LinkType: true, ipAllocation: true}
+
+// ipAllocation is the connection between an ip block and an entity holding
+// one of its addresses.
+const ipAllocation = "ip"
 
 var portTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 

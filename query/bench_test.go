@@ -473,15 +473,10 @@ func runHand(ctx context.Context, db *sql.DB, q benchQuery, window bool) (*Resul
 	return res, nil
 }
 
-// runSQL runs the compiled statements of a query without parsing or
-// compiling, to separate the cost of the SQL from that of the front end.
+// runSQL runs the compiled statements without parsing or compiling, to
+// separate the cost of the SQL from that of the front end.
 func runSQL(ctx context.Context, db *sql.DB, c *Compiled) (*Result, error) {
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	return c.run(ctx, tx)
+	return c.Exec(ctx, db)
 }
 
 // Each standard query is timed at least benchReps times and for at least

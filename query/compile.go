@@ -406,16 +406,23 @@ type connectionSource struct {
 	types    []string
 	typeCol  string
 	portType string
+	// fixedType, when set, is the one type of every row (the table has no
+	// type column).
+	fixedType string
 }
 
 // connectionSources lists where connections are recorded. contains and
 // member rows are directional (a is the parent or group), so they are
 // read both ways; links are stored once in each direction, so one reading
-// finds both ends. A later source (IP allocations) is one more entry here.
+// finds both ends; an IP allocation joins a block and the holder of one
+// of its addresses, read both ways. Another source is one more entry here.
 func connectionSources() []connectionSource {
 	return []connectionSource{
 		{table: "connections", near: "a", far: "b", types: []string{entity.Contains, entity.Member, entity.LinkType}, typeCol: "type", portType: "port_type"},
 		{table: "connections", near: "b", far: "a", types: []string{entity.Contains, entity.Member}, typeCol: "type"},
+		// An ip block and the entities holding its addresses, both ways.
+		{table: "ip_allocations", near: "block_id", far: "entity_id", types: []string{ipAllocation}, fixedType: ipAllocation},
+		{table: "ip_allocations", near: "entity_id", far: "block_id", types: []string{ipAllocation}, fixedType: ipAllocation},
 	}
 }
 
@@ -429,6 +436,10 @@ func (c *compiler) connected(set, via string) string {
 		k := c.alias("k")
 		conds := []sqlFrag{c.visible(k)}
 		switch {
+		case src.fixedType != "":
+			if via != "" && via != src.fixedType {
+				continue
+			}
 		case via == "":
 			// Naming the types even when they are all there lets SQLite
 			// use the (a, type) and (b, type) indexes of current rows.

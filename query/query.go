@@ -188,18 +188,7 @@ func Run(ctx context.Context, db Queryer, text string, opts Options) (*Result, e
 	if err != nil {
 		return nil, err
 	}
-	type beginner interface {
-		BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
-	}
-	if b, ok := db.(beginner); ok {
-		tx, err := b.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-		if err != nil {
-			return nil, entity.Internal("run query", err)
-		}
-		defer tx.Rollback()
-		return c.run(ctx, tx)
-	}
-	return c.run(ctx, db)
+	return c.Exec(ctx, db)
 }
 
 func (c *Compiled) run(ctx context.Context, db Queryer) (*Result, error) {

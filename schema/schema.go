@@ -213,3 +213,21 @@ func migrate(ctx context.Context, w *sql.DB) error {
 	}
 	return nil
 }
+
+// VacuumInto writes a consistent, compacted copy of the database to dest
+// (which must not exist). It runs on a connection of its own: VACUUM INTO
+// only reads, so in WAL mode writers go on while it copies one snapshot,
+// but SQLite refuses it on query_only connections like the read pool's.
+func (db *DB) VacuumInto(ctx context.Context, dest string) error {
+	v := url.Values{}
+	v.Add("_pragma", "busy_timeout(10000)")
+	c, err := sql.Open("sqlite", dsn(db.Path, v))
+	if err != nil {
+		return fmt.Errorf("open for backup: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "VACUUM INTO ?", dest); err != nil {
+		return fmt.Errorf("vacuum into %s: %w", dest, err)
+	}
+	return nil
+}

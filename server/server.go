@@ -1,53 +1,91 @@
 // Package server is clustod's JSON API over HTTP. It holds no SQL: it
-// decodes requests, calls the store and the query compiler, and maps their
-// errors to statuses in one place.
+// decodes and validates requests, calls the store, and maps the store's
+// errors to statuses in one place (errors.go). Every endpoint is declared in
+// one route table (routes.go) with the role it needs, so that authorization
+// is applied by registration and cannot be forgotten by a handler.
 package server
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/clusto/clusto/entity"
 )
 
-// Server serves the inventory API.
+// DefaultMaxBody is the request body cap when Options.MaxBodyBytes is 0.
+const DefaultMaxBody = 4 << 20
+
+// APIPrefix is where the API lives; /healthz is outside it.
+const APIPrefix = "/api/v1"
+
+// Options configure a Server.
+type Options struct {
+	// Log receives the access log and server errors; nil means slog.Default().
+	Log *slog.Logger
+	// MaxBodyBytes caps request bodies (413 beyond it); 0 means DefaultMaxBody.
+	MaxBodyBytes int64
+	// AllowAnonymous serves requests without a token, as actor "anonymous"
+	// with every role, for as long as no token exists. clustod sets it only
+	// when no token existed at start and it listens on loopback (or was
+	// told --insecure). Once a token is created every request needs one.
+	AllowAnonymous bool
+	// DriversFile is the file of extra drivers the server was started with,
+	// which POST /api/v1/drivers/reload reads again; empty for none.
+	DriversFile string
+	// Version is the server's build version, reported by /healthz.
+	Version string
+}
+
+// Server serves the inventory API. It is an http.Handler.
 type Server struct {
-	store  *entity.Store
-	log    *slog.Logger
-	router *mux.Router
+	store   *entity.Store
+	opts    Options
+	log     *slog.Logger
+	router  *mux.Router
+	routes  []route
+	handler http.Handler
+	metrics *metrics
 }
 
 // New returns a server over store.
-func New(store *entity.Store, log *slog.Logger) *Server {
-	if log == nil {
-		log = slog.Default()
+func New(store *entity.Store, opts Options) *Server {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
 	}
-	s := &Server{store: store, log: log, router: mux.NewRouter()}
-	s.router.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBody
+	}
+	s := &Server{store: store, opts: opts, log: opts.Log}
+	s.metrics = newMetrics(s)
+	// Entity names may hold '/', sent escaped as %2F: match on the escaped
+	// path so that such a name stays one path segment.
+	s.router = mux.NewRouter().UseEncodedPath()
+	s.router.NotFoundHandler = http.HandlerFunc(s.notFound)
+	s.router.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
+	for _, rt := range s.routeTable() {
+		s.register(rt)
+	}
+	s.handler = s.middleware(s.router)
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2e9)
+// healthz is the liveness check: the database answers, and the newest change.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	change, err := s.store.LatestChange(ctx)
 	if err != nil {
-		s.log.Error("health check", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable"})
-		return
+		s.log.Error("health check failed", "request_id", requestIDOf(r), "err", err)
+		return s.writeJSON(w, r, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "request_id": requestIDOf(r)})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "change": change})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.Encode(v)
+	return s.writeJSON(w, r, http.StatusOK, struct {
+		Status string `json:"status"`
+		Change int64  `json:"change"`
+	}{"ok", change})
 }

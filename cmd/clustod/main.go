@@ -1,8 +1,12 @@
 // Command clustod is the clusto inventory server.
 //
-//	clustod serve --db PATH [--listen ADDR] [--drivers FILE]
+//	clustod serve [--db PATH] [--listen ADDR] [--drivers FILE] [--max-body BYTES] [--insecure]
+//	clustod token create NAME --role read|write|admin [--db PATH]
+//	clustod token list [--db PATH]
+//	clustod token revoke NAME [--db PATH]
 //
-// Flags fall back to the environment: CLUSTO_DB, CLUSTO_LISTEN, CLUSTO_DRIVERS.
+// Flags fall back to the environment: CLUSTO_DB, CLUSTO_LISTEN,
+// CLUSTO_DRIVERS, CLUSTO_MAX_BODY.
 package main
 
 import (
@@ -16,7 +20,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/clusto/clusto/drivers"
@@ -27,10 +33,21 @@ import (
 const usage = `clustod - the clusto inventory server
 
 Usage:
-  clustod serve [flags]     open (creating and migrating) the database and serve the API
-  clustod version           print the version
+  clustod serve [flags]                       open (creating and migrating) the database and serve the API
+  clustod token create NAME --role ROLE       make an API token (read, write or admin) and print it once
+  clustod token list                          list tokens (names and roles; never the tokens)
+  clustod token revoke NAME                   revoke a token at once
+  clustod import FILE [--prune] [--dry-run]   apply an inventory file (docs/inventory-files.md) as one batch
+  clustod export [--out FILE]                 write the inventory as an inventory file
+  clustod generate --datacenters N --racks N --servers-per-rack N
+                                              build a large realistic inventory (for tests and benchmarks)
+  clustod check [--json]                      integrity check and inventory invariants; exit 1 on any problem
+  clustod backup PATH                         consistent snapshot of the live database
+  clustod restore BACKUP                      replace the database with a backup (refused while served)
+  clustod version                             print the version
 
-Run 'clustod serve --help' for its flags.
+Every command takes --db PATH (env CLUSTO_DB, default clusto.db).
+Run 'clustod serve --help' for the server's flags.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -48,6 +65,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "token":
+		return token(args[1:], stdout, stderr)
+	case "import":
+		return importCmd(args[1:], stdout, stderr)
+	case "export":
+		return exportCmd(args[1:], stdout, stderr)
+	case "generate":
+		return generateCmd(args[1:], stdout, stderr)
+	case "check":
+		return checkCmd(args[1:], stdout, stderr)
+	case "backup":
+		return backupCmd(args[1:], stdout, stderr)
+	case "restore":
+		return restoreCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "clustod", version)
 		return 0
@@ -66,16 +97,64 @@ func envOr(key, def string) string {
 	return def
 }
 
+func dbFlag(fs *flag.FlagSet) *string {
+	return fs.String("db", envOr("CLUSTO_DB", "clusto.db"), "SQLite database file, created if absent (env CLUSTO_DB)")
+}
+
+// parseInterspersed parses flags that may come before or after positional
+// arguments (clustod token create NAME --role read) and returns the
+// positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
 func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("clustod serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dbPath := fs.String("db", envOr("CLUSTO_DB", "clusto.db"), "SQLite database file, created if absent (env CLUSTO_DB)")
+	dbPath := dbFlag(fs)
 	listen := fs.String("listen", envOr("CLUSTO_LISTEN", "127.0.0.1:8642"), "address to listen on (env CLUSTO_LISTEN)")
 	driversFile := fs.String("drivers", envOr("CLUSTO_DRIVERS", ""), "JSON file of extra drivers (env CLUSTO_DRIVERS)")
+	defBody := int64(server.DefaultMaxBody)
+	if v := envOr("CLUSTO_MAX_BODY", ""); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			fmt.Fprintf(stderr, "clustod serve: CLUSTO_MAX_BODY=%q must be a positive number of bytes\n", v)
+			return 2
+		}
+		defBody = n
+	}
+	maxBody := fs.Int64("max-body", defBody, "largest request body accepted, in bytes (env CLUSTO_MAX_BODY)")
+	seed := fs.String("seed", envOr("CLUSTO_SEED", ""), "inventory file to load when the database is new (env CLUSTO_SEED)")
+	insecure := fs.Bool("insecure", envOr("CLUSTO_INSECURE", "") == "true", "serve without authentication on a non-loopback address while no token exists (never do this on a shared network) (env CLUSTO_INSECURE=true)")
+	fs.String("config", "", "file of name = value settings, one per line, for any of these flags (env CLUSTO_CONFIG); the command line overrides the environment, which overrides the file")
+	if cfg := configPath(args); cfg != "" {
+		if err := applyConfigFile(fs, cfg); err != nil {
+			fmt.Fprintf(stderr, "clustod serve: %v\n", err)
+			return 2
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "clustod serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *maxBody <= 0 {
+		fmt.Fprintf(stderr, "clustod serve: --max-body must be a positive number of bytes\n")
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
@@ -88,19 +167,69 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	unlock, err := lockDatabase(*dbPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod: %v\n", err)
+		return 1
+	}
+	defer unlock()
 	store, err := entity.Open(ctx, *dbPath, entity.Options{Drivers: reg})
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod: %v\n", err)
 		return 1
 	}
 	defer store.Close()
+	if *seed != "" {
+		latest, err := store.LatestChange(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "clustod: %v\n", err)
+			return 1
+		}
+		if latest == 0 {
+			plan, err := applyFile(ctx, store, *seed, false, false)
+			if err != nil {
+				fmt.Fprintf(stderr, "clustod: loading %s into the new database: %v\n", *seed, err)
+				return 1
+			}
+			log.Info("loaded seed inventory into the new database", "file", *seed, "created", plan.Create)
+		}
+	}
+	hasTokens, err := store.HasTokens(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod: %v\n", err)
+		return 1
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod: %v\n", err)
 		return 1
 	}
-	srv := &http.Server{Handler: server.New(store, log), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("serving", "addr", ln.Addr().String(), "db", *dbPath)
+	addr := ln.Addr().(*net.TCPAddr)
+	anonymous := false
+	if !hasTokens {
+		switch {
+		case addr.IP.IsLoopback():
+			anonymous = true
+			log.Warn("no API token exists: serving WITHOUT authentication, on loopback only, until one is created (clustod token create NAME --role admin)", "addr", addr.String())
+		case *insecure:
+			anonymous = true
+			log.Warn("no API token exists and --insecure is set: serving WITHOUT authentication on a non-loopback address", "addr", addr.String())
+		default:
+			ln.Close()
+			fmt.Fprintf(stderr, "clustod: refusing to listen on %s without authentication: no API token exists.\n"+
+				"Create one first (clustod token create NAME --role admin --db %s), listen on a loopback address, or pass --insecure.\n", addr, *dbPath)
+			return 1
+		}
+	}
+	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version})
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("serving", "addr", addr.String(), "db", *dbPath, "authentication", !anonymous, "max_body", *maxBody)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -110,11 +239,91 @@ func serve(args []string, stderr io.Writer) int {
 	case <-ctx.Done():
 	}
 	// Finish requests in flight before closing the database.
+	log.Info("shutting down: finishing requests in flight")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Error("shutdown", "err", err)
 	}
 	log.Info("stopped")
+	return 0
+}
+
+const tokenUsage = `Usage:
+  clustod token create NAME --role read|write|admin [--db PATH]
+  clustod token list [--db PATH]
+  clustod token revoke NAME [--db PATH]
+`
+
+func token(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, tokenUsage)
+		return 2
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("clustod token "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbPath := dbFlag(fs)
+	var role *string
+	if sub == "create" {
+		role = fs.String("role", "", "what the token may do: read, write (change the inventory) or admin (also manage tokens)")
+	}
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	want := map[string]int{"create": 1, "list": 0, "revoke": 1}
+	n, known := want[sub]
+	if !known {
+		fmt.Fprintf(stderr, "clustod token: unknown command %q\n\n%s", sub, tokenUsage)
+		return 2
+	}
+	if len(pos) != n {
+		fmt.Fprintf(stderr, "clustod token %s: wrong number of arguments\n\n%s", sub, tokenUsage)
+		return 2
+	}
+	ctx := context.Background()
+	store, err := entity.Open(ctx, *dbPath, entity.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod: %v\n", err)
+		return 1
+	}
+	defer store.Close()
+	switch sub {
+	case "create":
+		r, err := entity.ParseRole(*role)
+		if err != nil {
+			fmt.Fprintf(stderr, "clustod token create: --role: %v\n", err)
+			return 2
+		}
+		secret, tok, err := store.CreateToken(ctx, pos[0], r)
+		if err != nil {
+			fmt.Fprintf(stderr, "clustod token create: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, secret)
+		fmt.Fprintf(stderr, "token %q (%s) created; it is shown only this once: keep it now\n", tok.Name, tok.Role)
+	case "list":
+		toks, err := store.Tokens(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "clustod token list: %v\n", err)
+			return 1
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROLE\tCREATED")
+		for _, t := range toks {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, t.Role, t.CreatedAt.Format(time.RFC3339))
+		}
+		tw.Flush()
+	case "revoke":
+		if err := store.RevokeToken(ctx, pos[0]); err != nil {
+			fmt.Fprintf(stderr, "clustod token revoke: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "token %q revoked\n", pos[0])
+	}
 	return 0
 }

@@ -22,9 +22,9 @@ CREATE INDEX changes_by_entity ON changes(entity_id, id);
 CREATE INDEX changes_by_peer   ON changes(peer_id, id) WHERE peer_id IS NOT NULL;
 
 -- Stable identities: an entity keeps its id through renames and is never reused.
+-- (The change that created an entity is the since of its first row.)
 CREATE TABLE entity_ids (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    created INTEGER NOT NULL REFERENCES changes(id)
+    id INTEGER PRIMARY KEY AUTOINCREMENT
 ) STRICT;
 
 CREATE TABLE entities (

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/invfile"
+	"github.com/clusto/clusto/entity/invgen"
+)
+
+// lockDatabase takes an exclusive advisory lock on PATH.lock for as long as
+// a process uses the database as its server, so that restore can refuse
+// to replace a file in use.
+func lockDatabase(path string) (func(), error) {
+	f, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s is in use by a running clustod", path)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+func openStore(ctx context.Context, path string, stderr io.Writer) (*entity.Store, bool) {
+	s, err := entity.Open(ctx, path, entity.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod: %v\n", err)
+		return nil, false
+	}
+	return s, true
+}
+
+// applyFile applies an inventory file to the store as one batch.
+func applyFile(ctx context.Context, s *entity.Store, path string, prune, dryRun bool) (*invfile.Plan, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := invfile.Parse(filepath.Base(path), data)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := invfile.MakePlan(ctx, s, doc, invfile.Options{Prune: prune})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := plan.Apply(ctx, s, "clustod", dryRun); err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// clustod import FILE [--prune] [--dry-run]
+func importCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("clustod import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbPath := dbFlag(fs)
+	prune := fs.Bool("prune", false, "also delete what the file does not name")
+	dryRun := fs.Bool("dry-run", false, "check and count the changes without applying them")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "usage: clustod import FILE [--prune] [--dry-run] [--db PATH]")
+		return 2
+	}
+	ctx := context.Background()
+	s, ok := openStore(ctx, *dbPath, stderr)
+	if !ok {
+		return 1
+	}
+	defer s.Close()
+	start := time.Now()
+	plan, err := applyFile(ctx, s, pos[0], *prune, *dryRun)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod import: %v\n", err)
+		return 1
+	}
+	verb := "applied"
+	if *dryRun {
+		verb = "would apply"
+	}
+	fmt.Fprintf(stdout, "%s %d changes: %d to create, %d to change, %d to delete (%v)\n", verb, len(plan.Steps), plan.Create, plan.Change, plan.Delete, time.Since(start).Round(time.Millisecond))
+	return 0
+}
+
+// clustod export [--out FILE]
+func exportCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("clustod export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbPath := dbFlag(fs)
+	out := fs.String("out", "", "write to this file instead of standard output")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return flagExit(err)
+	}
+	ctx := context.Background()
+	s, ok := openStore(ctx, *dbPath, stderr)
+	if !ok {
+		return 1
+	}
+	defer s.Close()
+	data, err := invfile.Export(ctx, s, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod export: %v\n", err)
+		return 1
+	}
+	if *out == "" {
+		stdout.Write(data)
+		return 0
+	}
+	if err := os.WriteFile(*out, data, 0o644); err != nil {
+		fmt.Fprintf(stderr, "clustod export: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// clustod generate --datacenters N --racks N --servers-per-rack N
+func generateCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("clustod generate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbPath := dbFlag(fs)
+	dcs := fs.Int("datacenters", 1, "datacenters to build")
+	racks := fs.Int("racks", 10, "racks in each datacenter")
+	servers := fs.Int("servers-per-rack", 38, "servers in each rack (at most 38)")
+	seed := fs.Uint64("seed", 1, "seed for attribute values")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return flagExit(err)
+	}
+	ctx := context.Background()
+	s, ok := openStore(ctx, *dbPath, stderr)
+	if !ok {
+		return 1
+	}
+	defer s.Close()
+	sp := invgen.Spec{Datacenters: *dcs, RacksPerDC: *racks, ServersPerRack: *servers, Seed: *seed}
+	start := time.Now()
+	if err := invgen.Build(ctx, s, sp); err != nil {
+		fmt.Fprintf(stderr, "clustod generate: %v\n", err)
+		return 1
+	}
+	el := time.Since(start)
+	fmt.Fprintf(stdout, "generated %d entities in %v (%.0f entities/s)\n", sp.Entities(), el.Round(time.Millisecond), float64(sp.Entities())/el.Seconds())
+	return 0
+}
+
+// clustod check: integrity and invariants; non-zero exit on any problem.
+func checkCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("clustod check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbPath := dbFlag(fs)
+	asJSON := fs.Bool("json", false, "print the problems as JSON")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return flagExit(err)
+	}
+	ctx := context.Background()
+	s, ok := openStore(ctx, *dbPath, stderr)
+	if !ok {
+		return 1
+	}
+	defer s.Close()
+	problems, err := s.Check(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod check: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		if problems == nil {
+			problems = []entity.Problem{}
+		}
+		json.NewEncoder(stdout).Encode(map[string]any{"problems": problems})
+	} else {
+		for _, p := range problems {
+			fmt.Fprintf(stdout, "%s: %s", p.Check, p.Message)
+			if len(p.Entities) > 0 {
+				fmt.Fprintf(stdout, " (%v)", p.Entities)
+			}
+			fmt.Fprintln(stdout)
+		}
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(stderr, "clustod check: %d problems in %s\n", len(problems), *dbPath)
+		return 1
+	}
+	if !*asJSON {
+		fmt.Fprintf(stdout, "ok: %s passes the integrity check and every inventory invariant\n", *dbPath)
+	}
+	return 0
+}
+
+// clustod backup PATH: a consistent snapshot while the server keeps serving.
+func backupCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("clustod backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbPath := dbFlag(fs)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "usage: clustod backup PATH [--db PATH]")
+		return 2
+	}
+	ctx := context.Background()
+	s, ok := openStore(ctx, *dbPath, stderr)
+	if !ok {
+		return 1
+	}
+	defer s.Close()
+	if err := s.Backup(ctx, pos[0]); err != nil {
+		fmt.Fprintf(stderr, "clustod backup: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s\n", *dbPath, pos[0])
+	return 0
+}
+
+// clustod restore BACKUP: replace the database with a backup, refusing
+// while a clustod serves it.
+func restoreCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("clustod restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbPath := dbFlag(fs)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "usage: clustod restore BACKUP [--db PATH]")
+		return 2
+	}
+	unlock, err := lockDatabase(*dbPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod restore: %v; stop it first\n", err)
+		return 1
+	}
+	defer unlock()
+	ctx := context.Background()
+	// The backup must be a sound inventory this build can open.
+	b, ok := openStore(ctx, pos[0], stderr)
+	if !ok {
+		return 1
+	}
+	problems, err := b.Check(ctx)
+	b.Close()
+	if err != nil || len(problems) > 0 {
+		fmt.Fprintf(stderr, "clustod restore: %s does not pass its check (%v, %d problems); not restoring\n", pos[0], err, len(problems))
+		return 1
+	}
+	data, err := os.ReadFile(pos[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod restore: %v\n", err)
+		return 1
+	}
+	tmp := *dbPath + ".restore"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		fmt.Fprintf(stderr, "clustod restore: %v\n", err)
+		return 1
+	}
+	if f, err := os.Open(tmp); err == nil {
+		f.Sync()
+		f.Close()
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		os.Remove(*dbPath + suffix)
+	}
+	if err := os.Rename(tmp, *dbPath); err != nil {
+		fmt.Fprintf(stderr, "clustod restore: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "restored %s from %s\n", *dbPath, pos[0])
+	return 0
+}
+
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSeedLoadsTheDemoIntoANewDatabaseOnly(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "demo.db")
+	demo := filepath.Join("..", "..", "examples", "demo.yaml")
+	d := startDaemon(t, "--db", db, "--listen", "127.0.0.1:0", "--seed", demo)
+	a := d.want(d.call("GET", "/api/v1/entities/s0004", "", nil), 200)
+	if a.body["name"] != "s0004" {
+		t.Fatalf("demo not loaded: %v", a.body)
+	}
+	d.want(d.call("DELETE", "/api/v1/entities/s0001?cascade=true", "", nil), 200)
+	// While it serves, restore is refused.
+	if _, stderr, code := runCLI(t, "restore", db, "--db", db); code != 1 || !strings.Contains(stderr, "in use") {
+		t.Errorf("restore while serving: exit %d, %s", code, stderr)
+	}
+	if code := d.stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	// A second start does not load the seed again over the existing data.
+	d = startDaemon(t, "--db", db, "--listen", "127.0.0.1:0", "--seed", demo)
+	d.want(d.call("GET", "/api/v1/entities/s0001", "", nil), 404)
+	d.stop()
+}
+
+func TestAdminCommands(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "gen.db")
+	out, stderr, code := runCLI(t, "generate", "--db", db, "--datacenters", "1", "--racks", "2", "--servers-per-rack", "5")
+	if code != 0 || !strings.Contains(out, "generated 31 entities") {
+		t.Fatalf("generate: exit %d\n%s%s", code, out, stderr)
+	}
+	if out, stderr, code = runCLI(t, "check", "--db", db); code != 0 || !strings.HasPrefix(out, "ok:") {
+		t.Fatalf("check: exit %d\n%s%s", code, out, stderr)
+	}
+	backup := filepath.Join(dir, "backup.db")
+	if out, stderr, code = runCLI(t, "backup", backup, "--db", db); code != 0 {
+		t.Fatalf("backup: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, _, code = runCLI(t, "backup", backup, "--db", db); code != 1 {
+		t.Errorf("backup over an existing file: exit %d", code)
+	}
+	exported := filepath.Join(dir, "inv.yaml")
+	if _, stderr, code = runCLI(t, "export", "--db", db, "--out", exported); code != 0 {
+		t.Fatalf("export: %s", stderr)
+	}
+	// Import into an empty database, then export again: the same file.
+	db2 := filepath.Join(dir, "copy.db")
+	if out, stderr, code = runCLI(t, "import", exported, "--db", db2); code != 0 || !strings.Contains(out, "31 to create") {
+		t.Fatalf("import: exit %d\n%s%s", code, out, stderr)
+	}
+	again, _, _ := runCLI(t, "export", "--db", db2)
+	first, _ := os.ReadFile(exported)
+	if again != string(first) {
+		t.Error("export -> import -> export changed the file")
+	}
+	if out, _, code = runCLI(t, "import", exported, "--db", db2); code != 0 || !strings.Contains(out, "applied 0 changes") {
+		t.Errorf("second import: exit %d, %s", code, out)
+	}
+	// A bad file is refused with its position, and nothing is applied.
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("entities:\n  x1: {driver: server}\n  x2: {driver: toaster}\n"), 0o644)
+	if _, stderr, code = runCLI(t, "import", bad, "--db", db2); code != 1 || !strings.Contains(stderr, "bad.yaml:3:3") {
+		t.Errorf("bad import: exit %d, %s", code, stderr)
+	}
+	// Restore the backup over the (stopped) database.
+	if out, stderr, code = runCLI(t, "restore", backup, "--db", db2); code != 0 {
+		t.Fatalf("restore: exit %d\n%s%s", code, out, stderr)
+	}
+	if out, _, code = runCLI(t, "check", "--db", db2); code != 0 {
+		t.Errorf("check after restore: exit %d, %s", code, out)
+	}
+	// Restoring from something that is not a sound inventory is refused.
+	os.WriteFile(filepath.Join(dir, "junk.db"), []byte("junk"), 0o644)
+	if _, _, code = runCLI(t, "restore", filepath.Join(dir, "junk.db"), "--db", db2); code != 1 {
+		t.Errorf("restore from junk: exit %d", code)
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "clustod.conf")
+	demo, _ := filepath.Abs(filepath.Join("..", "..", "examples", "demo.yaml"))
+	os.WriteFile(cfg, []byte("# clustod settings\ndb = "+filepath.Join(dir, "from-file.db")+"\nlisten = 127.0.0.1:0\nseed = \""+demo+"\"\n"), 0o644)
+	d := startDaemon(t, "--config", cfg)
+	d.want(d.call("GET", "/api/v1/entities/rack101", "", nil), 200)
+	d.stop()
+	if _, err := os.Stat(filepath.Join(dir, "from-file.db")); err != nil {
+		t.Errorf("the file's db setting was not used: %v", err)
+	}
+	// The command line overrides the file.
+	d = startDaemon(t, "--config", cfg, "--db", filepath.Join(dir, "from-flag.db"), "--seed", "")
+	d.want(d.call("GET", "/api/v1/entities/rack101", "", nil), 404)
+	d.stop()
+	// A bad setting is refused with its line.
+	os.WriteFile(cfg, []byte("db = x.db\ncolour = red\n"), 0o644)
+	if _, stderr, code := runCLI(t, "serve", "--config", cfg); code != 2 || !strings.Contains(stderr, "clustod.conf:2: unknown setting \"colour\"") {
+		t.Errorf("bad config: exit %d, %s", code, stderr)
+	}
+}

@@ -1,0 +1,79 @@
+package entity_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/clusto/clusto/entity"
+)
+
+// clock is a deterministic time source for tests.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time {
+	c.t = c.t.Add(time.Second)
+	return c.t
+}
+
+func newStore(t testing.TB) *entity.Store {
+	t.Helper()
+	c := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	s, err := entity.Open(context.Background(), t.TempDir()+"/inventory.db", entity.Options{Now: c.now})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// write runs fn in one transaction and fails the test on error.
+func write(t testing.TB, s *entity.Store, fn func(tx *entity.Tx) error) {
+	t.Helper()
+	if err := s.Update(context.Background(), "tester", fn); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
+
+// tryWrite runs fn in one transaction and returns its error.
+func tryWrite(s *entity.Store, fn func(tx *entity.Tx) error) error {
+	return s.Update(context.Background(), "tester", fn)
+}
+
+func create(t testing.TB, s *entity.Store, ents ...entity.NewEntity) {
+	t.Helper()
+	write(t, s, func(tx *entity.Tx) error {
+		for _, e := range ents {
+			if err := tx.CreateQuiet(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func get(t testing.TB, s *entity.Store, name string) *entity.Entity {
+	t.Helper()
+	e, err := s.Get(context.Background(), name)
+	if err != nil {
+		t.Fatalf("get %s: %v", name, err)
+	}
+	return e
+}
+
+func str(k, v string) entity.Attr { return entity.Attr{Key: k, Value: entity.String(v)} }
+
+func num(k string, v int64) entity.Attr { return entity.Attr{Key: k, Value: entity.Int(v)} }
+
+func ptr[T any](v T) *T { return &v }
+
+// wantKind checks that err is an *entity.Error of kind k.
+func wantKind(t testing.TB, err error, k entity.ErrorKind) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want %s", k)
+	}
+	if got := entity.KindOf(err); got != k {
+		t.Fatalf("got error kind %s (%v), want %s", got, err, k)
+	}
+}

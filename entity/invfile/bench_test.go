@@ -1,0 +1,161 @@
+package invfile_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/invfile"
+	"github.com/clusto/clusto/entity/invgen"
+	"github.com/clusto/clusto/schema"
+)
+
+// benchSpec is about 100,000 entities: 2 datacenters of 1,300 racks, each
+// rack a switch, console server, PDU, /24 block and 33 servers.
+var benchSpec = invgen.Spec{Datacenters: 2, RacksPerDC: 1300, ServersPerRack: 33, Seed: 1}
+
+// benchFile returns the exported file of the generated inventory, building
+// both once and caching them in os.TempDir() keyed by schema version.
+func benchFile(b *testing.B) string {
+	b.Helper()
+	dir := os.TempDir()
+	file := filepath.Join(dir, fmt.Sprintf("clusto-bench-invfile-%d-schema%d.yaml", benchSpec.Entities(), schema.LatestVersion()))
+	if _, err := os.Stat(file); err == nil {
+		return file
+	}
+	ctx := context.Background()
+	db := filepath.Join(b.TempDir(), "gen.db")
+	s, err := entity.Open(ctx, db, entity.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now()
+	if err := invgen.Build(ctx, s, benchSpec); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("generated %d entities in %v", benchSpec.Entities(), time.Since(start).Round(time.Millisecond))
+	data, err := invfile.Export(ctx, s, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		b.Fatal(err)
+	}
+	return file
+}
+
+// peakHeap samples the Go heap while fn runs and returns its peak.
+func peakHeap(fn func()) uint64 {
+	runtime.GC()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	fn()
+	close(stop)
+	wg.Wait()
+	return peak.Load()
+}
+
+// BenchmarkImport100k applies the ~100,000-entity file to an empty
+// inventory (parse, plan, one batch), then plans the same file against the
+// result (no changes), reporting the time and peak Go heap of each.
+func BenchmarkImport100k(b *testing.B) {
+	file := benchFile(b)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for range b.N {
+		s, err := entity.Open(ctx, filepath.Join(b.TempDir(), "import.db"), entity.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var importTime, planTime time.Duration
+		importPeak := peakHeap(func() {
+			start := time.Now()
+			doc, err := invfile.Parse(filepath.Base(file), data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := invfile.MakePlan(ctx, s, doc, invfile.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := p.Apply(ctx, s, "bench", false); err != nil {
+				b.Fatal(err)
+			}
+			importTime = time.Since(start)
+		})
+		planPeak := peakHeap(func() {
+			start := time.Now()
+			doc, err := invfile.Parse(filepath.Base(file), data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := invfile.MakePlan(ctx, s, doc, invfile.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !p.Empty() {
+				b.Fatalf("planning the file against its own import: %d steps", len(p.Steps))
+			}
+			planTime = time.Since(start)
+		})
+		s.Close()
+		b.ReportMetric(float64(benchSpec.Entities()), "entities")
+		b.ReportMetric(float64(len(data))/1e6, "file-MB")
+		b.ReportMetric(importTime.Seconds(), "import-s")
+		b.ReportMetric(float64(importPeak)/(1<<20), "import-peak-MiB")
+		b.ReportMetric(planTime.Seconds(), "plan-s")
+		b.ReportMetric(float64(planPeak)/(1<<20), "plan-peak-MiB")
+	}
+}
+
+// BenchmarkGenerate measures the generator (the store's bulk path) on a
+// tenth of benchSpec, in entities per second.
+func BenchmarkGenerate(b *testing.B) {
+	ctx := context.Background()
+	sp := benchSpec
+	sp.RacksPerDC /= 10
+	for range b.N {
+		s, err := entity.Open(ctx, filepath.Join(b.TempDir(), "gen.db"), entity.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if err := invgen.Build(ctx, s, sp); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(sp.Entities())/time.Since(start).Seconds(), "entities/s")
+		s.Close()
+	}
+}

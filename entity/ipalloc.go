@@ -1,0 +1,725 @@
+package entity
+
+import (
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/netip"
+	"sort"
+	"strings"
+)
+
+// IP allocation. A block (driver ipblock) has a `cidr` and optional
+// `gateway`, and may contain child blocks. Addresses are handed out from the
+// lowest free one, skipping the IPv4 network and broadcast addresses (except
+// in /31 and /32), the gateway, and anything inside a child block. Each
+// allocation is a row of ip_allocations and an `ip` attribute on the holder
+// (subkey: the interface), recorded as one change.
+
+// Allocation is one address handed out from a block.
+type Allocation struct {
+	Address   string `json:"address"`
+	Block     string `json:"block"`
+	Entity    string `json:"entity"`
+	Interface string `json:"interface"`
+}
+
+// BlockStatus describes a block's use. Size and Free are exact even for
+// IPv6 (a /64 holds 2^64 addresses).
+type BlockStatus struct {
+	Name      string       `json:"name"`
+	CIDR      string       `json:"cidr"`
+	Gateway   string       `json:"gateway,omitempty"`
+	Size      *big.Int     `json:"size"`
+	Reserved  *big.Int     `json:"reserved"`
+	Allocated int64        `json:"allocated"`
+	Free      *big.Int     `json:"free"`
+	Children  []string     `json:"children"`
+	Parent    string       `json:"parent,omitempty"`
+	Allocs    []Allocation `json:"allocations"`
+}
+
+const bias = uint64(1) << 63
+
+// biased maps an unsigned offset into signed order-preserving space.
+func biased(o uint64) int64 { return int64(o ^ bias) }
+
+func unbiased(b int64) uint64 { return uint64(b) ^ bias }
+
+// span is an inclusive range of unsigned offsets.
+type span struct{ first, last uint64 }
+
+// block is a block's parsed shape.
+type block struct {
+	row      *entRow
+	prefix   netip.Prefix
+	maxOff   uint64 // the largest offset that can be handed out (bounded by 2^64-1)
+	reserved []span // sorted, merged
+	gateway  netip.Addr
+	children []string
+}
+
+func addrToOffset(p netip.Prefix, a netip.Addr) (uint64, bool) {
+	if !p.Contains(a) {
+		return 0, false
+	}
+	net16, a16 := p.Addr().As16(), a.As16()
+	hostBits := p.Addr().BitLen() - p.Bits()
+	// Only the low 64 bits can differ for blocks with at most 64 host bits;
+	// for larger IPv6 blocks the offset must still fit in 64 bits.
+	if hostBits > 64 && binary.BigEndian.Uint64(a16[:8]) != binary.BigEndian.Uint64(net16[:8]) {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(a16[8:]) - binary.BigEndian.Uint64(net16[8:]), true
+}
+
+func offsetToAddr(p netip.Prefix, o uint64) netip.Addr {
+	b := p.Addr().As16()
+	lo := binary.BigEndian.Uint64(b[8:]) + o
+	binary.BigEndian.PutUint64(b[8:], lo)
+	a := netip.AddrFrom16(b)
+	if p.Addr().Is4() {
+		return a.Unmap()
+	}
+	return a
+}
+
+func (tx *Tx) loadBlock(name string) (*block, error) {
+	r, err := tx.row(name)
+	if err != nil {
+		return nil, err
+	}
+	if r.driver != "ipblock" {
+		return nil, Errorf(KindInvalid, "%s is a %s, not an ipblock", name, r.driver)
+	}
+	return tx.blockOf(r)
+}
+
+func (tx *Tx) blockOf(r *entRow) (*block, error) {
+	cidr, err := tx.stringAttr(r.id, "cidr")
+	if err != nil {
+		return nil, err
+	}
+	if cidr == "" {
+		return nil, Errorf(KindInvalid, "ipblock %s has no cidr attribute; set one (e.g. 10.0.3.0/24)", r.name)
+	}
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return nil, Errorf(KindInvalid, "ipblock %s has a bad cidr %q", r.name, cidr)
+	}
+	b := &block{row: r, prefix: p}
+	hostBits := p.Addr().BitLen() - p.Bits()
+	if hostBits >= 64 {
+		b.maxOff = ^uint64(0)
+	} else {
+		b.maxOff = uint64(1)<<hostBits - 1
+	}
+	var res []span
+	if p.Addr().Is4() && p.Bits() <= 30 {
+		res = append(res, span{0, 0}, span{b.maxOff, b.maxOff})
+	}
+	if gw, err := tx.stringAttr(r.id, "gateway"); err != nil {
+		return nil, err
+	} else if gw != "" {
+		if a, err := netip.ParseAddr(gw); err == nil {
+			b.gateway = a
+			if o, ok := addrToOffset(p, a); ok {
+				res = append(res, span{o, o})
+			}
+		}
+	}
+	kids, err := tx.childBlocks(r.id)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range kids {
+		b.children = append(b.children, k.name)
+		first, ok1 := addrToOffset(p, k.prefix.Addr())
+		if !ok1 {
+			continue
+		}
+		kb := k.prefix.Addr().BitLen() - k.prefix.Bits()
+		last := b.maxOff
+		if kb < 64 {
+			last = first + uint64(1)<<kb - 1
+		}
+		res = append(res, span{first, last})
+	}
+	b.reserved = mergeSpans(res)
+	return b, nil
+}
+
+func mergeSpans(in []span) []span {
+	sort.Slice(in, func(i, j int) bool { return in[i].first < in[j].first })
+	var out []span
+	for _, s := range in {
+		if n := len(out); n > 0 && (s.first <= out[n-1].last || s.first == out[n-1].last+1) {
+			out[n-1].last = max(out[n-1].last, s.last)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+type childBlock struct {
+	name   string
+	prefix netip.Prefix
+}
+
+func (tx *Tx) childBlocks(id int64) ([]childBlock, error) {
+	rows, err := tx.query(`SELECT e.name, coalesce((SELECT a.value FROM attrs a WHERE a.entity_id = e.id AND a.key = 'cidr' AND a.until IS NULL LIMIT 1), '')
+		FROM connections c JOIN entities e ON e.id = c.b AND e.until IS NULL
+		WHERE c.a = ? AND c.type = 'contains' AND c.until IS NULL AND e.driver = 'ipblock' ORDER BY e.name`, id)
+	if err != nil {
+		return nil, Internal("read child blocks", err)
+	}
+	defer rows.Close()
+	var out []childBlock
+	for rows.Next() {
+		var name, cidr string
+		if err := rows.Scan(&name, &cidr); err != nil {
+			return nil, Internal("read child blocks", err)
+		}
+		if p, err := netip.ParsePrefix(cidr); err == nil {
+			out = append(out, childBlock{name, p})
+		}
+	}
+	return out, rows.Err()
+}
+
+func (tx *Tx) stringAttr(id int64, key string) (string, error) {
+	var v string
+	err := tx.queryRow("SELECT value FROM attrs WHERE entity_id = ? AND key = ? AND until IS NULL ORDER BY rid DESC LIMIT 1", id, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", Internal("read "+key, err)
+	}
+	return v, nil
+}
+
+// runAt returns the run of allocated offsets containing o, if any.
+func (tx *Tx) runAt(blockID int64, o uint64) (span, bool, error) {
+	var f, l int64
+	err := tx.queryRow("SELECT first, last FROM ip_runs WHERE block_id = ? AND first <= ? ORDER BY first DESC LIMIT 1", blockID, biased(o)).Scan(&f, &l)
+	if errors.Is(err, sql.ErrNoRows) {
+		return span{}, false, nil
+	}
+	if err != nil {
+		return span{}, false, Internal("find free address", err)
+	}
+	s := span{unbiased(f), unbiased(l)}
+	return s, s.last >= o, nil
+}
+
+// lowestFree walks reserved ranges and allocated runs upward from offset 0;
+// each step jumps past one of them, so the cost is independent of how many
+// addresses are allocated.
+func (tx *Tx) lowestFree(b *block) (uint64, bool, error) {
+	cand := uint64(0)
+	ri := 0
+	for {
+		moved := false
+		for ri < len(b.reserved) && b.reserved[ri].last < cand {
+			ri++
+		}
+		if ri < len(b.reserved) && b.reserved[ri].first <= cand {
+			if b.reserved[ri].last >= b.maxOff {
+				return 0, false, nil
+			}
+			cand = b.reserved[ri].last + 1
+			moved = true
+		}
+		run, in, err := tx.runAt(b.row.id, cand)
+		if err != nil {
+			return 0, false, err
+		}
+		if in {
+			if run.last >= b.maxOff {
+				return 0, false, nil
+			}
+			cand = run.last + 1
+			moved = true
+		}
+		if !moved {
+			return cand, true, nil
+		}
+	}
+}
+
+func (tx *Tx) addToRuns(blockID int64, o uint64) error {
+	bo := biased(o)
+	var left, right *span
+	if o > 0 {
+		if s, ok, err := tx.runAt(blockID, o-1); err != nil {
+			return err
+		} else if ok {
+			left = &s
+		}
+	}
+	if o < ^uint64(0) {
+		var l int64
+		err := tx.queryRow("SELECT last FROM ip_runs WHERE block_id = ? AND first = ?", blockID, biased(o+1)).Scan(&l)
+		if err == nil {
+			right = &span{o + 1, unbiased(l)}
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return Internal("record allocation", err)
+		}
+	}
+	var err error
+	switch {
+	case left != nil && right != nil:
+		if _, err = tx.exec("record allocation", "DELETE FROM ip_runs WHERE block_id = ? AND first = ?", blockID, biased(right.first)); err == nil {
+			_, err = tx.exec("record allocation", "UPDATE ip_runs SET last = ? WHERE block_id = ? AND first = ?", biased(right.last), blockID, biased(left.first))
+		}
+	case left != nil:
+		_, err = tx.exec("record allocation", "UPDATE ip_runs SET last = ? WHERE block_id = ? AND first = ?", bo, blockID, biased(left.first))
+	case right != nil:
+		if _, err = tx.exec("record allocation", "DELETE FROM ip_runs WHERE block_id = ? AND first = ?", blockID, biased(right.first)); err == nil {
+			_, err = tx.exec("record allocation", "INSERT INTO ip_runs(block_id, first, last) VALUES (?,?,?)", blockID, bo, biased(right.last))
+		}
+	default:
+		_, err = tx.exec("record allocation", "INSERT INTO ip_runs(block_id, first, last) VALUES (?,?,?)", blockID, bo, bo)
+	}
+	return err
+}
+
+func (tx *Tx) removeFromRuns(blockID int64, o uint64) error {
+	s, ok, err := tx.runAt(blockID, o)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return Internal("release", fmt.Errorf("offset %d of block %d is in no run", o, blockID))
+	}
+	del := func() error {
+		_, err := tx.exec("release", "DELETE FROM ip_runs WHERE block_id = ? AND first = ?", blockID, biased(s.first))
+		return err
+	}
+	ins := func(f, l uint64) error {
+		_, err := tx.exec("release", "INSERT INTO ip_runs(block_id, first, last) VALUES (?,?,?)", blockID, biased(f), biased(l))
+		return err
+	}
+	switch {
+	case s.first == o && s.last == o:
+		return del()
+	case s.first == o:
+		if err := del(); err != nil {
+			return err
+		}
+		return ins(o+1, s.last)
+	default:
+		if _, err := tx.exec("release", "UPDATE ip_runs SET last = ? WHERE block_id = ? AND first = ?", biased(o-1), blockID, biased(s.first)); err != nil {
+			return err
+		}
+		if s.last > o {
+			return ins(o+1, s.last)
+		}
+		return nil
+	}
+}
+
+// IPRequest asks for addresses from a block.
+type IPRequest struct {
+	Block     string
+	Entity    string
+	Count     int
+	Address   string // an exact address instead of the lowest free
+	Interface string
+}
+
+// MaxIPCount bounds one allocation request.
+const MaxIPCount = 1024
+
+// AllocateIP hands out addresses from a block to an entity: the exact
+// address asked for, or the lowest free ones. Each address is one change.
+func (tx *Tx) AllocateIP(req IPRequest) ([]Allocation, error) {
+	if req.Count == 0 {
+		req.Count = 1
+	}
+	if req.Count < 0 || req.Count > MaxIPCount {
+		return nil, Errorf(KindInvalid, "count %d must be between 1 and %d", req.Count, MaxIPCount)
+	}
+	if req.Address != "" && req.Count != 1 {
+		return nil, Errorf(KindInvalid, "give either an address or a count above 1, not both")
+	}
+	if req.Interface != "" {
+		if err := ValidateKey("interface", req.Interface); err != nil {
+			return nil, err
+		}
+	}
+	b, err := tx.loadBlock(req.Block)
+	if err != nil {
+		return nil, err
+	}
+	holder, err := tx.row(req.Entity)
+	if err != nil {
+		return nil, err
+	}
+	var out []Allocation
+	for i := 0; i < req.Count; i++ {
+		var o uint64
+		if req.Address != "" {
+			if o, err = tx.checkAddress(b, req.Address); err != nil {
+				return nil, err
+			}
+		} else {
+			var ok bool
+			if o, ok, err = tx.lowestFree(b); err != nil {
+				return nil, err
+			} else if !ok {
+				return nil, Errorf(KindConflict, "block %s (%s) has no free address left", b.row.name, b.prefix).WithCode("exhausted").
+					With("allocated", len(out))
+			}
+		}
+		a, err := tx.allocateOffset(b, holder, o, req.Interface)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// checkAddress validates an exact address request and returns its offset.
+func (tx *Tx) checkAddress(b *block, address string) (uint64, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(address))
+	if err != nil || a.Zone() != "" {
+		return 0, Errorf(KindInvalid, "%q is not an IP address", address)
+	}
+	a = a.Unmap()
+	o, ok := addrToOffset(b.prefix, a)
+	if !ok {
+		return 0, Errorf(KindConflict, "%s is outside block %s (%s)", a, b.row.name, b.prefix)
+	}
+	if o > b.maxOff {
+		return 0, Errorf(KindConflict, "%s is beyond the addresses block %s can hand out", a, b.row.name)
+	}
+	for _, r := range b.reserved {
+		if o >= r.first && o <= r.last {
+			why := "reserved (network, broadcast or gateway)"
+			if r.last > r.first {
+				why = "inside a child block; allocate it from that block"
+			}
+			return 0, Errorf(KindConflict, "%s in block %s is %s", a, b.row.name, why)
+		}
+	}
+	if _, in, err := tx.runAt(b.row.id, o); err != nil {
+		return 0, err
+	} else if in {
+		var holder string
+		tx.queryRow(`SELECT e.name FROM ip_allocations i JOIN entities e ON e.id = i.entity_id AND e.until IS NULL
+			WHERE i.block_id = ? AND i.offset = ? AND i.until IS NULL`, b.row.id, biased(o)).Scan(&holder)
+		return 0, Errorf(KindConflict, "%s is already allocated to %s", a, holder).With("holder", holder)
+	}
+	return o, nil
+}
+
+func (tx *Tx) allocateOffset(b *block, holder *entRow, o uint64, iface string) (Allocation, error) {
+	addr := offsetToAddr(b.prefix, o)
+	alloc := Allocation{Address: addr.String(), Block: b.row.name, Entity: holder.name, Interface: iface}
+	cid, err := tx.record(OpAllocate, holder, b.row, nil, alloc)
+	if err != nil {
+		return alloc, err
+	}
+	a16 := addr.As16()
+	if _, err := tx.exec("allocate", `INSERT INTO ip_allocations(block_id, offset, address, entity_id, interface, since) VALUES (?,?,?,?,?,?)`,
+		b.row.id, biased(o), a16[:], holder.id, iface, cid); err != nil {
+		return alloc, err
+	}
+	if err := tx.addToRuns(b.row.id, o); err != nil {
+		return alloc, err
+	}
+	if err := tx.insertAttr(holder.id, Attr{Key: "ip", Subkey: iface, Value: IP(addr)}, cid); err != nil {
+		return alloc, err
+	}
+	if err := tx.bump(holder, cid); err != nil {
+		return alloc, err
+	}
+	return alloc, tx.bump(b.row, cid)
+}
+
+// ReleaseIP returns an address to its block, as one change.
+func (tx *Tx) ReleaseIP(blockName, address string) (Allocation, error) {
+	b, err := tx.loadBlock(blockName)
+	if err != nil {
+		return Allocation{}, err
+	}
+	a, err := netip.ParseAddr(strings.TrimSpace(address))
+	if err != nil || a.Zone() != "" {
+		return Allocation{}, Errorf(KindInvalid, "%q is not an IP address", address)
+	}
+	a = a.Unmap()
+	o, ok := addrToOffset(b.prefix, a)
+	if !ok {
+		return Allocation{}, Errorf(KindNotFound, "%s is outside block %s (%s)", a, b.row.name, b.prefix)
+	}
+	var rid, holderID int64
+	var iface string
+	err = tx.queryRow("SELECT rid, entity_id, interface FROM ip_allocations WHERE block_id = ? AND offset = ? AND until IS NULL",
+		b.row.id, biased(o)).Scan(&rid, &holderID, &iface)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Allocation{}, Errorf(KindNotFound, "%s is not allocated in block %s", a, b.row.name)
+	} else if err != nil {
+		return Allocation{}, Internal("release", err)
+	}
+	holder, err := scanEntRow(tx.queryRow("SELECT "+entCols+" FROM entities e WHERE e.id = ? AND e.until IS NULL", holderID))
+	if err != nil {
+		return Allocation{}, Internal("release", err)
+	}
+	alloc := Allocation{Address: a.String(), Block: b.row.name, Entity: holder.name, Interface: iface}
+	return alloc, tx.release(b.row, holder, rid, o, alloc)
+}
+
+func (tx *Tx) release(blockRow, holder *entRow, rid int64, o uint64, alloc Allocation) error {
+	cid, err := tx.record(OpRelease, holder, blockRow, alloc, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.exec("release", "UPDATE ip_allocations SET until = ? WHERE rid = ?", cid, rid); err != nil {
+		return err
+	}
+	if err := tx.removeFromRuns(blockRow.id, o); err != nil {
+		return err
+	}
+	// Look the attribute up by address (attrs_cur_ip), not by holder: a
+	// holder may have tens of thousands of addresses. The unary + keeps the
+	// planner off the per-entity index.
+	a16 := netip.MustParseAddr(alloc.Address).As16()
+	if _, err := tx.exec("release", `UPDATE attrs SET until = ? WHERE ip = ? AND until IS NULL AND ip IS NOT NULL
+		AND +entity_id = ? AND key = 'ip' AND subkey = ?`, cid, a16[:], holder.id, alloc.Interface); err != nil {
+		return err
+	}
+	// Both sides get a new version, unless one is being deleted.
+	return tx.bumpIDs(map[int64]bool{holder.id: true, blockRow.id: true}, cid)
+}
+
+// countAllocations counts the addresses an entity holds or, for a block, hands out.
+func (tx *Tx) countAllocations(id int64) (int, error) {
+	var n int
+	if err := tx.queryRow("SELECT (SELECT count(*) FROM ip_allocations WHERE entity_id = ?1 AND until IS NULL) + (SELECT count(*) FROM ip_allocations WHERE block_id = ?1 AND until IS NULL)", id).Scan(&n); err != nil {
+		return 0, Internal("count allocations", err)
+	}
+	return n, nil
+}
+
+// releaseAllocations releases everything an entity holds or hands out, as
+// part of a cascade delete (each release its own change).
+func (tx *Tx) releaseAllocations(id int64) error {
+	rows, err := tx.query("SELECT rid, block_id, offset, entity_id, interface, address FROM ip_allocations WHERE (entity_id = ?1 OR block_id = ?1) AND until IS NULL", id)
+	if err != nil {
+		return Internal("release allocations", err)
+	}
+	type held struct {
+		rid, block, off, holder int64
+		iface                   string
+		addr                    []byte
+	}
+	var all []held
+	for rows.Next() {
+		var h held
+		if err := rows.Scan(&h.rid, &h.block, &h.off, &h.holder, &h.iface, &h.addr); err != nil {
+			rows.Close()
+			return Internal("release allocations", err)
+		}
+		all = append(all, h)
+	}
+	rows.Close()
+	load := func(id int64) (*entRow, error) {
+		// The entity being deleted may already have its row closed in this change.
+		return scanEntRow(tx.queryRow("SELECT "+entCols+" FROM entities e WHERE e.id = ? ORDER BY e.rid DESC LIMIT 1", id))
+	}
+	for _, h := range all {
+		br, err := load(h.block)
+		if err != nil {
+			return Internal("release allocations", err)
+		}
+		hr, err := load(h.holder)
+		if err != nil {
+			return Internal("release allocations", err)
+		}
+		var a16 [16]byte
+		copy(a16[:], h.addr)
+		addr := netip.AddrFrom16(a16).Unmap()
+		alloc := Allocation{Address: addr.String(), Block: br.name, Entity: hr.name, Interface: h.iface}
+		if err := tx.release(br, hr, h.rid, unbiased(h.off), alloc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BlockStatus reports a block's size, use and allocations (at most limit,
+// in address order, starting after the address `after` when given).
+func (tx *Tx) BlockStatus(name string, after string, limit int) (*BlockStatus, error) {
+	b, err := tx.loadBlock(name)
+	if err != nil {
+		return nil, err
+	}
+	hostBits := b.prefix.Addr().BitLen() - b.prefix.Bits()
+	st := &BlockStatus{Name: b.row.name, CIDR: b.prefix.String(), Size: new(big.Int).Lsh(big.NewInt(1), uint(hostBits)),
+		Reserved: new(big.Int), Children: b.children, Allocs: []Allocation{}}
+	if st.Children == nil {
+		st.Children = []string{}
+	}
+	if b.gateway.IsValid() {
+		st.Gateway = b.gateway.String()
+	}
+	for _, r := range b.reserved {
+		n := new(big.Int).SetUint64(r.last - r.first)
+		st.Reserved.Add(st.Reserved, n.Add(n, big.NewInt(1)))
+	}
+	if err := tx.queryRow("SELECT count(*) FROM ip_allocations WHERE block_id = ? AND until IS NULL", b.row.id).Scan(&st.Allocated); err != nil {
+		return nil, Internal("count allocations", err)
+	}
+	st.Free = new(big.Int).Sub(st.Size, st.Reserved)
+	st.Free.Sub(st.Free, big.NewInt(st.Allocated))
+	tx.queryRow(`SELECT e.name FROM connections c JOIN entities e ON e.id = c.a AND e.until IS NULL
+		WHERE c.b = ? AND c.type = 'contains' AND c.until IS NULL`, b.row.id).Scan(&st.Parent)
+	from := int64(-1 << 63)
+	if after != "" {
+		a, err := netip.ParseAddr(after)
+		if err != nil {
+			return nil, Errorf(KindInvalid, "after: %q is not an IP address", after)
+		}
+		o, ok := addrToOffset(b.prefix, a.Unmap())
+		if !ok {
+			return nil, Errorf(KindInvalid, "after: %s is outside block %s", a, b.row.name)
+		}
+		if o == ^uint64(0) {
+			return st, nil
+		}
+		from = biased(o + 1)
+	}
+	limit = clampLimit(limit)
+	rows, err := tx.query(`SELECT i.address, e.name, i.interface FROM ip_allocations i JOIN entities e ON e.id = i.entity_id AND e.until IS NULL
+		WHERE i.block_id = ? AND i.until IS NULL AND i.offset >= ? ORDER BY i.offset LIMIT ?`, b.row.id, from, limit)
+	if err != nil {
+		return nil, Internal("list allocations", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var raw []byte
+		a := Allocation{Block: b.row.name}
+		if err := rows.Scan(&raw, &a.Entity, &a.Interface); err != nil {
+			return nil, Internal("list allocations", err)
+		}
+		var a16 [16]byte
+		copy(a16[:], raw)
+		a.Address = netip.AddrFrom16(a16).Unmap().String()
+		st.Allocs = append(st.Allocs, a)
+	}
+	return st, rows.Err()
+}
+
+// AllocationsOf lists the addresses an entity holds, in address order.
+func (tx *Tx) AllocationsOf(name string) ([]Allocation, error) {
+	r, err := tx.row(name)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.query(`SELECT i.address, b.name, i.interface FROM ip_allocations i JOIN entities b ON b.id = i.block_id AND b.until IS NULL
+		WHERE i.entity_id = ? AND i.until IS NULL ORDER BY i.address`, r.id)
+	if err != nil {
+		return nil, Internal("list allocations", err)
+	}
+	defer rows.Close()
+	out := []Allocation{}
+	for rows.Next() {
+		var raw []byte
+		a := Allocation{Entity: r.name}
+		if err := rows.Scan(&raw, &a.Block, &a.Interface); err != nil {
+			return nil, Internal("list allocations", err)
+		}
+		var a16 [16]byte
+		copy(a16[:], raw)
+		a.Address = netip.AddrFrom16(a16).Unmap().String()
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// checkBlockNesting keeps nested blocks consistent: a child block lies
+// inside its parent, overlaps no sibling, and takes no address the parent
+// has already handed out.
+func (tx *Tx) checkBlockNesting(parent, child *entRow) error {
+	pb, err := tx.blockOf(parent)
+	if err != nil {
+		return err
+	}
+	cidr, err := tx.stringAttr(child.id, "cidr")
+	if err != nil {
+		return err
+	}
+	cp, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return Errorf(KindInvalid, "ipblock %s needs a cidr before it can go in %s", child.name, parent.name)
+	}
+	if cp.Bits() <= pb.prefix.Bits() || !pb.prefix.Contains(cp.Addr()) {
+		return Errorf(KindInvalid, "%s (%s) does not lie inside %s (%s)", child.name, cp, parent.name, pb.prefix)
+	}
+	kids, err := tx.childBlocks(parent.id)
+	if err != nil {
+		return err
+	}
+	for _, k := range kids {
+		if k.prefix.Overlaps(cp) {
+			return Errorf(KindConflict, "%s (%s) overlaps sibling block %s (%s)", child.name, cp, k.name, k.prefix)
+		}
+	}
+	first, _ := addrToOffset(pb.prefix, cp.Addr())
+	last := pb.maxOff
+	if kb := cp.Addr().BitLen() - cp.Bits(); kb < 64 {
+		last = first + uint64(1)<<kb - 1
+	}
+	var n int
+	if err := tx.queryRow("SELECT count(*) FROM ip_allocations WHERE block_id = ? AND until IS NULL AND offset BETWEEN ? AND ?",
+		parent.id, biased(first), biased(last)).Scan(&n); err != nil {
+		return Internal("check block nesting", err)
+	}
+	if n > 0 {
+		return Errorf(KindConflict, "%s has already handed out %d addresses inside %s; release them first", parent.name, n, cp)
+	}
+	return nil
+}
+
+// guardBlockAttr refuses to change a block's cidr while it has allocations
+// or child blocks: their offsets are relative to it.
+func (tx *Tx) guardBlockAttr(r *entRow, key string) error {
+	if r.driver != "ipblock" || key != "cidr" {
+		return nil
+	}
+	n, err := tx.countAllocations(r.id)
+	if err != nil {
+		return err
+	}
+	kids, err := tx.childBlocks(r.id)
+	if err != nil {
+		return err
+	}
+	if n > 0 || len(kids) > 0 {
+		return Errorf(KindConflict, "block %s has %d allocations and %d child blocks; its cidr cannot change", r.name, n, len(kids))
+	}
+	return nil
+}
+
+// NextFreeIP returns the address AllocateIP would hand out next, without
+// taking it.
+func (tx *Tx) NextFreeIP(blockName string) (string, error) {
+	b, err := tx.loadBlock(blockName)
+	if err != nil {
+		return "", err
+	}
+	o, ok, err := tx.lowestFree(b)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", Errorf(KindConflict, "block %s (%s) has no free address left", b.row.name, b.prefix).WithCode("exhausted")
+	}
+	return offsetToAddr(b.prefix, o).String(), nil
+}

@@ -1,0 +1,126 @@
+package query
+
+import (
+	"database/sql"
+	"errors"
+
+	"github.com/clusto/clusto/entity"
+)
+
+// AllocateRequest asks for Count entities matching Query, no two of which
+// share an ancestor of driver Distinct (when given), and sets Set on each.
+type AllocateRequest struct {
+	Query    string
+	Count    int
+	Distinct string
+	Set      []entity.Attr
+}
+
+// MaxAllocate bounds one query allocation.
+const MaxAllocate = 1000
+
+// Allocate picks and claims entities inside a write transaction, so that
+// concurrent allocations see each other's claims and never hand out the
+// same entity twice. The choice is deterministic: candidates are taken in
+// name order, and with Distinct a candidate is taken only if no entity
+// taken before it shares its nearest ancestor of that driver (candidates
+// without such an ancestor are passed over). Since each candidate has one
+// nearest ancestor, taking the first of each ancestor in name order finds
+// the most that can be had. When fewer than Count can be found, nothing is
+// changed and the error (conflict, code insufficient) says how many were
+// available. Each entity taken is one change, op allocate.
+func Allocate(tx *entity.Tx, req AllocateRequest) ([]string, error) {
+	if req.Count < 1 || req.Count > MaxAllocate {
+		return nil, entity.Errorf(entity.KindInvalid, "count %d must be between 1 and %d", req.Count, MaxAllocate)
+	}
+	if req.Distinct != "" {
+		if _, ok := tx.Store().Drivers().Lookup(req.Distinct); !ok {
+			return nil, entity.Errorf(entity.KindInvalid, "distinct: unknown driver %q (distinct names the driver of an ancestor, such as rack)", req.Distinct)
+		}
+	}
+	q, err := Parse(req.Query)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Compile(q, Options{})
+	if err != nil {
+		return nil, err
+	}
+	s, args := c.statement("SELECT e.id, e.name", false)
+	rows, err := tx.SQL().QueryContext(tx.Context(), s+" ORDER BY e.name", args...)
+	if err != nil {
+		return nil, entity.Internal("run allocation query", err)
+	}
+	type candidate struct {
+		id   int64
+		name string
+	}
+	var cands []candidate
+	for rows.Next() {
+		var cd candidate
+		if err := rows.Scan(&cd.id, &cd.name); err != nil {
+			rows.Close()
+			return nil, entity.Internal("run allocation query", err)
+		}
+		cands = append(cands, cd)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, entity.Internal("run allocation query", err)
+	}
+	var picked []string
+	available := len(cands)
+	if req.Distinct == "" {
+		for _, cd := range cands[:min(req.Count, len(cands))] {
+			picked = append(picked, cd.name)
+		}
+	} else {
+		used := map[int64]bool{}
+		for _, cd := range cands {
+			anc, ok, err := ancestor(tx, cd.id, req.Distinct)
+			if err != nil {
+				return nil, err
+			}
+			if !ok || used[anc] {
+				continue
+			}
+			used[anc] = true
+			if len(picked) < req.Count {
+				picked = append(picked, cd.name)
+			}
+		}
+		available = len(used)
+	}
+	if len(picked) < req.Count {
+		what := "entities match"
+		if req.Distinct != "" {
+			what = "entities match, each under a different " + req.Distinct + ","
+		}
+		return nil, entity.Errorf(entity.KindConflict, "only %d %s %q; %d were asked for", available, what, req.Query, req.Count).
+			WithCode("insufficient").With("available", available).With("requested", req.Count)
+	}
+	for _, name := range picked {
+		if err := tx.Claim(name, req.Set, req.Query); err != nil {
+			return nil, err
+		}
+	}
+	return picked, nil
+}
+
+// ancestor finds the nearest physical ancestor of an entity with the given
+// driver.
+func ancestor(tx *entity.Tx, id int64, driver string) (int64, bool, error) {
+	var anc int64
+	err := tx.SQL().QueryRowContext(tx.Context(), `WITH RECURSIVE up(id, depth) AS (
+		SELECT c.a, 1 FROM connections c WHERE c.b = ? AND c.type = 'contains' AND c.until IS NULL
+		UNION ALL
+		SELECT c.a, up.depth + 1 FROM connections c JOIN up ON c.b = up.id WHERE c.type = 'contains' AND c.until IS NULL AND up.depth < 64)
+		SELECT up.id FROM up JOIN entities e ON e.id = up.id AND e.until IS NULL WHERE e.driver = ? ORDER BY up.depth LIMIT 1`, id, driver).Scan(&anc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, entity.Internal("find ancestor", err)
+	}
+	return anc, true, nil
+}

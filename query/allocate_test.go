@@ -1,0 +1,184 @@
+package query_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/query"
+)
+
+// dcZ: three racks; rack A has three unallocated servers, rack B two, rack C
+// one allocated; another datacenter has unallocated servers too.
+func allocInventory(t *testing.T) *entity.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := entity.Open(ctx, t.TempDir()+"/alloc.db", entity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	err = s.Update(ctx, "t", func(tx *entity.Tx) error {
+		mk := func(name, driver string, attrs ...entity.Attr) error {
+			return tx.CreateQuiet(entity.NewEntity{Name: name, Driver: driver, Attrs: attrs})
+		}
+		in := func(p, c string) error { _, err := tx.Insert(p, c, entity.Placement{}); return err }
+		for _, dc := range []string{"dcZ", "dcY"} {
+			if err := mk(dc, "datacenter"); err != nil {
+				return err
+			}
+		}
+		status := func(v string) entity.Attr { return entity.Attr{Key: "status", Value: entity.String(v)} }
+		layout := []struct {
+			dc, rack string
+			servers  map[string]string
+		}{
+			{"dcZ", "rackA", map[string]string{"a1": "unallocated", "a2": "unallocated", "a3": "unallocated"}},
+			{"dcZ", "rackB", map[string]string{"b1": "unallocated", "b2": "unallocated"}},
+			{"dcZ", "rackC", map[string]string{"c1": "allocated"}},
+			{"dcY", "rackY", map[string]string{"y1": "unallocated", "y2": "unallocated"}},
+		}
+		for _, l := range layout {
+			if err := mk(l.rack, "rack"); err != nil {
+				return err
+			}
+			if err := in(l.dc, l.rack); err != nil {
+				return err
+			}
+			for name, st := range l.servers {
+				if err := mk(name, "server", status(st)); err != nil {
+					return err
+				}
+				if err := in(l.rack, name); err != nil {
+					return err
+				}
+			}
+		}
+		return mk("loose", "server", status("unallocated")) // in no rack
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+const inZ = "driver:server and attr:status,unallocated in name:dcZ"
+
+func allocate(s *entity.Store, req query.AllocateRequest) ([]string, error) {
+	var got []string
+	err := s.Update(context.Background(), "t", func(tx *entity.Tx) error {
+		var err error
+		got, err = query.Allocate(tx, req)
+		return err
+	})
+	return got, err
+}
+
+func TestAllocateByQuery(t *testing.T) {
+	set := []entity.Attr{{Key: "status", Value: entity.String("allocated")}, {Key: "owner", Value: entity.String("ticket-123")}}
+	tests := []struct {
+		name      string
+		req       query.AllocateRequest
+		want      []string
+		available int // when the request cannot be met
+	}{
+		{"first in name order", query.AllocateRequest{Query: inZ, Count: 2}, []string{"a1", "a2"}, 0},
+		{"each in a different rack", query.AllocateRequest{Query: inZ, Count: 2, Distinct: "rack"}, []string{"a1", "b1"}, 0},
+		{"more racks than there are", query.AllocateRequest{Query: inZ, Count: 3, Distinct: "rack"}, nil, 2},
+		{"more servers than there are", query.AllocateRequest{Query: inZ, Count: 6}, nil, 5},
+		{"distinct datacenter, anywhere", query.AllocateRequest{Query: "driver:server and attr:status,unallocated", Count: 2, Distinct: "datacenter"}, []string{"a1", "y1"}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := allocInventory(t)
+			before, _ := s.LatestChange(context.Background())
+			tc.req.Set = set
+			got, err := allocate(s, tc.req)
+			if tc.available > 0 {
+				if entity.KindOf(err) != entity.KindConflict || err.(*entity.Error).Code != "insufficient" || err.(*entity.Error).Details["available"] != tc.available {
+					t.Fatalf("err = %#v, want insufficient with %d available", err, tc.available)
+				}
+				if n, _ := s.LatestChange(context.Background()); n != before {
+					t.Errorf("a refused allocation changed the log from %d to %d changes", before, n)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("picked (-want +got):\n%s", diff)
+			}
+			for _, n := range got {
+				e, _ := s.Get(context.Background(), n)
+				if diff := cmp.Diff([]entity.Attr{set[1], set[0]}, e.Attrs); diff != "" {
+					t.Errorf("%s attrs (-want +got):\n%s", n, diff)
+				}
+			}
+			// The picked ones no longer match: the next allocation takes others.
+			again, err := allocate(s, query.AllocateRequest{Query: inZ, Count: 1, Set: set})
+			if err != nil || again[0] == got[0] {
+				t.Errorf("second allocation = %v, %v", again, err)
+			}
+		})
+	}
+	s := allocInventory(t)
+	for _, bad := range []query.AllocateRequest{{Query: inZ, Count: 0}, {Query: inZ, Count: 1, Distinct: "toaster"}, {Query: "driver:", Count: 1}} {
+		if _, err := allocate(s, bad); err == nil || entity.KindOf(err) == entity.KindInternal {
+			t.Errorf("%+v: err = %v", bad, err)
+		}
+	}
+}
+
+// Concurrent allocations each get distinct entities.
+func TestAllocateByQueryConcurrently(t *testing.T) {
+	ctx := context.Background()
+	s, err := entity.Open(ctx, t.TempDir()+"/c.db", entity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 200
+	s.Update(ctx, "t", func(tx *entity.Tx) error {
+		for i := 0; i < n; i++ {
+			if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("s%03d", i), Driver: "server",
+				Attrs: []entity.Attr{{Key: "status", Value: entity.String("unallocated")}}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	for g := 0; g < 20; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5; i++ {
+				got, err := allocate(s, query.AllocateRequest{Query: "driver:server attr:status,unallocated", Count: 2,
+					Set: []entity.Attr{{Key: "status", Value: entity.String("allocated")}}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, x := range got {
+					if seen[x] {
+						t.Errorf("%s handed out twice", x)
+					}
+					seen[x] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Errorf("%d distinct entities handed out, want %d", len(seen), n)
+	}
+}

@@ -1,0 +1,180 @@
+package schema_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/clusto/clusto/schema"
+)
+
+func tables(t *testing.T, db *schema.DB) []string {
+	t.Helper()
+	rows, err := db.Read.Query("SELECT name FROM sqlite_schema WHERE type IN ('table','index') AND name NOT LIKE 'sqlite_%' ORDER BY name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		names = append(names, n)
+	}
+	return names
+}
+
+func TestMigrateEmptyThenExisting(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "inv.db")
+	db, err := schema.Open(ctx, path, schema.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := db.Version(ctx)
+	if err != nil || v != schema.LatestVersion() || v < 1 {
+		t.Fatalf("version of a new file = %d (%v), want %d", v, err, schema.LatestVersion())
+	}
+	first := tables(t, db)
+	for _, want := range []string{"changes", "entities", "attrs", "connections", "entities_cur_name"} {
+		if !contains(first, want) {
+			t.Errorf("new schema lacks %s", want)
+		}
+	}
+	if _, err := db.Write.Exec("INSERT INTO changes(at, actor, op) VALUES ('2026-01-01T00:00:00Z', 't', 'create')"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	// Reopening an existing file keeps its data and applies nothing twice.
+	db, err = schema.Open(ctx, path, schema.Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+	if diff := cmp.Diff(first, tables(t, db)); diff != "" {
+		t.Errorf("schema changed on reopen (-first +second):\n%s", diff)
+	}
+	var n int
+	db.Read.QueryRow("SELECT count(*) FROM changes").Scan(&n)
+	if n != 1 {
+		t.Errorf("reopened file has %d changes, want 1", n)
+	}
+	// Pragmas reach pooled connections, and readers are read-only.
+	var fk, busy int
+	var mode string
+	db.Read.QueryRow("PRAGMA foreign_keys").Scan(&fk)
+	db.Read.QueryRow("PRAGMA busy_timeout").Scan(&busy)
+	db.Write.QueryRow("PRAGMA journal_mode").Scan(&mode)
+	if fk != 1 || busy <= 0 || mode != "wal" {
+		t.Errorf("foreign_keys=%d busy_timeout=%d journal_mode=%s", fk, busy, mode)
+	}
+	if _, err := db.Read.Exec("DELETE FROM changes"); err == nil {
+		t.Error("the read pool accepted a write")
+	}
+}
+
+func TestRefuseNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "inv.db")
+	db, err := schema.Open(ctx, path, schema.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Write.Exec("PRAGMA user_version = 999"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = schema.Open(ctx, path, schema.Options{})
+	if !errors.Is(err, schema.ErrTooNew) {
+		t.Fatalf("opening a newer file: err = %v, want ErrTooNew", err)
+	}
+	// And the file was not touched.
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var v int
+	raw.QueryRow("PRAGMA user_version").Scan(&v)
+	if v != 999 {
+		t.Errorf("user_version changed to %d", v)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := schema.Open(ctx, "", schema.Options{}); err == nil {
+		t.Error("empty path accepted")
+	}
+	dir := t.TempDir()
+	if _, err := schema.Open(ctx, filepath.Join(dir, "missing", "dir", "inv.db"), schema.Options{}); err == nil {
+		t.Error("a path in a missing directory was accepted")
+	}
+	// A file that is not SQLite is refused.
+	junk := filepath.Join(dir, "junk.db")
+	os.WriteFile(junk, []byte("this is not a database, just text that is long enough to be a header....................."), 0o644)
+	if _, err := schema.Open(ctx, junk, schema.Options{}); err == nil {
+		t.Error("a non-SQLite file was accepted")
+	}
+	// Odd characters in the path are escaped into the URI, not parsed as parameters.
+	odd := filepath.Join(dir, "a?mode=ro#x.db")
+	db, err := schema.Open(ctx, odd, schema.Options{})
+	if err != nil {
+		t.Fatalf("path with ? and #: %v", err)
+	}
+	db.Close()
+	if _, err := os.Stat(odd); err != nil {
+		t.Errorf("file not created at the literal path: %v", err)
+	}
+}
+
+func TestMigrationsAreOrdered(t *testing.T) {
+	ms, err := schema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range ms {
+		if m.Version != i+1 || m.SQL == "" {
+			t.Errorf("migration %d: %+v", i, m.Name)
+		}
+	}
+}
+
+func TestRegexpFunction(t *testing.T) {
+	db, err := schema.Open(context.Background(), filepath.Join(t.TempDir(), "inv.db"), schema.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tests := []struct {
+		text, re string
+		want     int
+	}{{"s0012", "^s[0-9]{4}$", 1}, {"s12", "^s[0-9]{4}$", 0}, {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", "^(a+)+$", 0}, {"aaab", "a+b", 1}}
+	for _, tc := range tests {
+		var got int
+		if err := db.Read.QueryRow("SELECT ? REGEXP ?", tc.text, tc.re).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("%q REGEXP %q = %d, want %d", tc.text, tc.re, got, tc.want)
+		}
+	}
+	if err := db.Read.QueryRow("SELECT 'x' REGEXP '('").Scan(new(int)); err == nil {
+		t.Error("a bad pattern did not fail")
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,111 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/clusto/clusto/drivers"
+	"github.com/clusto/clusto/entity"
+)
+
+// GET /whoami: the caller's token name and role.
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
+	i := infoOf(r)
+	return s.writeJSON(w, r, http.StatusOK, map[string]any{"name": i.actor, "role": i.role})
+}
+
+// GET /drivers
+func (s *Server) listDrivers(w http.ResponseWriter, r *http.Request) error {
+	return s.writeJSON(w, r, http.StatusOK, map[string]any{"drivers": s.store.Drivers().All()})
+}
+
+// driverView is a driver with its ports spelled out.
+type driverView struct {
+	*drivers.Driver
+	PortList []drivers.Port `json:"port_list"`
+}
+
+// GET /drivers/{driver}
+func (s *Server) getDriver(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathVar(r, "driver")
+	if err != nil {
+		return err
+	}
+	d, ok := s.store.Drivers().Lookup(name)
+	if !ok {
+		return entity.Errorf(entity.KindNotFound, "no driver named %q (GET %s/drivers lists them)", name, APIPrefix)
+	}
+	ports := d.PortList()
+	if ports == nil {
+		ports = []drivers.Port{}
+	}
+	return s.writeJSON(w, r, http.StatusOK, driverView{Driver: d, PortList: ports})
+}
+
+// POST /drivers/reload: read the drivers file again. Drivers it defines
+// are added or replaced; all of them load or none do.
+func (s *Server) reloadDrivers(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.DriversFile == "" {
+		return entity.Errorf(entity.KindConflict, "the server was started without a drivers file (--drivers); there is nothing to reload")
+	}
+	if err := s.store.Drivers().LoadFile(s.opts.DriversFile); err != nil {
+		// The message names the file and the faulty definition: it is the
+		// operator's own file, shown to an admin.
+		return entity.Errorf(entity.KindInvalid, "%s", err.Error())
+	}
+	s.log.Info("drivers reloaded", "request_id", requestIDOf(r), "actor", actorOf(r), "file", s.opts.DriversFile)
+	return s.writeJSON(w, r, http.StatusOK, map[string]any{"drivers": s.store.Drivers().Names()})
+}
+
+// GET /tokens
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
+	toks, err := s.store.Tokens(r.Context())
+	if err != nil {
+		return err
+	}
+	return s.writeJSON(w, r, http.StatusOK, map[string]any{"tokens": toks})
+}
+
+type tokenRequest struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// POST /tokens {"name","role"}: the token is in this answer and nowhere else.
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
+	var req tokenRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := entity.ValidateTokenName(req.Name); err != nil {
+		return err
+	}
+	role, err := entity.ParseRole(req.Role)
+	if err != nil {
+		return err
+	}
+	secret, tok, err := s.store.CreateToken(r.Context(), req.Name, role)
+	if err != nil {
+		return err
+	}
+	s.log.Info("token created", "request_id", requestIDOf(r), "actor", actorOf(r), "token", tok.Name, "role", tok.Role)
+	return s.writeJSON(w, r, http.StatusCreated, struct {
+		entity.Token
+		Secret string `json:"token"`
+	}{tok, secret})
+}
+
+// DELETE /tokens/{token}
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathVar(r, "token")
+	if err != nil {
+		return err
+	}
+	if err := entity.ValidateTokenName(name); err != nil {
+		return err
+	}
+	if err := s.store.RevokeToken(r.Context(), name); err != nil {
+		return err
+	}
+	s.log.Info("token revoked", "request_id", requestIDOf(r), "actor", actorOf(r), "token", name)
+	return s.writeJSON(w, r, http.StatusOK, map[string]any{"revoked": name})
+}

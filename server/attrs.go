@@ -1,0 +1,230 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/clusto/clusto/entity"
+)
+
+// attrsResponse is an entity's attributes with its name and version (also
+// sent as the ETag). Writes add what they added or removed.
+type attrsResponse struct {
+	Entity  string        `json:"entity"`
+	Version int64         `json:"version"`
+	Attrs   []entity.Attr `json:"attrs"`
+	Added   *entity.Attr  `json:"added,omitempty"`
+	Removed []entity.Attr `json:"removed,omitempty"`
+}
+
+func (s *Server) writeAttrs(w http.ResponseWriter, r *http.Request, status int, e *entity.Entity, resp attrsResponse) error {
+	resp.Entity, resp.Version, resp.Attrs = e.Name, e.Version, e.Attrs
+	w.Header().Set("ETag", etag(e.Version))
+	return s.writeJSON(w, r, status, resp)
+}
+
+// GET /entities/{name}/attrs[?key=K[&subkey=S]][&at=N]
+func (s *Server) getAttrs(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathName(r, "name")
+	if err != nil {
+		return err
+	}
+	key, hasKey, err := queryValue(r, "key")
+	if err != nil {
+		return err
+	}
+	if hasKey {
+		if err := entity.ValidateKey("key", key); err != nil {
+			return err
+		}
+	}
+	subkey, hasSubkey, err := queryValue(r, "subkey")
+	if err != nil {
+		return err
+	}
+	if hasSubkey {
+		if !hasKey {
+			return entity.Errorf(entity.KindInvalid, "subkey needs a key: ?key=K&subkey=S")
+		}
+		if subkey != "" {
+			if err := entity.ValidateKey("subkey", subkey); err != nil {
+				return err
+			}
+		}
+	}
+	at, err := s.atParam(r)
+	if err != nil {
+		return err
+	}
+	e, err := s.store.GetAt(r.Context(), name, at)
+	if err != nil {
+		return err
+	}
+	if hasKey {
+		kept := []entity.Attr{}
+		for _, a := range e.Attrs {
+			if a.Key == key && (!hasSubkey || a.Subkey == subkey) {
+				kept = append(kept, a)
+			}
+		}
+		e.Attrs = kept
+	}
+	return s.writeAttrs(w, r, http.StatusOK, e, attrsResponse{})
+}
+
+// POST /entities/{name}/attrs {"key","subkey","number","value","type"}
+func (s *Server) addAttr(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathName(r, "name")
+	if err != nil {
+		return err
+	}
+	var req attrIn
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	a, next, err := req.toAttr(true)
+	if err != nil {
+		return err
+	}
+	var e *entity.Entity
+	if _, err := s.update(w, r, func(tx *entity.Tx) error {
+		if err := checkIfMatch(tx, r, name); err != nil {
+			return err
+		}
+		var err error
+		if next {
+			a, err = tx.AddNumberedAttr(name, a)
+		} else {
+			a, err = tx.AddAttr(name, a)
+		}
+		if err != nil {
+			return err
+		}
+		e, err = tx.Get(name)
+		return err
+	}); err != nil {
+		return err
+	}
+	return s.writeAttrs(w, r, http.StatusCreated, e, attrsResponse{Added: &a})
+}
+
+type setRequest struct {
+	Values []json.RawMessage `json:"values"`
+	// Subkey and Number narrow what is replaced; absent, every value of the
+	// key is, and the new values have no subkey or number.
+	Subkey *string          `json:"subkey"`
+	Number *int64           `json:"number"`
+	Type   entity.ValueType `json:"type"`
+}
+
+// PUT /entities/{name}/attrs/{key} {"values":[...]}
+func (s *Server) setAttr(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathName(r, "name")
+	if err != nil {
+		return err
+	}
+	key, err := pathVar(r, "key")
+	if err != nil {
+		return err
+	}
+	if err := entity.ValidateKey("key", key); err != nil {
+		return err
+	}
+	var req setRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if len(req.Values) == 0 {
+		return entity.Errorf(entity.KindInvalid, "values is required and must hold at least one value (DELETE the key to remove it)")
+	}
+	if req.Subkey != nil && *req.Subkey != "" {
+		if err := entity.ValidateKey("subkey", *req.Subkey); err != nil {
+			return err
+		}
+	}
+	if req.Number != nil && *req.Number < 0 {
+		return entity.Errorf(entity.KindInvalid, "number must be 0 or more")
+	}
+	values := make([]entity.Value, len(req.Values))
+	for i, raw := range req.Values {
+		v, err := entity.ValueFromJSON(raw, req.Type)
+		if err != nil {
+			return fmt.Errorf("values[%d]: %w", i, err)
+		}
+		values[i] = v
+	}
+	sel := entity.AttrSelector{Key: key, Subkey: req.Subkey, Number: req.Number}
+	var e *entity.Entity
+	if _, err := s.update(w, r, func(tx *entity.Tx) error {
+		if err := checkIfMatch(tx, r, name); err != nil {
+			return err
+		}
+		if _, err := tx.SetAttr(name, sel, values); err != nil {
+			return err
+		}
+		var err error
+		e, err = tx.Get(name)
+		return err
+	}); err != nil {
+		return err
+	}
+	return s.writeAttrs(w, r, http.StatusOK, e, attrsResponse{})
+}
+
+// DELETE /entities/{name}/attrs/{key}[?value=V][&subkey=S][&number=N]
+func (s *Server) delAttr(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathName(r, "name")
+	if err != nil {
+		return err
+	}
+	key, err := pathVar(r, "key")
+	if err != nil {
+		return err
+	}
+	if err := entity.ValidateKey("key", key); err != nil {
+		return err
+	}
+	sel := entity.AttrSelector{Key: key}
+	if v, ok, err := queryValue(r, "value"); err != nil {
+		return err
+	} else if ok {
+		sel.Value = &v
+	}
+	if sub, ok, err := queryValue(r, "subkey"); err != nil {
+		return err
+	} else if ok {
+		if sub != "" {
+			if err := entity.ValidateKey("subkey", sub); err != nil {
+				return err
+			}
+		}
+		sel.Subkey = &sub
+	}
+	if n, ok, err := queryValue(r, "number"); err != nil {
+		return err
+	} else if ok {
+		num, perr := strconv.ParseInt(n, 10, 64)
+		if perr != nil || num < 0 {
+			return entity.Errorf(entity.KindInvalid, "query parameter number=%q must be a whole number, 0 or more", n)
+		}
+		sel.Number = &num
+	}
+	var e *entity.Entity
+	var removed []entity.Attr
+	if _, err := s.update(w, r, func(tx *entity.Tx) error {
+		if err := checkIfMatch(tx, r, name); err != nil {
+			return err
+		}
+		var err error
+		if removed, err = tx.DelAttr(name, sel); err != nil {
+			return err
+		}
+		e, err = tx.Get(name)
+		return err
+	}); err != nil {
+		return err
+	}
+	return s.writeAttrs(w, r, http.StatusOK, e, attrsResponse{Removed: removed})
+}

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/invfile"
+)
+
+type batchRequest struct {
+	Ops    json.RawMessage `json:"ops"`
+	DryRun bool            `json:"dry_run"`
+}
+
+type batchAnswer struct {
+	Results []entity.OpResult `json:"results"`
+	DryRun  bool              `json:"dry_run"`
+}
+
+// POST /batch: ops applied in one transaction, or none of them.
+func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
+	return s.keyedWrite(w, r, func(tx *entity.Tx) (int, any, error) {
+		var req batchRequest
+		if err := decode(r, &req); err != nil {
+			return 0, nil, err
+		}
+		if len(req.Ops) == 0 {
+			return 0, nil, entity.Errorf(entity.KindInvalid, "ops is missing: give a list of ops")
+		}
+		ops, err := entity.DecodeOps(req.Ops)
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(ops) > entity.MaxBatchOps {
+			return 0, nil, entity.Errorf(entity.KindInvalid, "the batch has %d ops; the limit is %d (split it, or apply an inventory file)", len(ops), entity.MaxBatchOps)
+		}
+		res, err := tx.ApplyOps(ops)
+		if err != nil {
+			return 0, nil, err
+		}
+		if req.DryRun {
+			return 0, nil, dryRun{batchAnswer{Results: res, DryRun: true}}
+		}
+		return http.StatusOK, batchAnswer{Results: res}, nil
+	})
+}
+
+// dryRun carries a dry run's answer out of the transaction it rolls back.
+type dryRun struct{ answer any }
+
+func (dryRun) Error() string { return "dry run" }
+
+type fileRequest struct {
+	File    string `json:"file"`
+	Content string `json:"content"`
+	Prune   bool   `json:"prune"`
+	DryRun  bool   `json:"dry_run"`
+}
+
+type planAnswer struct {
+	Plan    *invfile.Plan     `json:"plan"`
+	Results []entity.OpResult `json:"results,omitempty"`
+	DryRun  bool              `json:"dry_run,omitempty"`
+}
+
+func (s *Server) readFileRequest(r *http.Request, applying bool) (*fileRequest, *invfile.Plan, error) {
+	var req fileRequest
+	if err := decode(r, &req); err != nil {
+		return nil, nil, err
+	}
+	if !applying && req.DryRun {
+		return nil, nil, entity.Errorf(entity.KindInvalid, "dry_run is for apply; a plan never changes anything")
+	}
+	if req.File == "" {
+		req.File = "inventory"
+	}
+	doc, err := invfile.Parse(req.File, []byte(req.Content))
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := invfile.MakePlan(r.Context(), s.store, doc, invfile.Options{Prune: req.Prune})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &req, plan, nil
+}
+
+// POST /plan: what applying a file would change. The plan is checked by a
+// dry run, so that a file that cannot apply fails here, at its line.
+func (s *Server) plan(w http.ResponseWriter, r *http.Request) error {
+	_, plan, err := s.readFileRequest(r, false)
+	if err != nil {
+		return err
+	}
+	if _, err := plan.Apply(r.Context(), s.store, actorOf(r), true); err != nil {
+		return err
+	}
+	return s.writeJSON(w, r, http.StatusOK, planAnswer{Plan: plan})
+}
+
+// POST /apply: apply a file's plan as one batch.
+func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
+	if err := noIfMatch(r); err != nil {
+		return err
+	}
+	req, plan, err := s.readFileRequest(r, true)
+	if err != nil {
+		return err
+	}
+	res, err := plan.Apply(r.Context(), s.store, actorOf(r), req.DryRun)
+	if err != nil {
+		return err
+	}
+	if res == nil {
+		res = []entity.OpResult{}
+	}
+	if !req.DryRun && len(res) > 0 {
+		last := res[len(res)-1].Changes
+		if len(last) > 0 {
+			w.Header().Set("X-Clusto-Change", strconv.FormatInt(last[len(last)-1].Number, 10))
+		}
+	}
+	return s.writeJSON(w, r, http.StatusOK, planAnswer{Plan: plan, Results: res, DryRun: req.DryRun})
+}
+
+// unwrapDryRun turns a dry run's rollback into its answer.
+func unwrapDryRun(err error) (any, bool) {
+	var d dryRun
+	if errors.As(err, &d) {
+		return d.answer, true
+	}
+	return nil, false
+}

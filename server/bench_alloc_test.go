@@ -1,0 +1,139 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/query"
+)
+
+// typicalQuery is a sysadmin's everyday question on the benchmark
+// inventory: the spare servers of one rack (13 of its 39).
+func typicalQuery(i int) string {
+	return fmt.Sprintf("driver:server in name:rack%04d and attr:status,spare", (i*7919)%benchRacks)
+}
+
+// BenchmarkHTTPQuery answers typicalQuery with 32 concurrent clients: as
+// GET /api/v1/query over loopback HTTP (http), and through the Go API the
+// handler uses (store: query.Run, then each match read in full), so that
+// the ratio shows what HTTP and JSON cost.
+func BenchmarkHTTPQuery(b *testing.B) {
+	path := benchDB(b)
+	ctx := context.Background()
+	st, err := entity.Open(ctx, path, entity.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	b.Run("store", func(b *testing.B) {
+		measure(b, func(i int) error {
+			res, err := query.Run(ctx, st.DB().Read, typicalQuery(i), query.Options{})
+			if err != nil {
+				return err
+			}
+			if len(res.Results) != 13 {
+				return fmt.Errorf("%s: %d results, want 13", typicalQuery(i), len(res.Results))
+			}
+			for _, m := range res.Results {
+				if _, err := st.Get(ctx, m.Name); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	b.Run("http", func(b *testing.B) {
+		srv := New(st, Options{Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), AllowAnonymous: true})
+		ts := httptest.NewServer(srv)
+		defer ts.Close()
+		client := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * benchClients, MaxIdleConnsPerHost: 2 * benchClients}}
+		defer client.CloseIdleConnections()
+		measure(b, func(i int) error {
+			res, err := client.Get(ts.URL + APIPrefix + "/query?q=" + url.QueryEscape(typicalQuery(i)))
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if err == nil && res.StatusCode != http.StatusOK {
+				err = fmt.Errorf("query: status %d", res.StatusCode)
+			}
+			return err
+		})
+	})
+}
+
+// BenchmarkHTTPAllocateIP hands out addresses from one /16 over loopback
+// HTTP, from one client and from 32 at once, and reports allocations per
+// second with p50/p99 latency. Every allocation is its own write
+// transaction (BEGIN IMMEDIATE ... COMMIT with synchronous=FULL).
+func BenchmarkHTTPAllocateIP(b *testing.B) {
+	for _, clients := range []int{1, 32} {
+		b.Run(fmt.Sprintf("clients-%d", clients), func(b *testing.B) {
+			ctx := context.Background()
+			st, err := entity.Open(ctx, b.TempDir()+"/alloc.db", entity.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			if err := st.Update(ctx, "bench", func(tx *entity.Tx) error {
+				if err := tx.CreateQuiet(entity.NewEntity{Name: "big", Driver: "ipblock", Attrs: []entity.Attr{{Key: "cidr", Value: entity.String("10.0.0.0/16")}}}); err != nil {
+					return err
+				}
+				for c := range clients {
+					if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("holder%02d", c), Driver: "server"}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+			srv := New(st, Options{Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), AllowAnonymous: true})
+			ts := httptest.NewServer(srv)
+			defer ts.Close()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64}}
+			defer client.CloseIdleConnections()
+			const perRound = 1000
+			var all []time.Duration
+			var wall time.Duration
+			b.ResetTimer()
+			for range b.N {
+				lat, w, err := load(clients, perRound, func(i int) error {
+					body := fmt.Sprintf(`{"entity":"holder%02d"}`, i%clients)
+					res, err := client.Post(ts.URL+APIPrefix+"/ipblocks/big/allocate", "application/json", bytes.NewBufferString(body))
+					if err != nil {
+						return err
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusCreated {
+						return fmt.Errorf("allocate: status %d", res.StatusCode)
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				all = append(all, lat...)
+				wall += w
+			}
+			b.StopTimer()
+			slices.Sort(all)
+			n := float64(len(all))
+			b.ReportMetric(n/wall.Seconds(), "allocs/s")
+			b.ReportMetric(float64(all[int(0.5*(n-1))].Microseconds()), "p50-us")
+			b.ReportMetric(float64(all[int(0.99*(n-1))].Microseconds()), "p99-us")
+		})
+	}
+}

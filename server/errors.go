@@ -1,0 +1,91 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/clusto/clusto/entity"
+)
+
+// statusOf is the one mapping from error kinds to HTTP statuses.
+var statusOf = map[entity.ErrorKind]int{
+	entity.KindInvalid:      http.StatusBadRequest,
+	entity.KindQuerySyntax:  http.StatusBadRequest,
+	entity.KindUnauthorized: http.StatusUnauthorized,
+	entity.KindForbidden:    http.StatusForbidden,
+	entity.KindNotFound:     http.StatusNotFound,
+	entity.KindConflict:     http.StatusConflict,
+	entity.KindPrecondition: http.StatusPreconditionFailed,
+	entity.KindTooLarge:     http.StatusRequestEntityTooLarge,
+	entity.KindInternal:     http.StatusInternalServerError,
+}
+
+// allocationCodes are the finer codes that replace "conflict" as the code
+// of a 409 (they stay in reason as well).
+var allocationCodes = map[string]bool{"exhausted": true, "insufficient": true}
+
+// errorBody is every error response:
+//
+//	{"error":{"code":"not_found","message":"...","request_id":"..."}}
+//
+// with position (query syntax errors), reason (a finer code, such as
+// "exhausted") and details (structured context, such as lookup candidates)
+// when there are any.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code      string         `json:"code"`
+	Message   string         `json:"message"`
+	Reason    string         `json:"reason,omitempty"`
+	Position  *position      `json:"position,omitempty"`
+	Details   map[string]any `json:"details,omitempty"`
+	RequestID string         `json:"request_id"`
+}
+
+type position struct {
+	Line   int `json:"line"`
+	Column int `json:"column"`
+}
+
+// writeError answers err. An *entity.Error of a client-facing kind is shown
+// as it is; anything else is an internal error, logged in full with the
+// request id and answered with only that id, so that no Go or SQL text
+// reaches the client.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *entity.Error
+	if !errors.As(err, &e) || e.Kind == entity.KindInternal || statusOf[e.Kind] == 0 {
+		if r.Context().Err() != nil {
+			// The client went away or the server is shutting down; nobody
+			// reads this answer, but the access log records it.
+			s.log.Info("request canceled", "request_id", requestIDOf(r), "err", err)
+			s.writeErrorStatus(w, r, http.StatusServiceUnavailable, &entity.Error{Kind: entity.KindInternal, Message: "the request was canceled before it finished"})
+			return
+		}
+		s.log.Error("internal error", "request_id", requestIDOf(r), "method", r.Method, "path", r.URL.Path, "err", err.Error())
+		s.writeErrorStatus(w, r, http.StatusInternalServerError, &entity.Error{Kind: entity.KindInternal,
+			Message: "internal error; the server log has the details under request id " + requestIDOf(r)})
+		return
+	}
+	// Wrapping adds context meant for the user ("attribute #2: ..."); for
+	// these kinds the whole chain is user-facing text.
+	msg := err.Error()
+	if e.Kind == entity.KindUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="clusto"`)
+	}
+	s.writeErrorStatus(w, r, statusOf[e.Kind], &entity.Error{Kind: e.Kind, Code: e.Code, Message: msg, Line: e.Line, Column: e.Column, Details: e.Details})
+}
+
+func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, e *entity.Error) {
+	d := errorDetail{Code: string(e.Kind), Message: e.Message, Reason: e.Code, Details: e.Details, RequestID: requestIDOf(r)}
+	if allocationCodes[e.Code] {
+		// Allocation answers name the precise failure as their code, so
+		// that reservation tools can branch on it without parsing text.
+		d.Code = e.Code
+	}
+	if e.Line > 0 {
+		d.Position = &position{Line: e.Line, Column: e.Column}
+	}
+	s.writeBody(w, r, status, errorBody{Error: d})
+}

@@ -1,0 +1,45 @@
+package server
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t)
+	e.block("net", "10.0.3.0/24")
+	e.mk("s1", "server")
+	e.do("POST", api+"/ipblocks/net/allocate", map[string]any{"entity": "s1"}).want(t, http.StatusCreated)
+	e.do("GET", api+"/entities/s1", nil).want(t, http.StatusOK)
+	e.do("GET", api+"/entities/nobody", nil).want(t, http.StatusNotFound)
+	e.do("GET", api+"/query?q=driver:server", nil).want(t, http.StatusOK)
+	r := e.do("GET", "/metrics", nil)
+	if r.Status != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("metrics: %d %s", r.Status, r.Header.Get("Content-Type"))
+	}
+	body := string(r.Body)
+	for _, want := range []string{
+		`clusto_http_requests_total{method="GET",route="/api/v1/entities/{name}",status="200"} 1`,
+		`clusto_http_requests_total{method="GET",route="/api/v1/entities/{name}",status="404"} 1`,
+		`clusto_allocations_total{kind="ip"} 1`,
+		`clusto_query_seconds_count{phase="compile"} 1`,
+		`clusto_query_seconds_count{phase="execute"} 1`,
+		`clusto_http_request_duration_seconds_bucket{method="POST",route="/api/v1/ipblocks/{name}/allocate",le="+Inf"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// Entity names never become label values.
+	if strings.Contains(body, "nobody") {
+		t.Error("a raw path leaked into a label")
+	}
+	if m := regexp.MustCompile(`clusto_write_wait_seconds_count (\d+)`).FindStringSubmatch(body); m == nil || m[1] == "0" {
+		t.Errorf("write wait not observed: %v", m)
+	}
+	if m := regexp.MustCompile(`clusto_database_size_bytes (\S+)`).FindStringSubmatch(body); m == nil || m[1] == "0" {
+		t.Errorf("database size = %v", m)
+	}
+}

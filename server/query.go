@@ -1,0 +1,199 @@
+package server
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/invfile"
+	"github.com/clusto/clusto/query"
+)
+
+type queryRequest struct {
+	Q       string `json:"q"`
+	Limit   int    `json:"limit"`
+	Cursor  string `json:"cursor"`
+	At      int64  `json:"at"`
+	Explain bool   `json:"explain"`
+}
+
+type explainAnswer struct {
+	SQL  string   `json:"sql"`
+	Args []any    `json:"args"`
+	Plan []string `json:"plan"`
+}
+
+// GET /query?q=EXPR[&limit=N][&cursor=C][&at=CHANGE][&explain=1]
+func (s *Server) queryGet(w http.ResponseWriter, r *http.Request) error {
+	q, _, err := queryValue(r, "q")
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(r, "limit", 1, query.MaxLimit, query.DefaultLimit)
+	if err != nil {
+		return err
+	}
+	cursor, _, err := queryValue(r, "cursor")
+	if err != nil {
+		return err
+	}
+	at, err := s.atParam(r)
+	if err != nil {
+		return err
+	}
+	explain, err := boolParam(r, "explain")
+	if err != nil {
+		return err
+	}
+	return s.runQuery(w, r, queryRequest{Q: q, Limit: int(limit), Cursor: cursor, At: at, Explain: explain})
+}
+
+// POST /query with the same fields in a JSON body, for long queries.
+func (s *Server) queryPost(w http.ResponseWriter, r *http.Request) error {
+	var req queryRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Limit < 0 || req.Limit > query.MaxLimit {
+		return entity.Errorf(entity.KindInvalid, "limit %d must be from 1 to %d", req.Limit, query.MaxLimit)
+	}
+	if req.At != 0 {
+		latest, err := s.store.LatestChange(r.Context())
+		if err != nil {
+			return err
+		}
+		if req.At < 0 || req.At > latest {
+			return entity.Errorf(entity.KindInvalid, "at=%d must be a change that happened (1 to %d)", req.At, latest)
+		}
+	}
+	return s.runQuery(w, r, req)
+}
+
+func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req queryRequest) error {
+	opts := query.Options{At: req.At, Limit: req.Limit, Cursor: req.Cursor}
+	if req.Explain {
+		sql, args, err := query.Explain(req.Q, opts)
+		if err != nil {
+			return err
+		}
+		plan, err := query.Plan(r.Context(), s.store.DB().Read, req.Q, opts)
+		if err != nil {
+			return err
+		}
+		return s.writeJSON(w, r, http.StatusOK, explainAnswer{SQL: sql, Args: printableArgs(args), Plan: plan})
+	}
+	start := time.Now()
+	q, err := query.Parse(req.Q)
+	if err != nil {
+		return err
+	}
+	compiled, err := query.Compile(q, opts)
+	if err != nil {
+		return err
+	}
+	compiledAt := time.Now()
+	s.metrics.query.WithLabelValues("compile").Observe(compiledAt.Sub(start).Seconds())
+	res, err := compiled.Exec(r.Context(), s.store.DB().Read)
+	if err != nil {
+		return err
+	}
+	s.metrics.query.WithLabelValues("execute").Observe(time.Since(compiledAt).Seconds())
+	names := make([]string, len(res.Results))
+	for i, m := range res.Results {
+		names[i] = m.Name
+	}
+	return s.writeResults(w, r, names, req.At, res.Total, res.NextCursor)
+}
+
+// printableArgs shows blob parameters (IP addresses) as SQL hex literals.
+func printableArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		if b, ok := a.([]byte); ok {
+			out[i] = "x'" + hex.EncodeToString(b) + "'"
+			continue
+		}
+		out[i] = a
+	}
+	return out
+}
+
+type allocateRequest struct {
+	Query    string                     `json:"query"`
+	Count    int                        `json:"count"`
+	Distinct string                     `json:"distinct"`
+	Set      map[string]json.RawMessage `json:"set"`
+	DryRun   bool                       `json:"dry_run"`
+}
+
+// POST /allocate: entities matching a query, optionally each under a
+// different ancestor of a driver, claimed and updated in one transaction.
+func (s *Server) allocateQuery(w http.ResponseWriter, r *http.Request) error {
+	return s.keyedWrite(w, r, func(tx *entity.Tx) (int, any, error) {
+		var req allocateRequest
+		if err := decode(r, &req); err != nil {
+			return 0, nil, err
+		}
+		set, err := attrMap(req.Set)
+		if err != nil {
+			return 0, nil, err
+		}
+		names, err := query.Allocate(tx, query.AllocateRequest{Query: req.Query, Count: req.Count, Distinct: req.Distinct, Set: set})
+		if err != nil {
+			return 0, nil, err
+		}
+		out := make([]*entity.Entity, 0, len(names))
+		for _, n := range names {
+			e, err := tx.Get(n)
+			if err != nil {
+				return 0, nil, err
+			}
+			out = append(out, e)
+		}
+		if req.DryRun {
+			return 0, nil, dryRun{entitiesAnswer{Results: out}}
+		}
+		s.metrics.allocs.WithLabelValues("query").Inc()
+		return http.StatusOK, entitiesAnswer{Results: out}, nil
+	})
+}
+
+type exportAnswer struct {
+	Content string `json:"content"`
+	Count   int    `json:"count"`
+}
+
+// GET /export[?q=EXPR]: the inventory, or what a query selects, as an
+// inventory file.
+func (s *Server) export(w http.ResponseWriter, r *http.Request) error {
+	q, hasQ, err := queryValue(r, "q")
+	if err != nil {
+		return err
+	}
+	var names []string
+	if hasQ {
+		names = []string{}
+		for cursor := ""; ; {
+			res, err := query.Run(r.Context(), s.store.DB().Read, q, query.Options{Limit: query.MaxLimit, Cursor: cursor})
+			if err != nil {
+				return err
+			}
+			for _, m := range res.Results {
+				names = append(names, m.Name)
+			}
+			if res.NextCursor == "" {
+				break
+			}
+			cursor = res.NextCursor
+		}
+	} else if names, err = s.store.Names(r.Context()); err != nil {
+		return err
+	}
+	data, err := invfile.Export(r.Context(), s.store, names)
+	if err != nil {
+		return err
+	}
+	return s.writeJSON(w, r, http.StatusOK, exportAnswer{Content: string(data), Count: len(names)})
+}

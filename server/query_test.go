@@ -1,0 +1,188 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/clusto/clusto/entity"
+)
+
+func names(es []*entity.Entity) []string {
+	out := []string{}
+	for _, e := range es {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+func TestQueryEndpoints(t *testing.T) {
+	e := newEnv(t)
+	e.dc()
+	e.mk("rack102", "rack", "server2", "server", "server3", "server")
+	e.do("POST", api+"/entities/rack102/children", map[string]any{"child": "server2", "position": 5}).want(t, http.StatusCreated)
+	e.do("POST", api+"/entities/server3/attrs", map[string]any{"key": "status", "value": "unallocated"}).want(t, http.StatusCreated)
+	var page resultsPage
+	e.do("GET", api+"/query?q="+url.QueryEscape("driver:Server connected to name:rack101"), nil).want(t, http.StatusOK).decode(t, &page)
+	if diff := cmp.Diff([]string{"server1"}, names(page.Results)); diff != "" || page.Total != 1 {
+		t.Errorf("connected to (-want +got):\n%s total %d", diff, page.Total)
+	}
+	if len(page.Results[0].Links) != 3 {
+		t.Errorf("results are not full entities: %+v", page.Results[0])
+	}
+	// Pages with a cursor.
+	e.do("GET", api+"/query?q=driver:server&limit=2", nil).want(t, http.StatusOK).decode(t, &page)
+	if diff := cmp.Diff([]string{"server1", "server2"}, names(page.Results)); diff != "" || page.Total != 3 || page.NextCursor == "" {
+		t.Fatalf("page 1 (-want +got):\n%s total %d cursor %q", diff, page.Total, page.NextCursor)
+	}
+	e.do("GET", api+"/query?q=driver:server&limit=2&cursor="+url.QueryEscape(page.NextCursor), nil).want(t, http.StatusOK).decode(t, &page)
+	if diff := cmp.Diff([]string{"server3"}, names(page.Results)); diff != "" || page.NextCursor != "" {
+		t.Errorf("page 2 (-want +got):\n%s cursor %q", diff, page.NextCursor)
+	}
+	// POST with the same fields.
+	e.do("POST", api+"/query", map[string]any{"q": "attr:status,unallocated"}).want(t, http.StatusOK).decode(t, &page)
+	if diff := cmp.Diff([]string{"server3"}, names(page.Results)); diff != "" {
+		t.Errorf("POST query (-want +got):\n%s", diff)
+	}
+	// As of a past change.
+	before := e.changeCount()
+	e.do("DELETE", api+"/entities/server3?cascade=true", nil).want(t, http.StatusOK)
+	e.do("GET", api+fmt.Sprintf("/query?q=attr:status,unallocated&at=%d", before), nil).want(t, http.StatusOK).decode(t, &page)
+	if diff := cmp.Diff([]string{"server3"}, names(page.Results)); diff != "" {
+		t.Errorf("as of %d (-want +got):\n%s", before, diff)
+	}
+	// Explain shows SQL with bound parameters, never the query text spliced in.
+	var ex explainAnswer
+	e.do("GET", api+"/query?explain=1&q="+url.QueryEscape("name:\"x'; DROP TABLE entities; --\""), nil).want(t, http.StatusOK).decode(t, &ex)
+	if strings.Contains(ex.SQL, "DROP") || len(ex.Args) == 0 || len(ex.Plan) == 0 {
+		t.Errorf("explain = %+v", ex)
+	}
+	// A syntax error carries its position.
+	er := e.do("GET", api+"/query?q="+url.QueryEscape("driver:server and"), nil).wantErr(t, http.StatusBadRequest, "query_syntax")
+	if er.Position == nil || er.Position.Line != 1 || er.Position.Column < 15 {
+		t.Errorf("syntax error position = %+v (%s)", er.Position, er.Message)
+	}
+	e.do("GET", api+"/query?q=", nil).wantErr(t, http.StatusBadRequest, "query_syntax")
+	e.do("GET", api+"/query?q=*&cursor=bogus", nil).wantErr(t, http.StatusBadRequest, "invalid")
+	e.do("GET", api+"/query?q=*&at=99999", nil).wantErr(t, http.StatusBadRequest, "invalid")
+	e.do("GET", api+"/query?q="+url.QueryEscape("name:/[/"), nil).want(t, http.StatusBadRequest)
+}
+
+func TestAllocateByQueryOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	e.mk("dcZ", "datacenter", "r1", "rack", "r2", "rack")
+	for _, rk := range []string{"r1", "r2"} {
+		e.do("POST", api+"/entities/dcZ/children", map[string]any{"child": rk}).want(t, http.StatusCreated)
+		for i := 1; i <= 3; i++ {
+			n := fmt.Sprintf("%s-s%d", rk, i)
+			e.do("POST", api+"/entities", map[string]any{"name": n, "driver": "server", "attrs": []map[string]any{{"key": "status", "value": "unallocated"}}}).want(t, http.StatusCreated)
+			e.do("POST", api+"/entities/"+rk+"/children", map[string]any{"child": n}).want(t, http.StatusCreated)
+		}
+	}
+	body := map[string]any{"query": "driver:server and attr:status,unallocated in name:dcZ", "count": 2, "distinct": "rack",
+		"set": map[string]any{"status": "allocated", "owner": "ticket-123"}}
+	var got entitiesAnswer
+	before := e.changeCount()
+	dry := map[string]any{}
+	for k, v := range body {
+		dry[k] = v
+	}
+	dry["dry_run"] = true
+	e.do("POST", api+"/allocate", dry).want(t, http.StatusOK).decode(t, &got)
+	if diff := cmp.Diff([]string{"r1-s1", "r2-s1"}, names(got.Results)); diff != "" || e.changeCount() != before {
+		t.Fatalf("dry run (-want +got):\n%s changes %d -> %d", diff, before, e.changeCount())
+	}
+	e.do("POST", api+"/allocate", body).want(t, http.StatusOK).decode(t, &got)
+	if diff := cmp.Diff([]string{"r1-s1", "r2-s1"}, names(got.Results)); diff != "" {
+		t.Fatalf("allocation (-want +got):\n%s", diff)
+	}
+	if a := e.get("r1-s1").Attrs; len(a) != 2 || a[1].Value.Text != "allocated" {
+		t.Errorf("r1-s1 attrs = %+v", a)
+	}
+	body["count"] = 3
+	er := e.do("POST", api+"/allocate", body).wantErr(t, http.StatusConflict, "insufficient")
+	if er.Details["available"] != float64(2) {
+		t.Errorf("details = %v", er.Details)
+	}
+}
+
+// 64 clients at once, each allocating servers by query: all distinct.
+func TestConcurrentQueryAllocation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hundreds of allocations")
+	}
+	e := newEnv(t)
+	const total = 256
+	err := e.store.Update(context.Background(), "t", func(tx *entity.Tx) error {
+		for i := 0; i < total; i++ {
+			if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("s%04d", i), Driver: "server",
+				Attrs: []entity.Attr{{Key: "status", Value: entity.String("unallocated")}}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	errs := make(chan string, 64)
+	for c := 0; c < 64; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2; i++ {
+				r := e.doQuiet("POST", api+"/allocate", map[string]any{"query": "driver:server attr:status,unallocated", "count": 2, "set": map[string]any{"status": "allocated"}})
+				if r.Status != http.StatusOK {
+					errs <- fmt.Sprintf("status %d: %s", r.Status, r.Body)
+					return
+				}
+				var got entitiesAnswer
+				r.decode(t, &got)
+				mu.Lock()
+				for _, x := range got.Results {
+					if seen[x.Name] {
+						errs <- x.Name + " handed out twice"
+					}
+					seen[x.Name] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for m := range errs {
+		t.Fatal(m)
+	}
+	if len(seen) != total {
+		t.Errorf("%d distinct servers allocated, want %d", len(seen), total)
+	}
+}
+
+func TestExportEndpoint(t *testing.T) {
+	e := newEnv(t)
+	e.dc()
+	var all, some exportAnswer
+	e.do("GET", api+"/export", nil).want(t, http.StatusOK).decode(t, &all)
+	e.do("GET", api+"/export?q=driver:server", nil).want(t, http.StatusOK).decode(t, &some)
+	if all.Count != 6 || some.Count != 1 || !strings.Contains(some.Content, "server1:") || strings.Contains(some.Content, "switch2a:\n") {
+		t.Errorf("export all %d, servers %d:\n%s", all.Count, some.Count, some.Content)
+	}
+	// The export applies to an empty server and plans nothing afterwards.
+	e2 := newEnv(t)
+	e2.do("POST", api+"/apply", map[string]any{"file": "export.yaml", "content": all.Content}).want(t, http.StatusOK)
+	var p planAnswer
+	e2.do("POST", api+"/plan", map[string]any{"content": all.Content}).want(t, http.StatusOK).decode(t, &p)
+	if len(p.Plan.Steps) != 0 {
+		t.Errorf("re-plan after import: %+v", p.Plan.Steps)
+	}
+}

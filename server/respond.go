@@ -1,0 +1,283 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gorilla/mux"
+
+	"github.com/clusto/clusto/entity"
+)
+
+// writeJSON answers v as JSON with the given status.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) error {
+	// Not HTML-escaped: locate's text lines read "a -> b", not "a -\u003e b".
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return entity.Internal("encode response", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+	return nil
+}
+
+// writeBody is writeJSON for error bodies, which cannot fail to encode.
+func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, status int, v any) {
+	if err := s.writeJSON(w, r, status, v); err != nil {
+		s.log.Error("encode error response", "request_id", requestIDOf(r), "err", err)
+		w.WriteHeader(http.StatusInternalServerError)
+	}
+}
+
+// etag is an entity version as an HTTP entity tag.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// writeEntity answers an entity with its version as the ETag.
+func (s *Server) writeEntity(w http.ResponseWriter, r *http.Request, status int, e *entity.Entity) error {
+	w.Header().Set("ETag", etag(e.Version))
+	return s.writeJSON(w, r, status, e)
+}
+
+// entityURL is where an entity lives in the API.
+func entityURL(name string) string { return APIPrefix + "/entities/" + url.PathEscape(name) }
+
+// decode reads the request body as one JSON value into v, refusing unknown
+// fields, trailing data and bodies over the cap.
+func decode(r *http.Request, v any) error {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return bodyError(err)
+	}
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD, storing
+	// a name nobody sent.
+	if !utf8.Valid(raw) {
+		for i := 0; i < len(raw); {
+			c, size := utf8.DecodeRune(raw[i:])
+			if c == utf8.RuneError && size <= 1 {
+				return entity.Errorf(entity.KindInvalid, "request body is not valid UTF-8 (at byte %d)", i)
+			}
+			i += size
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err)
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err != io.EOF {
+		if err == nil {
+			return entity.Errorf(entity.KindInvalid, "request body holds more than one JSON value")
+		}
+		return bodyError(err)
+	}
+	return nil
+}
+
+// bodyError explains a JSON decoding failure in terms of the request.
+func bodyError(err error) error {
+	var maxErr *http.MaxBytesError
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &maxErr):
+		return tooLarge(maxErr.Limit)
+	case errors.Is(err, io.EOF):
+		return entity.Errorf(entity.KindInvalid, "request body is empty; expected a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return entity.Errorf(entity.KindInvalid, "request body ends in the middle of a JSON value")
+	case errors.As(err, &syntaxErr):
+		return entity.Errorf(entity.KindInvalid, "request body is not valid JSON at byte %d: %s", syntaxErr.Offset, strings.TrimPrefix(syntaxErr.Error(), "json: "))
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return entity.Errorf(entity.KindInvalid, "request body must be %s, not a JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+		}
+		return entity.Errorf(entity.KindInvalid, "field %q must be %s, not a JSON %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return entity.Errorf(entity.KindInvalid, "unknown field %s in the request body", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	var e *entity.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return entity.Errorf(entity.KindInvalid, "request body: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonKind names what JSON a Go kind decodes from.
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "struct", "map":
+		return "a JSON object"
+	case "slice", "array":
+		return "a JSON array"
+	case "string":
+		return "a JSON string"
+	case "bool":
+		return "true or false"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "a whole number"
+	case "float32", "float64":
+		return "a number"
+	}
+	return "a different JSON value"
+}
+
+// pathName reads an entity name from the path and validates it.
+func pathName(r *http.Request, v string) (string, error) {
+	raw := mux.Vars(r)[v]
+	name, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", entity.Errorf(entity.KindInvalid, "%s in the path is not correctly %%-escaped", v)
+	}
+	if err := entity.ValidateName(name); err != nil {
+		return "", entity.Errorf(entity.KindInvalid, "%s in the path: %s", v, err.Error())
+	}
+	return name, nil
+}
+
+// pathVar reads a path variable that is not an entity name.
+func pathVar(r *http.Request, v string) (string, error) {
+	s, err := url.PathUnescape(mux.Vars(r)[v])
+	if err != nil {
+		return "", entity.Errorf(entity.KindInvalid, "%s in the path is not correctly %%-escaped", v)
+	}
+	return s, nil
+}
+
+// queryValue returns the one value of a query parameter ("" when absent).
+func queryValue(r *http.Request, name string) (string, bool, error) {
+	vs, ok := r.URL.Query()[name]
+	if !ok {
+		return "", false, nil
+	}
+	if len(vs) > 1 {
+		return "", true, entity.Errorf(entity.KindInvalid, "query parameter %q is given %d times; give it once", name, len(vs))
+	}
+	return vs[0], true, nil
+}
+
+// intParam reads an integer query parameter in [lo, hi], def when absent.
+func intParam(r *http.Request, name string, lo, hi, def int64) (int64, error) {
+	v, ok, err := queryValue(r, name)
+	if err != nil || !ok {
+		return def, err
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, entity.Errorf(entity.KindInvalid, "query parameter %s=%q must be an integer from %d to %d", name, v, lo, hi)
+	}
+	return n, nil
+}
+
+// boolParam reads a boolean query parameter (true, false, 1, 0), false when absent.
+func boolParam(r *http.Request, name string) (bool, error) {
+	v, ok, err := queryValue(r, name)
+	if err != nil || !ok {
+		return false, err
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, entity.Errorf(entity.KindInvalid, "query parameter %s=%q must be true or false", name, v)
+	}
+	return b, nil
+}
+
+// atParam reads ?at=N, the change to read as of: 0 (now) when absent. A
+// change that has not happened yet is refused, so that a read as of N
+// always answers the same.
+func (s *Server) atParam(r *http.Request) (int64, error) {
+	v, ok, err := queryValue(r, "at")
+	if err != nil || !ok {
+		return 0, err
+	}
+	at, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || at < 1 {
+		return 0, entity.Errorf(entity.KindInvalid, "query parameter at=%q must be a change number (1 or more)", v)
+	}
+	latest, err := s.store.LatestChange(r.Context())
+	if err != nil {
+		return 0, err
+	}
+	if at > latest {
+		return 0, entity.Errorf(entity.KindInvalid, "change %d has not happened yet; the latest change is %d", at, latest).With("latest", latest)
+	}
+	return at, nil
+}
+
+// ifMatch reads the If-Match header: the entity version a write expects.
+// ok is false when there is none (or it is "*", which any existing entity
+// matches).
+func ifMatch(r *http.Request) (version int64, ok bool, err error) {
+	vals := r.Header.Values("If-Match")
+	if len(vals) == 0 {
+		return 0, false, nil
+	}
+	h := strings.TrimSpace(strings.Join(vals, ","))
+	if h == "*" {
+		return 0, false, nil
+	}
+	if strings.Contains(h, ",") {
+		return 0, false, entity.Errorf(entity.KindInvalid, "If-Match must hold one ETag (an entity version such as \"3\"), not a list")
+	}
+	if strings.HasPrefix(h, "W/") {
+		return 0, false, entity.Errorf(entity.KindInvalid, "If-Match needs the strong ETag this API sends (such as \"3\"), not a weak one")
+	}
+	t := strings.Trim(h, `"`)
+	v, perr := strconv.ParseInt(t, 10, 64)
+	if perr != nil || v < 1 || fmt.Sprint(v) != t {
+		return 0, false, entity.Errorf(entity.KindInvalid, "If-Match %s is not an ETag of this API (an entity version such as \"3\")", h)
+	}
+	return v, true, nil
+}
+
+// noIfMatch refuses If-Match on writes that have no single entity to
+// check it against, rather than ignore a precondition.
+func noIfMatch(r *http.Request) error {
+	if len(r.Header.Values("If-Match")) > 0 {
+		return entity.Errorf(entity.KindInvalid, "If-Match is not supported on %s %s: it names no single entity (give If-Match on the entity's own endpoints)", r.Method, r.URL.Path)
+	}
+	return nil
+}
+
+// checkIfMatch, inside a write, fails with precondition_failed when the
+// request's If-Match names a version other than the entity's current one.
+func checkIfMatch(tx *entity.Tx, r *http.Request, name string) error {
+	v, ok, err := ifMatch(r)
+	if err != nil || !ok {
+		return err
+	}
+	return tx.CheckVersion(name, v)
+}
+
+// update runs fn as one write by the request's actor and returns the
+// number of the change it recorded; it is also sent as X-Clusto-Change.
+func (s *Server) update(w http.ResponseWriter, r *http.Request, fn func(tx *entity.Tx) error) (int64, error) {
+	if _, _, err := ifMatch(r); err != nil {
+		return 0, err
+	}
+	var change int64
+	err := s.store.Update(r.Context(), actorOf(r), func(tx *entity.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		var err error
+		change, err = tx.LastChange()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	w.Header().Set("X-Clusto-Change", strconv.FormatInt(change, 10))
+	return change, nil
+}
