@@ -14,8 +14,11 @@ import (
 // schema/migrations: a condition on the entities row `e`, plus common
 // table expressions for what a condition cannot say directly (the
 // entities on the right of a relation, containment at any depth, nested
-// group membership). Every value from the query is a bound parameter; the
-// SQL text holds only the compiler's own words, aliases and placeholders.
+// group membership). When the query's top level is, or is and-ed with, a
+// relation or a group, the statement starts from that CTE and looks
+// entities up by id (see top). Every value from the query is a bound
+// parameter; the SQL text holds only the compiler's own words, aliases,
+// placeholders and the page's LIMIT (an integer it computed).
 //
 // Every versioned table is read through entity.Visible, so a query as of a
 // past change has the same shape as a current one; for current reads that
