@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp/syntax"
+	"slices"
 	"strings"
 
 	"github.com/clusto/clusto/entity"
@@ -13,8 +14,11 @@ import (
 // schema/migrations: a condition on the entities row `e`, plus common
 // table expressions for what a condition cannot say directly (the
 // entities on the right of a relation, containment at any depth, nested
-// group membership). Every value from the query is a bound parameter; the
-// SQL text holds only the compiler's own words, aliases and placeholders.
+// group membership). When the query's top level is, or is and-ed with, a
+// relation or a group, the statement starts from that CTE and looks
+// entities up by id (see top). Every value from the query is a bound
+// parameter; the SQL text holds only the compiler's own words, aliases,
+// placeholders and the page's LIMIT (an integer it computed).
 //
 // Every versioned table is read through entity.Visible, so a query as of a
 // past change has the same shape as a current one; for current reads that
@@ -70,24 +74,24 @@ func (c *compiler) visible(alias string) sqlFrag {
 
 // addCTE appends a common table expression named name with one column id.
 func (c *compiler) addCTE(name string, body sqlFrag) {
-	c.ctes = append(c.ctes, cat("", frag(name+"(id) AS (\n  "), body, frag(")")))
+	c.addCTECols(name, "id", body)
+}
+
+func (c *compiler) addCTECols(name, cols string, body sqlFrag) {
+	c.ctes = append(c.ctes, cat("", frag(name+"("+cols+") AS (\n  "), body, frag(")")))
 }
 
 // cond compiles n into a condition on the entities row aliased x.
 func (c *compiler) cond(n node, x string) sqlFrag {
 	switch n := n.(type) {
-	case *orNode, *andNode:
-		op, terms := "OR", []node(nil)
-		if a, ok := n.(*andNode); ok {
-			op, terms = "AND", a.terms
-		} else {
-			terms = n.(*orNode).terms
-		}
-		fs := make([]sqlFrag, len(terms))
-		for i, t := range terms {
+	case *orNode:
+		fs := make([]sqlFrag, len(n.terms))
+		for i, t := range n.terms {
 			fs[i] = c.cond(t, x)
 		}
-		return balanced(op, fs)
+		return balanced("OR", fs)
+	case *andNode:
+		return c.and(n.terms, x)
 	case *notNode:
 		return cat("", frag("NOT ("), c.cond(n.x, x), frag(")"))
 	case *allNode:
@@ -101,23 +105,228 @@ func (c *compiler) cond(n node, x string) sqlFrag {
 	case *ipNode:
 		return cat("", frag(x+".id IN ("), c.ipHolders(n.prefix), frag(")"))
 	case *relNode:
-		right := c.set(n.right)
-		var rel string
-		switch n.op {
-		case relIn:
-			rel = c.closure(right, true)
-		case relContains:
-			rel = c.closure(right, false)
-		default:
-			rel = c.connected(right, n.via)
+		if n.op == relIn && !unselective(n.left) {
+			return frag(x + ".id IN (SELECT id FROM " + c.upIn(n.left, n.right) + ")")
 		}
-		left := c.cond(n.left, x)
+		rel, _ := c.relSet(n)
 		if _, all := n.left.(*allNode); all {
 			return frag(x + ".id IN (SELECT id FROM " + rel + ")")
 		}
-		return cat("", frag("("), left, frag(" AND "+x+".id IN (SELECT id FROM "+rel+"))"))
+		return cat("", frag("("), c.cond(n.left, x), frag(" AND "+x+".id IN (SELECT id FROM "+rel+"))"))
 	}
 	panic(fmt.Sprintf("query: compile: unexpected node %T", n))
+}
+
+// and compiles a conjunction. A driver or kind term next to a more
+// selective one is written with a unary + (`+e.driver = ?`), which keeps
+// SQLite from using the driver index for it: a driver holds thousands of
+// entities, but without statistics SQLite takes an index equality to hold
+// about ten and would scan every server to find the few that have an
+// attribute or a connection.
+func (c *compiler) and(terms []node, x string) sqlFrag {
+	selective := false
+	for _, t := range terms {
+		if !unselective(t) {
+			selective = true
+		}
+	}
+	fs := make([]sqlFrag, len(terms))
+	for i, t := range terms {
+		if f, ok := t.(*fieldNode); ok && selective && f.col != colName {
+			fs[i] = match("+"+x+"."+string(f.col), f.pat)
+			continue
+		}
+		fs[i] = c.cond(t, x)
+	}
+	return balanced("AND", fs)
+}
+
+// unselective reports whether n can only be answered by scanning many
+// entities: a driver or kind term, `*`, a negation, or a disjunction.
+func unselective(n node) bool {
+	switch n := n.(type) {
+	case *fieldNode:
+		return n.col != colName || !indexable(n.pat)
+	case *allNode, *notNode, *orNode:
+		return true
+	case *andNode:
+		for _, t := range n.terms {
+			if !unselective(t) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// relSet adds the CTEs of relation n and returns the name of the one
+// listing the entities that stand in the relation to some entity matching
+// n's right side (n's left side aside), in a column id, and whether that
+// list may repeat an entity (only the list of `in` may).
+func (c *compiler) relSet(n *relNode) (name string, repeats bool) {
+	right := c.set(n.right)
+	switch n.op {
+	case relIn:
+		return c.descendants(right), !single(n.right)
+	case relContains:
+		return c.ancestors(right), false
+	}
+	return c.connected(right, n.via), false
+}
+
+// filters reports whether n matches some text with a glob or a regex.
+func filters(n node) bool {
+	switch n := n.(type) {
+	case *orNode:
+		return slices.ContainsFunc(n.terms, filters)
+	case *andNode:
+		return slices.ContainsFunc(n.terms, filters)
+	case *notNode:
+		return filters(n.x)
+	case *relNode:
+		return filters(n.left) || filters(n.right)
+	case *fieldNode:
+		return n.pat.kind != patExact
+	case *groupNode:
+		return n.pat.kind != patExact
+	case *attrNode:
+		return n.pat != nil && n.pat.kind != patExact
+	}
+	return false
+}
+
+// single reports whether at most one entity can match n: names are
+// unique (among the entities visible at any one time).
+func single(n node) bool {
+	switch n := n.(type) {
+	case *fieldNode:
+		return n.col == colName && n.pat.kind == patExact
+	case *andNode:
+		for _, t := range n.terms {
+			if single(t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// conjuncts flattens the top-level and of n.
+func conjuncts(n node) []node {
+	if a, ok := n.(*andNode); ok {
+		var out []node
+		for _, t := range a.terms {
+			out = append(out, conjuncts(t)...)
+		}
+		return out
+	}
+	return []node{n}
+}
+
+// driverRank orders the conjuncts whose CTE can drive the statement:
+// the entities connected to something are few, its containers fewer than
+// its contents, a group's members a list; -1 for the others.
+func driverRank(n node) int {
+	switch n := n.(type) {
+	case *relNode:
+		switch n.op {
+		case relConnected:
+			return 0
+		case relContains:
+			return 1
+		}
+		return 3
+	case *groupNode:
+		return 2
+	}
+	return -1
+}
+
+// top compiles the query's root into the FROM clause and the condition of
+// the statement. When one of the root's conjuncts is a relation or a group
+// membership, whose CTE SQLite computes in full anyway, the statement
+// reads that CTE first (CROSS JOIN fixes the order) and looks entities up
+// by id; the rest of the query is the condition.
+//
+// An `in` whose candidates are anchored by a selective term (its left
+// side, or another conjunct: `driver:server in name:dc1 and
+// attr:status,broken`) is answered upwards: from those candidates to
+// their containers, rather than down through everything in the right
+// side; (A in B) and C is (A and C) in B.
+func (c *compiler) top(root node) (from string, cond sqlFrag) {
+	terms := conjuncts(root)
+	var selective []node
+	for _, t := range terms {
+		if _, rel := t.(*relNode); !rel && !unselective(t) {
+			selective = append(selective, t)
+		}
+	}
+	best, bestRank, set, repeats := -1, 0, "", false
+	var folded []node // conjuncts the driving set already satisfies
+	for i, t := range terms {
+		if r, ok := t.(*relNode); ok && r.op == relIn {
+			cand := append([]node{r.left}, selective...)
+			if !unselective(&andNode{terms: cand}) {
+				best, set, folded = i, c.upIn(&andNode{pos: r.pos, terms: cand}, r.right), selective
+				break
+			}
+		}
+		if r := driverRank(t); r >= 0 && (best < 0 || r < bestRank) {
+			best, bestRank = i, r
+		}
+	}
+	if best < 0 {
+		return "entities e", c.cond(root, "e")
+	}
+	var rest []node
+	switch n := terms[best].(type) {
+	case *relNode:
+		if set == "" {
+			set, repeats = c.relSet(n)
+			if _, all := n.left.(*allNode); !all {
+				rest = append(rest, n.left)
+			}
+		}
+	case *groupNode:
+		set = c.members(n)
+	}
+	for i, t := range terms {
+		if i != best && !slices.Contains(folded, t) {
+			rest = append(rest, t)
+		}
+	}
+	if repeats {
+		set = "(SELECT DISTINCT id FROM " + set + ")"
+	}
+	from = set + " r CROSS JOIN entities e ON e.id = r.id"
+	switch len(rest) {
+	case 0:
+		return from, frag("1")
+	case 1:
+		return from, c.cond(rest[0], "e")
+	}
+	return from, c.and(rest, "e")
+}
+
+// upIn adds CTEs answering `cand in right` upwards: the containers of the
+// entities matching cand are walked up, one contains connection at a
+// time, and the entities with one matching right are kept. It returns
+// the name of the CTE listing those, without duplicates.
+func (c *compiler) upIn(cand, right node) string {
+	sr := c.set(right)
+	walk := c.alias("w")
+	y, k, k2 := c.alias("e"), c.alias("k"), c.alias("k")
+	start := cat("", frag("SELECT "+k+".b, "+k+".a, 1 FROM connections "+k+" WHERE "+k+".type = 'contains' AND "), c.visible(k),
+		frag(" AND "+k+".b IN (SELECT "+y+".id FROM entities "+y+" WHERE "), c.visible(y), frag(" AND "), c.cond(cand, y), frag(")"))
+	step := cat("", frag("SELECT "+walk+".id, "+k2+".a, "+walk+".depth + 1 FROM "+walk+" CROSS JOIN connections "+k2+" ON "+k2+".b = "+walk+".anc WHERE "+k2+".type = 'contains' AND "),
+		c.visible(k2), frag(fmt.Sprintf(" AND %s.depth < %d", walk, maxContainment)))
+	// Each entity has one container, so each walk is a chain and meets no
+	// pair twice: UNION ALL.
+	c.addCTECols(walk, "id, anc, depth", cat("\n  UNION ALL\n  ", start, step))
+	name := c.alias("i")
+	c.addCTE(name, frag("SELECT DISTINCT id FROM "+walk+" WHERE anc IN (SELECT id FROM "+sr+")"))
+	return name
 }
 
 // set adds a CTE listing the ids of the entities matching n and returns its name.
@@ -128,21 +337,45 @@ func (c *compiler) set(n node) string {
 	return name
 }
 
-// closure adds a recursive CTE listing the entities strictly inside the
-// entities of set (down) or strictly containing them (up), at any depth
-// of contains connections, and returns its name.
-func (c *compiler) closure(set string, down bool) string {
+// Recursive steps read `FROM cte CROSS JOIN connections k ON k.a =
+// cte.id`: CROSS JOIN keeps the queue outside so that each step is an
+// index search on (a, type). With a plain JOIN, SQLite 3.54 may instead
+// build an automatic index over every current contains row at each step,
+// which made a three-level `in` take a minute on 100,000 entities.
+
+// maxContainment bounds the walks through contains connections that do
+// not remove duplicates as they go (UNION ALL, which halves the cost of a
+// walk down). Containment is a tree, kept free of loops by the store, so
+// the bound only guards against a damaged file; no inventory nests
+// anywhere near this deep.
+const maxContainment = 256
+
+// descendants adds a recursive CTE listing the entities strictly inside
+// the entities of set, at any depth of contains connections, and returns
+// its name. Containment is a tree, so the walk meets each entity once per
+// entity of set above it: the list repeats only entities inside two
+// nested members of set (top removes those repeats when it drives from it).
+func (c *compiler) descendants(set string) string {
 	name := c.alias("d")
-	from, to := "a", "b"
-	if !down {
-		name = c.alias("u")
-		from, to = "b", "a"
-	}
-	k := c.alias("k")
-	start := cat("", frag("SELECT "+k+"."+to+" FROM connections "+k+" WHERE "+k+".type = 'contains' AND "), c.visible(k),
-		frag(" AND "+k+"."+from+" IN (SELECT id FROM "+set+")"))
-	k2 := c.alias("k")
-	step := cat("", frag("SELECT "+k2+"."+to+" FROM connections "+k2+" JOIN "+name+" ON "+k2+"."+from+" = "+name+".id WHERE "+k2+".type = 'contains' AND "),
+	k, k2 := c.alias("k"), c.alias("k")
+	start := cat("", frag("SELECT "+k+".b, 1 FROM connections "+k+" WHERE "+k+".type = 'contains' AND "), c.visible(k),
+		frag(" AND "+k+".a IN (SELECT id FROM "+set+")"))
+	step := cat("", frag("SELECT "+k2+".b, "+name+".depth + 1 FROM "+name+" CROSS JOIN connections "+k2+" ON "+k2+".a = "+name+".id WHERE "+k2+".type = 'contains' AND "),
+		c.visible(k2), frag(fmt.Sprintf(" AND %s.depth < %d", name, maxContainment)))
+	c.addCTECols(name, "id, depth", cat("\n  UNION ALL\n  ", start, step))
+	return name
+}
+
+// ancestors adds a recursive CTE listing the entities that strictly
+// contain an entity of set, at any depth, and returns its name. Many
+// entities share their containers, so this walk removes duplicates as it
+// goes (UNION).
+func (c *compiler) ancestors(set string) string {
+	name := c.alias("u")
+	k, k2 := c.alias("k"), c.alias("k")
+	start := cat("", frag("SELECT "+k+".a FROM connections "+k+" WHERE "+k+".type = 'contains' AND "), c.visible(k),
+		frag(" AND "+k+".b IN (SELECT id FROM "+set+")"))
+	step := cat("", frag("SELECT "+k2+".a FROM "+name+" CROSS JOIN connections "+k2+" ON "+k2+".b = "+name+".id WHERE "+k2+".type = 'contains' AND "),
 		c.visible(k2))
 	c.addCTE(name, cat("\n  UNION\n  ", start, step))
 	return name
@@ -159,7 +392,7 @@ func (c *compiler) members(n *groupNode) string {
 		frag(" AND "+k+".a IN (SELECT "+g+".id FROM entities "+g+" WHERE "), c.visible(g),
 		frag(" AND "+g+".driver = ?", n.driver), frag(" AND "), match(g+".name", n.pat), frag(")"))
 	k2 := c.alias("k")
-	step := cat("", frag("SELECT "+k2+".b FROM connections "+k2+" JOIN "+name+" ON "+k2+".a = "+name+".id WHERE "+k2+".type = 'member' AND "),
+	step := cat("", frag("SELECT "+k2+".b FROM "+name+" CROSS JOIN connections "+k2+" ON "+k2+".a = "+name+".id WHERE "+k2+".type = 'member' AND "),
 		c.visible(k2))
 	c.addCTE(name, cat("\n  UNION\n  ", start, step))
 	return name
@@ -184,7 +417,8 @@ type connectionSource struct {
 // connectionSources lists where connections are recorded. contains and
 // member rows are directional (a is the parent or group), so they are
 // read both ways; links are stored once in each direction, so one reading
-// finds both ends. A later source (IP allocations) is one more entry here.
+// finds both ends; an IP allocation joins a block and the holder of one
+// of its addresses, read both ways. Another source is one more entry here.
 func connectionSources() []connectionSource {
 	return []connectionSource{
 		{table: "connections", near: "a", far: "b", types: []string{entity.Contains, entity.Member, entity.LinkType}, typeCol: "type", portType: "port_type"},
@@ -231,7 +465,12 @@ func (c *compiler) connected(set, via string) string {
 		conds = append(conds, frag(k+"."+src.near+" IN (SELECT id FROM "+set+")"))
 		arms = append(arms, cat("", frag("SELECT "+k+"."+src.far+" FROM "+src.table+" "+k+" WHERE "), cat(" AND ", conds...)))
 	}
-	c.addCTE(name, cat("\n  UNION ALL\n  ", arms...))
+	// The set drives statements, so it must not repeat an entity: UNION
+	// removes duplicates across arms, DISTINCT within a single one.
+	if len(arms) == 1 {
+		arms[0].sql = "SELECT DISTINCT " + strings.TrimPrefix(arms[0].sql, "SELECT ")
+	}
+	c.addCTE(name, cat("\n  UNION\n  ", arms...))
 	return name
 }
 
@@ -319,6 +558,20 @@ func match(col string, p pattern) sqlFrag {
 		return r
 	}
 	return frag(col+" = ?", p.text)
+}
+
+// indexable reports whether a pattern is exact or has a literal prefix,
+// so that matching it is an index search.
+func indexable(p pattern) bool {
+	switch p.kind {
+	case patGlob:
+		_, _, ok := prefixRange(globPrefix(p.text))
+		return ok
+	case patRegex:
+		_, _, ok := prefixRange(regexPrefix(p.text))
+		return ok
+	}
+	return true
 }
 
 // escapeGlob makes a query glob (only * and ? are special) into an SQLite

@@ -732,6 +732,7 @@ func TestDifferential(t *testing.T) {
 	}
 	ctx := context.Background()
 	cases, partial := 0, 0
+	paths := map[string]int{} // how the compiler answered, for the log
 	for inv := range inventories {
 		seed := uint64(1000 + inv)
 		r := rand.New(rand.NewPCG(seed, 42))
@@ -763,6 +764,19 @@ func TestDifferential(t *testing.T) {
 			if err != nil {
 				t.Fatalf("inventory seed %d: generated query %q does not parse: %v", seed, text, err)
 			}
+			if sqlText, _, err := Explain(text, Options{}); err == nil {
+				switch {
+				case strings.Contains(sqlText, "anc, depth) AS"):
+					paths["walk up"]++
+				case strings.Contains(sqlText, " r CROSS JOIN entities e"):
+					paths["from a relation or group"]++
+				default:
+					paths["from entities"]++
+				}
+				if strings.Contains(sqlText, "OVER ()") {
+					paths["one statement"]++
+				}
+			}
 			for _, s := range states {
 				want := s.m.eval(q.root)
 				res, err := Run(ctx, st.DB().Read, text, Options{At: s.at, Limit: MaxLimit})
@@ -781,7 +795,7 @@ func TestDifferential(t *testing.T) {
 		}
 		st.Close()
 	}
-	t.Logf("%d cases compared, %d of them matching some but not all entities", cases, partial)
+	t.Logf("%d cases compared, %d of them matching some but not all entities; queries by compiled form: %v", cases, partial, paths)
 }
 
 // TestGlobMatch checks the model's own glob matcher, which the

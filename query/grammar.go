@@ -5,40 +5,6 @@ import (
 	"github.com/alecthomas/participle/v2/lexer"
 )
 
-// The lexer has three states. Root holds operators, keywords and field
-// prefixes; after a field prefix ("name:", "ip:", ...) the Value state reads
-// exactly one pattern (a regex, a quoted string or a bare word, which may
-// hold ':' so that IPv6 addresses need no quotes); after "attr:" the Attr
-// state reads KEY[.SUBKEY][,PATTERN] and hands back to Root at anything
-// else, where an operator and a number may follow. No state ever fails to
-// lex: a character no rule expects becomes an Other token, so every mistake
-// is reported by the parser, at its position, with what was expected.
-var queryLexer = lexer.MustStateful(lexer.Rules{
-	"Root": {
-		{Name: "whitespace", Pattern: `\s+`},
-		{Name: "AttrField", Pattern: `(?i:attr):`, Action: lexer.Push("Attr")},
-		{Name: "Field", Pattern: `[\p{L}_][\p{L}\p{N}_-]*:`, Action: lexer.Push("Value")},
-		{Name: "Ident", Pattern: `[\p{L}_][\p{L}\p{N}_-]*`},
-		{Name: "Op", Pattern: `>=|<=|!=|==|=|<|>`},
-		{Name: "Number", Pattern: `[-+]?[0-9]+`},
-		{Name: "Punct", Pattern: `[()*]`},
-		{Name: "Other", Pattern: `(?s:.)`},
-	},
-	"Value": {
-		{Name: "whitespace", Pattern: `\s+`},
-		{Name: "Regex", Pattern: `/(?:\\(?s:.)|[^/\\])*/`, Action: lexer.Pop()},
-		{Name: "String", Pattern: `"(?:\\(?s:.)|[^"\\])*"`, Action: lexer.Pop()},
-		{Name: "Word", Pattern: `[\p{L}\p{N}_\-.@*?:][\p{L}\p{N}_\-./@*?:]*`, Action: lexer.Pop()},
-		lexer.Return(),
-	},
-	"Attr": {
-		{Name: "Key", Pattern: `[A-Za-z_][A-Za-z0-9_-]*`},
-		{Name: "Dot", Pattern: `\.`},
-		{Name: "Comma", Pattern: `,`, Action: lexer.Push("Value")},
-		lexer.Return(),
-	},
-})
-
 // The grammar, one struct per precedence level, loosest first. participle
 // fills Pos with the position of each node's first token.
 
@@ -109,5 +75,4 @@ type gPattern struct {
 var parser = participle.MustBuild[gOr](
 	participle.Lexer(queryLexer),
 	participle.CaseInsensitive("Ident"),
-	participle.UseLookahead(2),
 )

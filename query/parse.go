@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/alecthomas/participle/v2"
@@ -35,8 +36,20 @@ func (q *Query) String() string { return q.root.String() }
 // Text returns the query as it was written.
 func (q *Query) Text() string { return q.text }
 
-// Token type numbers, for reading participle's tokens back.
-var sym = queryLexer.Symbols()
+// sym names the token types, for reading tokens back.
+var sym = symbols
+
+// parsed caches parse trees by query text: scripts and dashboards send
+// the same few queries again and again, and participle's reflective
+// parser costs tens of microseconds, as much as the SQL of a lookup by
+// name. A Query is immutable, so one can be shared. Past maxCachedQueries
+// entries, half of them (arbitrary ones) are dropped.
+const maxCachedQueries = 512
+
+var (
+	parsedMu sync.Mutex
+	parsed   = map[string]*Query{}
+)
 
 // Parse parses a query. A mistake is reported as an *entity.Error: of kind
 // query_syntax with the Line and Column of the offending token and what
@@ -44,6 +57,31 @@ var sym = queryLexer.Symbols()
 // value (a regex that does not compile, an address that is not one), or
 // of kind too_large for text over MaxLen bytes.
 func Parse(text string) (*Query, error) {
+	parsedMu.Lock()
+	q, ok := parsed[text]
+	parsedMu.Unlock()
+	if ok {
+		return q, nil
+	}
+	q, err := parse(text)
+	if err != nil {
+		return nil, err
+	}
+	parsedMu.Lock()
+	if len(parsed) >= maxCachedQueries {
+		for k := range parsed {
+			delete(parsed, k)
+			if len(parsed) <= maxCachedQueries/2 {
+				break
+			}
+		}
+	}
+	parsed[text] = q
+	parsedMu.Unlock()
+	return q, nil
+}
+
+func parse(text string) (*Query, error) {
 	if len(text) > MaxLen {
 		return nil, entity.Errorf(entity.KindTooLarge, "the query is %d bytes long; the limit is %d", len(text), MaxLen)
 	}
@@ -65,14 +103,15 @@ func Parse(text string) (*Query, error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, entity.Errorf(entity.KindQuerySyntax, "the query is empty: give a term such as driver:server or name:web01, or * for every entity")
 	}
-	toks, err := tokens(text)
-	if err != nil {
-		return nil, err
-	}
+	toks := lex(text)
 	if err := checkParens(toks); err != nil {
 		return nil, err
 	}
-	tree, err := parser.ParseString("", text)
+	peek, err := lexer.Upgrade(&sliceLexer{toks: toks})
+	if err != nil {
+		return nil, entity.Internal("parse query", err)
+	}
+	tree, err := parser.ParseFromLexer(peek)
 	if err != nil {
 		return nil, syntaxError(text, toks, err)
 	}
@@ -84,24 +123,6 @@ func Parse(text string) (*Query, error) {
 		return nil, errAt(entity.KindQuerySyntax, deep.position(), "the query nests operators deeper than %d levels", MaxDepth)
 	}
 	return &Query{text: text, root: root}, nil
-}
-
-// tokens lexes the whole text. The lexer has a catch-all rule in every
-// state, so it does not fail on any valid UTF-8.
-func tokens(text string) ([]lexer.Token, error) {
-	l, err := queryLexer.LexString("", text)
-	if err != nil {
-		return nil, entity.Internal("lex query", err)
-	}
-	toks, err := lexer.ConsumeAll(l)
-	if err != nil {
-		var perr participle.Error
-		if errors.As(err, &perr) {
-			return nil, errAt(entity.KindQuerySyntax, perr.Position(), "%s", perr.Message())
-		}
-		return nil, entity.Internal("lex query", err)
-	}
-	return toks, nil
 }
 
 // checkParens rejects parentheses nested deeper than MaxDepth before the

@@ -283,3 +283,48 @@ func errPos(line, col int) error {
 	e.Line, e.Column = line, col
 	return e
 }
+
+// BenchmarkParse measures the parser alone, and Parse with its cache.
+func BenchmarkParse(b *testing.B) {
+	for _, text := range []string{`name:dc04-r0421-s33`, `driver:server and (attr:status,unallocated or attr:status,spare) in (driver:rack and attr:row,3)`} {
+		b.Run(strconv.Itoa(len(text))+"-bytes", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := parse(text); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(strconv.Itoa(len(text))+"-bytes-cached", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := Parse(text); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestParseCache(t *testing.T) {
+	q1, err := Parse("name:cached")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q2, _ := Parse("name:cached")
+	if q1 != q2 {
+		t.Error("the same text was parsed twice")
+	}
+	for i := 0; i < 3*maxCachedQueries; i++ {
+		if _, err := Parse(fmt.Sprintf("name:q%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		parsedMu.Lock()
+		n := len(parsed)
+		parsedMu.Unlock()
+		if n > maxCachedQueries {
+			t.Fatalf("the cache holds %d queries, more than %d", n, maxCachedQueries)
+		}
+	}
+	if _, err := Parse("name:"); err == nil {
+		t.Fatal("a bad query parsed")
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -68,9 +69,20 @@ type Queryer interface {
 // of matches, for their count, and for their ids. It is immutable.
 type Compiled struct {
 	with  sqlFrag // "WITH RECURSIVE ...\n" or empty
+	from  string  // "entities e", or a CTE joined to it
 	where sqlFrag // the condition on entities e, visibility included
 	after *string // the page starts after this name
 	limit int
+	// both is set when Run reads the page and the count in one statement
+	// (Both): when the statement reads a CTE first (see top in
+	// compile.go), so that every match is looked up and sorted anyway, or
+	// when a selective query filters with a glob or a regex, which two
+	// statements would each evaluate on every candidate. Otherwise the
+	// fixed cost of the larger statement is not worth it: lookups by name
+	// or attribute value are a few index searches, and for queries that
+	// match many (driver:server, *) the page stops early in the order of
+	// an index and only the count reads every match.
+	both bool
 }
 
 // Compile compiles q for opts. Options are checked here: a negative At or
@@ -96,7 +108,9 @@ func Compile(q *Query, opts Options) (*Compiled, error) {
 		cc.after = &name
 	}
 	c := &compiler{at: opts.At}
-	cond := c.cond(q.root, "e")
+	from, cond := c.top(q.root)
+	cc.from = from
+	cc.both = from != "entities e" || !unselective(q.root) && filters(q.root)
 	cc.where = cat(" AND ", c.visible("e"), cat("", frag("("), cond, frag(")")))
 	if len(c.ctes) > 0 {
 		cc.with = cat("", frag("WITH RECURSIVE\n"), cat(",\n", c.ctes...), frag("\n"))
@@ -105,7 +119,7 @@ func Compile(q *Query, opts Options) (*Compiled, error) {
 }
 
 func (c *Compiled) statement(sel string, page bool) (string, []any) {
-	parts := []sqlFrag{c.with, frag(sel + " FROM entities e WHERE "), c.where}
+	parts := []sqlFrag{c.with, frag(sel + " FROM " + c.from + " WHERE "), c.where}
 	if page && c.after != nil {
 		parts = append(parts, frag(" AND e.name > ?", *c.after))
 	}
@@ -118,8 +132,30 @@ func (c *Compiled) statement(sel string, page bool) (string, []any) {
 // row more than the limit, which tells whether another page follows.
 func (c *Compiled) Page() (string, []any) {
 	s, args := c.statement("SELECT e.name, e.driver, e.kind, e.version", true)
-	return s + " ORDER BY e.name LIMIT ?", append(args, c.limit+1)
+	return s + " ORDER BY e.name LIMIT " + c.limitSQL(), args
 }
+
+// Both returns one statement that reads the page and the count: each row
+// is (name, driver, kind, version, total), the total counted by a window
+// over every match before the cursor and the limit apply. A page with no
+// row carries no total: without a cursor it is 0, else run Count. The
+// window sorts every match, so use it when they are few or must all be
+// sorted anyway.
+func (c *Compiled) Both() (string, []any) {
+	parts := []sqlFrag{c.with, frag("SELECT name, driver, kind, version, total FROM (\n  SELECT e.name, e.driver, e.kind, e.version, count(*) OVER () AS total FROM " + c.from + " WHERE "), c.where, frag(")")}
+	if c.after != nil {
+		parts = append(parts, frag(" WHERE name > ?", *c.after))
+	}
+	parts = append(parts, frag(" ORDER BY name LIMIT "+c.limitSQL()))
+	s := cat("", parts...)
+	return s.sql, s.args
+}
+
+// limitSQL is the LIMIT of a page: one more row than the page holds, to
+// tell whether another follows. It is written into the SQL rather than
+// bound: it is an integer Compile computed (2 to MaxLimit+1), never query
+// text, and a bound LIMIT made a lookup by name a third slower.
+func (c *Compiled) limitSQL() string { return strconv.Itoa(c.limit + 1) }
 
 // Count returns the statement counting every match (cursor and limit aside).
 func (c *Compiled) Count() (string, []any) {
@@ -152,66 +188,108 @@ func Run(ctx context.Context, db Queryer, text string, opts Options) (*Result, e
 	if err != nil {
 		return nil, err
 	}
-	type beginner interface {
-		BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
-	}
-	if b, ok := db.(beginner); ok {
-		tx, err := b.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-		if err != nil {
-			return nil, entity.Internal("run query", err)
-		}
-		defer tx.Rollback()
-		return c.run(ctx, tx)
-	}
-	return c.run(ctx, db)
+	return c.Exec(ctx, db)
 }
 
 func (c *Compiled) run(ctx context.Context, db Queryer) (*Result, error) {
 	res := &Result{Results: []Match{}}
+	if c.both {
+		if err := c.runBoth(ctx, db, res); err != nil {
+			return nil, err
+		}
+	} else if err := c.runPageAndCount(ctx, db, res); err != nil {
+		return nil, err
+	}
+	if len(res.Results) > c.limit {
+		res.Results = res.Results[:c.limit]
+		res.NextCursor = encodeCursor(res.Results[c.limit-1].Name)
+	}
+	return res, nil
+}
+
+func (c *Compiled) runBoth(ctx context.Context, db Queryer, res *Result) error {
+	s, args := c.Both()
+	rows, err := db.QueryContext(ctx, s, args...)
+	if err != nil {
+		return entity.Internal("run query", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m Match
+		var kind string
+		if err := rows.Scan(&m.Name, &m.Driver, &kind, &m.Version, &res.Total); err != nil {
+			return entity.Internal("run query", err)
+		}
+		m.Kind = entity.Kind(kind)
+		res.Results = append(res.Results, m)
+	}
+	if err := rows.Err(); err != nil {
+		return entity.Internal("run query", err)
+	}
+	rows.Close()
+	if len(res.Results) == 0 && c.after != nil {
+		return c.count(ctx, db, res)
+	}
+	return nil
+}
+
+func (c *Compiled) runPageAndCount(ctx context.Context, db Queryer, res *Result) error {
 	s, args := c.Page()
 	rows, err := db.QueryContext(ctx, s, args...)
 	if err != nil {
-		return nil, entity.Internal("run query", err)
+		return entity.Internal("run query", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var m Match
 		var kind string
 		if err := rows.Scan(&m.Name, &m.Driver, &kind, &m.Version); err != nil {
-			return nil, entity.Internal("run query", err)
+			return entity.Internal("run query", err)
 		}
 		m.Kind = entity.Kind(kind)
 		res.Results = append(res.Results, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, entity.Internal("run query", err)
+		return entity.Internal("run query", err)
 	}
 	rows.Close()
-	if len(res.Results) > c.limit {
-		res.Results = res.Results[:c.limit]
-		res.NextCursor = encodeCursor(res.Results[c.limit-1].Name)
-	}
-	s, args = c.Count()
-	rows, err = db.QueryContext(ctx, s, args...)
+	return c.count(ctx, db, res)
+}
+
+func (c *Compiled) count(ctx context.Context, db Queryer, res *Result) error {
+	s, args := c.Count()
+	rows, err := db.QueryContext(ctx, s, args...)
 	if err != nil {
-		return nil, entity.Internal("count query matches", err)
+		return entity.Internal("count query matches", err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return nil, entity.Internal("count query matches", err)
+			return entity.Internal("count query matches", err)
 		}
-		return nil, entity.Internal("count query matches", sql.ErrNoRows)
+		return entity.Internal("count query matches", sql.ErrNoRows)
 	}
 	if err := rows.Scan(&res.Total); err != nil {
-		return nil, entity.Internal("count query matches", err)
+		return entity.Internal("count query matches", err)
 	}
-	return res, nil
+	return nil
+}
+
+// statementFor returns the statement Run executes for c: Both, or Page
+// (followed by Count).
+func (c *Compiled) statementFor() (string, []any) {
+	if c.both {
+		return c.Both()
+	}
+	return c.Page()
 }
 
 // Explain parses and compiles text and returns the statement Run executes
 // for a page of matches, with its parameters, so that a slow query can be
 // examined (EXPLAIN QUERY PLAN it in the sqlite3 shell, or call Plan).
+// That is the Both statement that reads page and count at once, or, for
+// queries matching many entities (driver:server), the Page statement,
+// which Run follows with Count.
 func Explain(text string, opts Options) (string, []any, error) {
 	q, err := Parse(text)
 	if err != nil {
@@ -221,7 +299,7 @@ func Explain(text string, opts Options) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	s, args := c.Page()
+	s, args := c.statementFor()
 	return s, args, nil
 }
 

@@ -18,40 +18,59 @@ func TestPagination(t *testing.T) {
 	st, before := fixture(t)
 	ctx := context.Background()
 	db := st.DB().Read
-	for _, at := range []int64{0, before} {
-		all, err := Run(ctx, db, "*", Options{At: at, Limit: MaxLimit})
-		if err != nil {
-			t.Fatal(err)
+	// Plain statements (page, then count) and statements driven by a
+	// relation or a group (page and count in one).
+	for _, text := range []string{"*", "driver:server", "* in name:datacenterZ", "pool:legacy", "* connected to name:server1"} {
+		for _, at := range []int64{0, before} {
+			all, err := Run(ctx, db, text, Options{At: at, Limit: MaxLimit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := len(all.Results)
+			for _, limit := range []int{1, 2, 3, 7, max(1, n-1), n, n + 1} {
+				var got []string
+				cursor := ""
+				pages := 0
+				for {
+					res, err := Run(ctx, db, text, Options{At: at, Limit: limit, Cursor: cursor})
+					if err != nil {
+						t.Fatalf("%s: limit %d page %d: %v", text, limit, pages, err)
+					}
+					pages++
+					if res.Total != all.Total {
+						t.Errorf("%s: limit %d page %d: total %d, want %d", text, limit, pages, res.Total, all.Total)
+					}
+					if len(res.Results) > limit {
+						t.Errorf("%s: limit %d page %d: %d results", text, limit, pages, len(res.Results))
+					}
+					got = append(got, names(res.Results)...)
+					if res.NextCursor == "" {
+						break
+					}
+					cursor = res.NextCursor
+				}
+				if diff := cmp.Diff(names(all.Results), got); diff != "" {
+					t.Errorf("%s at %d, limit %d: pages join to a different list (-want +got):\n%s", text, at, limit, diff)
+				}
+				if wantPages := max(1, (n+limit-1)/limit); pages != wantPages {
+					t.Errorf("%s at %d, limit %d: %d pages, want %d", text, at, limit, pages, wantPages)
+				}
+			}
+			// A cursor past the last match: an empty page, the same total.
+			res, err := Run(ctx, db, text, Options{At: at, Cursor: encodeCursor("~")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Results) != 0 || res.Total != all.Total || res.NextCursor != "" {
+				t.Errorf("%s past the end: %d results, total %d (want %d), cursor %q", text, len(res.Results), res.Total, all.Total, res.NextCursor)
+			}
 		}
-		for _, limit := range []int{1, 2, 3, 7, len(all.Results) - 1, len(all.Results), len(all.Results) + 1} {
-			var got []string
-			cursor := ""
-			pages := 0
-			for {
-				res, err := Run(ctx, db, "*", Options{At: at, Limit: limit, Cursor: cursor})
-				if err != nil {
-					t.Fatalf("limit %d page %d: %v", limit, pages, err)
-				}
-				pages++
-				if res.Total != all.Total {
-					t.Errorf("limit %d page %d: total %d, want %d", limit, pages, res.Total, all.Total)
-				}
-				if len(res.Results) > limit {
-					t.Errorf("limit %d page %d: %d results", limit, pages, len(res.Results))
-				}
-				got = append(got, names(res.Results)...)
-				if res.NextCursor == "" {
-					break
-				}
-				cursor = res.NextCursor
-			}
-			if diff := cmp.Diff(names(all.Results), got); diff != "" {
-				t.Errorf("at %d, limit %d: pages join to a different list (-want +got):\n%s", at, limit, diff)
-			}
-			wantPages := (len(all.Results) + limit - 1) / limit
-			if pages != wantPages {
-				t.Errorf("at %d, limit %d: %d pages, want %d", at, limit, pages, wantPages)
-			}
+	}
+	// No match at all, both ways.
+	for _, text := range []string{"name:nosuch", "* in name:nosuch"} {
+		res, err := Run(ctx, db, text, Options{})
+		if err != nil || len(res.Results) != 0 || res.Total != 0 || res.Results == nil {
+			t.Errorf("%s: %+v, %v", text, res, err)
 		}
 	}
 }
