@@ -60,6 +60,12 @@ type compiler struct {
 	at   int64
 	ctes []sqlFrag
 	n    int
+	// probe is set while compiling the conditions checked on each entity
+	// of a driving set (a relation's list): attribute terms then look the
+	// entity's own attributes up (EXISTS on the per-entity index) instead
+	// of listing every holder of the value, which for status,spare on a
+	// large inventory is tens of thousands of ids.
+	probe bool
 }
 
 func (c *compiler) alias(prefix string) string {
@@ -99,6 +105,9 @@ func (c *compiler) cond(n node, x string) sqlFrag {
 	case *fieldNode:
 		return match(x+"."+string(n.col), n.pat)
 	case *attrNode:
+		if c.probe {
+			return c.attrProbe(n, x)
+		}
 		return cat("", frag(x+".id IN ("), c.attrHolders(n), frag(")"))
 	case *groupNode:
 		return frag(x + ".id IN (SELECT id FROM " + c.members(n) + ")")
@@ -250,10 +259,15 @@ func driverRank(n node) int {
 // by id; the rest of the query is the condition.
 //
 // An `in` whose candidates are anchored by a selective term (its left
-// side, or another conjunct: `driver:server in name:dc1 and
+// side, or another conjunct: `driver:server in driver:datacenter and
 // attr:status,broken`) is answered upwards: from those candidates to
 // their containers, rather than down through everything in the right
-// side; (A in B) and C is (A and C) in B.
+// side; (A in B) and C is (A and C) in B. When the right side is one entity
+// by its exact name and the candidates are narrowed only by attributes,
+// whose selectivity is unknown without statistics, the walk goes down from
+// that entity instead: `driver:server in name:rack42 and
+// attr:status,spare` reads one rack, not every spare server (0.96 s -> 2 ms
+// on 100,000 entities where a third are spare).
 func (c *compiler) top(root node) (from string, cond sqlFrag) {
 	terms := conjuncts(root)
 	var selective []node
@@ -267,7 +281,7 @@ func (c *compiler) top(root node) (from string, cond sqlFrag) {
 	for i, t := range terms {
 		if r, ok := t.(*relNode); ok && r.op == relIn {
 			cand := append([]node{r.left}, selective...)
-			if !unselective(&andNode{terms: cand}) {
+			if !unselective(&andNode{terms: cand}) && (nameAnchored(&andNode{terms: cand}) || !exactName(r.right)) {
 				best, set, folded = i, c.upIn(&andNode{pos: r.pos, terms: cand}, r.right), selective
 				break
 			}
@@ -300,6 +314,8 @@ func (c *compiler) top(root node) (from string, cond sqlFrag) {
 		set = "(SELECT DISTINCT id FROM " + set + ")"
 	}
 	from = set + " r CROSS JOIN entities e ON e.id = r.id"
+	c.probe = true
+	defer func() { c.probe = false }()
 	switch len(rest) {
 	case 0:
 		return from, frag("1")
@@ -500,6 +516,24 @@ func (c *compiler) attrHolders(n *attrNode) sqlFrag {
 	return cat("", frag("SELECT "+a+".entity_id FROM attrs "+a+" WHERE "), cat(" AND ", conds...))
 }
 
+// attrProbe is attrHolders as a test of entity x: EXISTS over x's own
+// attributes (the attrs_cur_entity index: entity_id, key, subkey).
+func (c *compiler) attrProbe(n *attrNode, x string) sqlFrag {
+	a := c.alias("a")
+	conds := []sqlFrag{frag(a+".entity_id = "+x+".id AND "+a+".key = ?", n.key)}
+	if n.subkey != nil {
+		conds = append(conds, frag(a+".subkey = ?", *n.subkey))
+	}
+	switch {
+	case n.pat != nil:
+		conds = append(conds, match(a+".value", *n.pat))
+	case n.op != "":
+		conds = append(conds, frag(a+".num IS NOT NULL AND "+a+".num "+sqlOps[n.op]+" ?", n.num))
+	}
+	conds = append(conds, c.visible(a))
+	return cat("", frag("EXISTS (SELECT 1 FROM attrs "+a+" WHERE "), cat(" AND ", conds...), frag(")"))
+}
+
 // sqlOps maps the query's comparison operators to SQL's; only these
 // strings ever reach the SQL text.
 var sqlOps = map[string]string{"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -627,4 +661,26 @@ func prefixRange(prefix string) (lo, hi string, ok bool) {
 	}
 	p := prefix[:n]
 	return p, p[:n-1] + string(rune(p[n-1]+1)), true
+}
+
+// exactName reports whether n is name:WORD, one entity at most.
+func exactName(n node) bool {
+	f, ok := n.(*fieldNode)
+	return ok && f.col == colName && f.pat.kind == patExact
+}
+
+// nameAnchored reports whether n, or one of its conjuncts, is a name term
+// an index can narrow (an exact name or a fixed prefix).
+func nameAnchored(n node) bool {
+	switch n := n.(type) {
+	case *fieldNode:
+		return n.col == colName && indexable(n.pat)
+	case *andNode:
+		for _, t := range n.terms {
+			if nameAnchored(t) {
+				return true
+			}
+		}
+	}
+	return false
 }
