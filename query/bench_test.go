@@ -506,7 +506,9 @@ func BenchmarkQuery(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			c, err := Compile(q, bq.opts)
+			withDB := bq.opts
+			withDB.DB = db // as Run compiles: with rarity estimates
+			c, err := Compile(q, withDB)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,11 +1,13 @@
 package query
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"regexp/syntax"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/clusto/clusto/entity"
 )
@@ -66,6 +68,8 @@ type compiler struct {
 	// of listing every holder of the value, which for status,spare on a
 	// large inventory is tens of thousands of ids.
 	probe bool
+	// db answers rarity estimates (nil: none).
+	db Queryer
 }
 
 func (c *compiler) alias(prefix string) string {
@@ -281,7 +285,7 @@ func (c *compiler) top(root node) (from string, cond sqlFrag) {
 	for i, t := range terms {
 		if r, ok := t.(*relNode); ok && r.op == relIn {
 			cand := append([]node{r.left}, selective...)
-			if !unselective(&andNode{terms: cand}) && (nameAnchored(&andNode{terms: cand}) || !exactName(r.right)) {
+			if !unselective(&andNode{terms: cand}) && (nameAnchored(&andNode{terms: cand}) || !exactName(r.right) || c.rare(cand)) {
 				best, set, folded = i, c.upIn(&andNode{pos: r.pos, terms: cand}, r.right), selective
 				break
 			}
@@ -680,6 +684,39 @@ func nameAnchored(n node) bool {
 			if nameAnchored(t) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// rareLimit is how many holders of an attribute value still make walking
+// up from them cheaper than walking down a named subtree.
+const rareLimit = 1000
+
+// rare reports whether one of the terms is an exact attribute value held
+// by at most rareLimit entities now, asking the database (one index range
+// count, capped). Without a database nothing is known to be rare.
+func (c *compiler) rare(terms []node) bool {
+	if c.db == nil || c.at != 0 {
+		return false
+	}
+	for _, t := range terms {
+		a, ok := t.(*attrNode)
+		if !ok || a.pat == nil || a.pat.kind != patExact {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		rows, err := c.db.QueryContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM attrs a WHERE a.key = ? AND a.value = ? AND a.until IS NULL LIMIT ?)", a.key, a.pat.text, rareLimit+1)
+		n := rareLimit + 1
+		if err == nil {
+			if rows.Next() {
+				rows.Scan(&n)
+			}
+			rows.Close()
+		}
+		cancel()
+		if n <= rareLimit {
+			return true
 		}
 	}
 	return false

@@ -39,6 +39,11 @@ type Options struct {
 	// Cursor continues after the page that returned it as NextCursor; ""
 	// starts at the beginning.
 	Cursor string
+	// DB, when set, lets Compile ask how rare an attribute value is (one
+	// capped index count) to choose between walking containment down from
+	// an `in`'s right side or up from its candidates. Run sets it. Without
+	// it the walk goes down from a right side named exactly.
+	DB Queryer
 }
 
 // Match is one entity a query matched, as it was at the time read. The
@@ -107,7 +112,7 @@ func Compile(q *Query, opts Options) (*Compiled, error) {
 		}
 		cc.after = &name
 	}
-	c := &compiler{at: opts.At}
+	c := &compiler{at: opts.At, db: opts.DB}
 	from, cond := c.top(q.root)
 	cc.from = from
 	cc.both = from != "entities e" || !unselective(q.root) && filters(q.root)
@@ -183,6 +188,9 @@ func Run(ctx context.Context, db Queryer, text string, opts Options) (*Result, e
 	q, err := Parse(text)
 	if err != nil {
 		return nil, err
+	}
+	if opts.DB == nil {
+		opts.DB = db
 	}
 	c, err := Compile(q, opts)
 	if err != nil {

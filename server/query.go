@@ -89,6 +89,7 @@ func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req queryReque
 	if err != nil {
 		return err
 	}
+	opts.DB = s.store.DB().Read
 	compiled, err := query.Compile(q, opts)
 	if err != nil {
 		return err
