@@ -59,6 +59,8 @@ type block struct {
 	reserved []span // sorted, merged
 	gateway  netip.Addr
 	children []string
+	// childPrefixes are the child blocks with their networks.
+	childPrefixes []childBlock
 }
 
 func addrToOffset(p netip.Prefix, a netip.Addr) (uint64, bool) {
@@ -136,6 +138,7 @@ func (tx *Tx) blockOf(r *entRow) (*block, error) {
 	}
 	for _, k := range kids {
 		b.children = append(b.children, k.name)
+		b.childPrefixes = append(b.childPrefixes, k)
 		first, ok1 := addrToOffset(p, k.prefix.Addr())
 		if !ok1 {
 			continue
@@ -399,13 +402,16 @@ func (tx *Tx) checkAddress(b *block, address string) (uint64, error) {
 	if o > b.maxOff {
 		return 0, Errorf(KindConflict, "%s is beyond the addresses block %s can hand out", a, b.row.name)
 	}
+	// Reserved spans are merged (a gateway next to the network address
+	// makes one span), so name a child block by its own prefix.
+	for _, k := range b.childPrefixes {
+		if k.prefix.Contains(a) {
+			return 0, Errorf(KindConflict, "%s is inside child block %s (%s) of %s; allocate it from %s", a, k.name, k.prefix, b.row.name, k.name)
+		}
+	}
 	for _, r := range b.reserved {
 		if o >= r.first && o <= r.last {
-			why := "reserved (network, broadcast or gateway)"
-			if r.last > r.first {
-				why = "inside a child block; allocate it from that block"
-			}
-			return 0, Errorf(KindConflict, "%s in block %s is %s", a, b.row.name, why)
+			return 0, Errorf(KindConflict, "%s in block %s is reserved (network, broadcast or gateway)", a, b.row.name)
 		}
 	}
 	if _, in, err := tx.runAt(b.row.id, o); err != nil {

@@ -3,6 +3,7 @@ package entity_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -168,6 +169,17 @@ func TestNestedBlocks(t *testing.T) {
 	}
 	_, err := tryAllocate(s, entity.IPRequest{Block: "site", Entity: "s1", Address: "10.0.0.7"})
 	wantKind(t, err, entity.KindConflict)
+	if !strings.Contains(err.Error(), "inside child block rackA") {
+		t.Errorf("a child's address: %v", err)
+	}
+	// Network and gateway merge into one reserved span; it is still
+	// reported as reserved, not as a child block.
+	create(t, s, block("gw", "10.5.0.0/24", str("gateway", "10.5.0.1")))
+	_, err = tryAllocate(s, entity.IPRequest{Block: "gw", Entity: "s1", Address: "10.5.0.1"})
+	wantKind(t, err, entity.KindConflict)
+	if !strings.Contains(err.Error(), "reserved") {
+		t.Errorf("the gateway: %v", err)
+	}
 	if got := allocate(t, s, entity.IPRequest{Block: "rackA", Entity: "s1"}); got[0] != "10.0.0.1" {
 		t.Errorf("child allocation = %v", got)
 	}

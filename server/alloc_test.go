@@ -90,7 +90,7 @@ func TestIdempotencySurvivesRestart(t *testing.T) {
 		}
 		srv := New(st, Options{AllowAnonymous: true, Log: discardLog()})
 		e := &env{t: t, store: st, srv: srv}
-		e.ts = newTestServer(t, srv)
+		e.ts = httptest.NewServer(srv)
 		return st, e
 	}
 	st, e := open()
@@ -274,11 +274,6 @@ func TestPlanAndApplyOverHTTP(t *testing.T) {
 	if er.Position == nil || er.Position.Line != 2 || er.Details["file"] != "bad.yaml" {
 		t.Errorf("plan error = %+v", er)
 	}
-}
-
-func newTestServer(t testing.TB, h http.Handler) *httptest.Server {
-	t.Helper()
-	return httptest.NewServer(h)
 }
 
 // doQuiet is do for goroutines: transport errors become status 0 instead

@@ -24,6 +24,7 @@
 package invfile
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -496,7 +497,7 @@ func (p *parser) value(n *yaml.Node) (entity.Value, error) {
 			if n.Kind == yaml.ScalarNode {
 				text = n.Value
 			} else {
-				b, err := jsonMarshal(anyv)
+				b, err := json.Marshal(anyv)
 				if err != nil {
 					return entity.Value{}, errAt(p.pos(n), "json value: %v", err)
 				}

@@ -147,9 +147,12 @@ func MakePlan(ctx context.Context, s *entity.Store, doc *Document, opts Options)
 	for _, st := range p.steps {
 		plan.Steps = append(plan.Steps, st...)
 	}
+	// Each entity counts once, by its weightiest step: a created entity's
+	// attribute and placement steps are part of its create.
+	weight := map[string]int{"change": 1, "create": 2, "delete": 2}
 	counted := map[string]string{}
 	for _, st := range plan.Steps {
-		if prev, ok := counted[st.Entity]; !ok || st.Action == "create" || st.Action == "delete" || prev == "change" && st.Action != "change" {
+		if weight[st.Action] > weight[counted[st.Entity]] {
 			counted[st.Entity] = st.Action
 		}
 	}
