@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/netip"
+	"sort"
 	"strings"
 
 	"github.com/clusto/clusto/drivers"
@@ -80,23 +82,32 @@ func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement, op str
 		}
 		return Errorf(KindInvalid, "a %s cannot go in a %s; a %s may go in: %s", cd.Name, pd.Name, cd.Name, allowed)
 	}
-	var cur string
-	err := tx.queryRow(`SELECT e.name FROM connections c JOIN entities e ON e.id = c.a AND e.until IS NULL
-		WHERE c.b = ? AND c.type = 'contains' AND c.until IS NULL`, c.id).Scan(&cur)
-	if err == nil {
-		return Errorf(KindConflict, "%s is already in %s; remove it from there first (an entity has one physical parent)", c.name, cur).With("parent", cur)
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return Internal("insert", err)
+	fc := tx.freshOf(c.id)
+	if fc == nil || fc.placed {
+		var cur string
+		err := tx.queryRow(`SELECT e.name FROM connections c JOIN entities e ON e.id = c.a AND e.until IS NULL
+			WHERE c.b = ? AND c.type = 'contains' AND c.until IS NULL`, c.id).Scan(&cur)
+		if err == nil {
+			return Errorf(KindConflict, "%s is already in %s; remove it from there first (an entity has one physical parent)", c.name, cur).With("parent", cur)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return Internal("insert", err)
+		}
 	}
-	if cyc, err := tx.isAncestor(c.id, p.id, "'contains'"); err != nil {
-		return err
-	} else if cyc {
-		return Errorf(KindInvalid, "%s is inside %s; putting %s in it would make a loop", p.name, c.name, c.name)
+	// Something that holds nothing is no one's ancestor.
+	if fc == nil || fc.holds {
+		if cyc, err := tx.isAncestor(c.id, p.id, "'contains'"); err != nil {
+			return err
+		} else if cyc {
+			return Errorf(KindInvalid, "%s is inside %s; putting %s in it would make a loop", p.name, c.name, c.name)
+		}
 	}
+	var nested *netip.Prefix
 	if pd.Name == "ipblock" && cd.Name == "ipblock" {
-		if err := tx.checkBlockNesting(p, c); err != nil {
+		cp, err := tx.checkBlockNesting(p, c)
+		if err != nil {
 			return err
 		}
+		nested = &cp
 	}
 	var pos, height any
 	if at.Position != nil || at.Height != nil {
@@ -131,6 +142,15 @@ func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement, op str
 	}
 	if _, err := tx.exec("insert", "INSERT INTO connections(type, a, b, position, height, since) VALUES ('contains',?,?,?,?,?)", p.id, c.id, pos, height, cid); err != nil {
 		return err
+	}
+	if nested != nil {
+		tx.addedChildBlock(p.id, childBlock{c.name, *nested})
+	}
+	if fc != nil {
+		fc.placed = true
+	}
+	if fp := tx.freshOf(p.id); fp != nil {
+		fp.holds = true
 	}
 	if err := tx.bump(c, cid); err != nil {
 		return err
@@ -171,6 +191,10 @@ func (tx *Tx) Units(name string) (int64, error) {
 }
 
 func (tx *Tx) intAttr(id int64, key string) (int64, bool, error) {
+	if v, found, known := tx.knownAttr(id, key, true); known {
+		n, _ := v.Int64()
+		return n, found, nil
+	}
 	var n sql.NullInt64
 	err := tx.queryRow("SELECT num FROM attrs WHERE entity_id = ? AND key = ? AND until IS NULL AND num IS NOT NULL ORDER BY rid DESC LIMIT 1", id, key).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -225,20 +249,26 @@ func (tx *Tx) height(c *entRow, d *drivers.Driver, given *int64) (int64, error) 
 }
 
 func (tx *Tx) addMember(g, m *entRow, gd *drivers.Driver) error {
-	var one int
-	err := tx.queryRow("SELECT 1 FROM connections WHERE a = ? AND b = ? AND type = 'member' AND until IS NULL", g.id, m.id).Scan(&one)
-	if err == nil {
-		return Errorf(KindConflict, "%s is already a member of %s", m.name, g.name)
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return Internal("add member", err)
+	fm := tx.freshOf(m.id)
+	if fm == nil || fm.groups[g.id] {
+		var one int
+		err := tx.queryRow("SELECT 1 FROM connections WHERE a = ? AND b = ? AND type = 'member' AND until IS NULL", g.id, m.id).Scan(&one)
+		if err == nil {
+			return Errorf(KindConflict, "%s is already a member of %s", m.name, g.name)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return Internal("add member", err)
+		}
 	}
-	if cyc, err := tx.isAncestor(m.id, g.id, "'member'"); err != nil {
-		return err
-	} else if cyc {
-		return Errorf(KindInvalid, "%s is (within) a member of %s; adding %s to it would make a loop", g.name, m.name, m.name)
+	// A group without members is no one's ancestor.
+	if fm == nil || fm.hasMembers {
+		if cyc, err := tx.isAncestor(m.id, g.id, "'member'"); err != nil {
+			return err
+		} else if cyc {
+			return Errorf(KindInvalid, "%s is (within) a member of %s; adding %s to it would make a loop", g.name, m.name, m.name)
+		}
 	}
 	if gd.Name == "pool" {
-		if err := tx.checkPoolRules(g, m); err != nil {
+		if err := tx.checkPoolRules(g, m, fm); err != nil {
 			return err
 		}
 	}
@@ -250,6 +280,18 @@ func (tx *Tx) addMember(g, m *entRow, gd *drivers.Driver) error {
 	if _, err := tx.exec("add member", "INSERT INTO connections(type, a, b, since) VALUES ('member',?,?,?)", g.id, m.id, cid); err != nil {
 		return err
 	}
+	if fm != nil {
+		if fm.groups == nil {
+			fm.groups = map[int64]bool{}
+		}
+		fm.groups[g.id] = true
+		if gd.Name == "pool" {
+			fm.pools = append(fm.pools, poolRef{g.id, g.name})
+		}
+	}
+	if fg := tx.freshOf(g.id); fg != nil {
+		fg.hasMembers = true
+	}
 	if err := tx.bump(m, cid); err != nil {
 		return err
 	}
@@ -257,55 +299,59 @@ func (tx *Tx) addMember(g, m *entRow, gd *drivers.Driver) error {
 }
 
 // checkPoolRules enforces Clusto's pool variants: a member of an exclusive
-// pool may be in no other pool, and a thing may be in at most one unique pool.
-func (tx *Tx) checkPoolRules(g, m *entRow) error {
-	flag := func(id int64, key string) (bool, error) {
-		var v string
-		err := tx.queryRow("SELECT value FROM attrs WHERE entity_id = ? AND key = ? AND until IS NULL ORDER BY rid DESC LIMIT 1", id, key).Scan(&v)
-		if errors.Is(err, sql.ErrNoRows) {
-			return false, nil
+// pool may be in no other pool, and a thing may be in at most one unique
+// pool. fm, when not nil, already knows m's pools.
+func (tx *Tx) checkPoolRules(g, m *entRow, fm *freshEntity) error {
+	var pools []poolRef
+	if fm != nil {
+		pools = fm.pools
+	} else {
+		rows, err := tx.query(`SELECT e.id, e.name FROM connections c JOIN entities e ON e.id = c.a AND e.until IS NULL
+			WHERE c.b = ? AND c.type = 'member' AND c.until IS NULL AND e.driver = 'pool' ORDER BY e.name`, m.id)
+		if err != nil {
+			return Internal("read pools", err)
 		}
+		for rows.Next() {
+			var p poolRef
+			if err := rows.Scan(&p.id, &p.name); err != nil {
+				rows.Close()
+				return Internal("read pools", err)
+			}
+			pools = append(pools, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return Internal("read pools", err)
+		}
+	}
+	if len(pools) == 0 {
+		return nil // the first pool a thing joins breaks no rule
+	}
+	sort.Slice(pools, func(i, j int) bool { return pools[i].name < pools[j].name })
+	flag := func(id int64, key string) (bool, error) {
+		v, err := tx.stringAttr(id, key)
 		return v == "true", err
 	}
 	gExclusive, err := flag(g.id, "exclusive")
 	if err != nil {
-		return Internal("read pool", err)
+		return err
 	}
 	gUnique, err := flag(g.id, "unique")
 	if err != nil {
-		return Internal("read pool", err)
+		return err
 	}
-	rows, err := tx.query(`SELECT e.id, e.name FROM connections c JOIN entities e ON e.id = c.a AND e.until IS NULL
-		WHERE c.b = ? AND c.type = 'member' AND c.until IS NULL AND e.driver = 'pool' ORDER BY e.name`, m.id)
-	if err != nil {
-		return Internal("read pools", err)
-	}
-	type pool struct {
-		id   int64
-		name string
-	}
-	var pools []pool
-	for rows.Next() {
-		var p pool
-		if err := rows.Scan(&p.id, &p.name); err != nil {
-			rows.Close()
-			return Internal("read pools", err)
-		}
-		pools = append(pools, p)
-	}
-	rows.Close()
 	for _, p := range pools {
 		if gExclusive {
 			return Errorf(KindConflict, "%s is an exclusive pool and %s is already in pool %s", g.name, m.name, p.name)
 		}
 		if ex, err := flag(p.id, "exclusive"); err != nil {
-			return Internal("read pool", err)
+			return err
 		} else if ex {
 			return Errorf(KindConflict, "%s is in exclusive pool %s and can be in no other pool", m.name, p.name)
 		}
 		if gUnique {
 			if un, err := flag(p.id, "unique"); err != nil {
-				return Internal("read pool", err)
+				return err
 			} else if un {
 				return Errorf(KindConflict, "%s is already in unique pool %s; a thing may be in one unique pool", m.name, p.name)
 			}
@@ -345,6 +391,8 @@ func (tx *Tx) Remove(parent, child string) error {
 	if _, err := tx.exec("remove", "UPDATE connections SET until = ? WHERE rid = ?", cid, rid); err != nil {
 		return err
 	}
+	tx.forgetBlocks()
+	tx.untrack(p.id, c.id)
 	if err := tx.bump(c, cid); err != nil {
 		return err
 	}
@@ -492,6 +540,9 @@ func (tx *Tx) Connect(a, b Endpoint) error {
 		r  *entRow
 		ep Endpoint
 	}{{ra, a}, {rb, b}} {
+		if f := tx.freshOf(side.r.id); f != nil && !f.links[side.ep.Port] {
+			continue // known free
+		}
 		peer, used, err := tx.peerOf(side.r, side.ep.Port)
 		if err != nil {
 			return err
@@ -508,6 +559,17 @@ func (tx *Tx) Connect(a, b Endpoint) error {
 	if _, err := tx.exec("link", `INSERT INTO connections(type, a, b, a_port, b_port, port_type, since) VALUES
 		('link',?1,?2,?3,?4,?5,?6), ('link',?2,?1,?4,?3,?5,?6)`, ra.id, rb.id, a.Port, b.Port, pa.Type, cid); err != nil {
 		return err
+	}
+	for _, side := range []struct {
+		id   int64
+		port string
+	}{{ra.id, a.Port}, {rb.id, b.Port}} {
+		if f := tx.freshOf(side.id); f != nil {
+			if f.links == nil {
+				f.links = map[string]bool{}
+			}
+			f.links[side.port] = true
+		}
 	}
 	if err := tx.bump(ra, cid); err != nil {
 		return err
@@ -569,6 +631,7 @@ func (tx *Tx) Disconnect(a, b Endpoint) error {
 		cid, ra.id, a.Port, rb.id, b.Port); err != nil {
 		return err
 	}
+	tx.untrack(ra.id, rb.id)
 	if err := tx.bump(ra, cid); err != nil {
 		return err
 	}

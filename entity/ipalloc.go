@@ -100,24 +100,11 @@ func (tx *Tx) loadBlock(name string) (*block, error) {
 }
 
 func (tx *Tx) blockOf(r *entRow) (*block, error) {
-	cidr, err := tx.stringAttr(r.id, "cidr")
+	b, err := tx.blockPrefix(r)
 	if err != nil {
 		return nil, err
 	}
-	if cidr == "" {
-		return nil, Errorf(KindInvalid, "ipblock %s has no cidr attribute; set one (e.g. 10.0.3.0/24)", r.name)
-	}
-	p, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		return nil, Errorf(KindInvalid, "ipblock %s has a bad cidr %q", r.name, cidr)
-	}
-	b := &block{row: r, prefix: p}
-	hostBits := p.Addr().BitLen() - p.Bits()
-	if hostBits >= 64 {
-		b.maxOff = ^uint64(0)
-	} else {
-		b.maxOff = uint64(1)<<hostBits - 1
-	}
+	p := b.prefix
 	var res []span
 	if p.Addr().Is4() && p.Bits() <= 30 {
 		res = append(res, span{0, 0}, span{b.maxOff, b.maxOff})
@@ -172,7 +159,69 @@ type childBlock struct {
 	prefix netip.Prefix
 }
 
+// blockPrefix reads a block's prefix and size alone, without the spans
+// its gateway and child blocks reserve.
+func (tx *Tx) blockPrefix(r *entRow) (*block, error) {
+	cidr, err := tx.stringAttr(r.id, "cidr")
+	if err != nil {
+		return nil, err
+	}
+	if cidr == "" {
+		return nil, Errorf(KindInvalid, "ipblock %s has no cidr attribute; set one (e.g. 10.0.3.0/24)", r.name)
+	}
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return nil, Errorf(KindInvalid, "ipblock %s has a bad cidr %q", r.name, cidr)
+	}
+	b := &block{row: r, prefix: p}
+	hostBits := p.Addr().BitLen() - p.Bits()
+	if hostBits >= 64 {
+		b.maxOff = ^uint64(0)
+	} else {
+		b.maxOff = uint64(1)<<hostBits - 1
+	}
+	return b, nil
+}
+
+// childBlocks returns the blocks directly inside block id, by name. The
+// answer is cached for the rest of the transaction: placing block after
+// block into one parent (a /8 carved into thousands of /24s by an import)
+// would otherwise read every sibling again for each one. contain appends
+// to the cache; any other write that could change a parent's blocks or
+// their prefixes drops it (forgetBlocks).
 func (tx *Tx) childBlocks(id int64) ([]childBlock, error) {
+	if kids, ok := tx.kids[id]; ok {
+		return kids, nil
+	}
+	kids, err := tx.readChildBlocks(id)
+	if err != nil {
+		return nil, err
+	}
+	if tx.kids == nil {
+		tx.kids = map[int64][]childBlock{}
+	}
+	tx.kids[id] = kids
+	return kids, nil
+}
+
+// addedChildBlock keeps a cached list of parent's blocks in step with a
+// block just put in it, in name order as readChildBlocks gives them.
+func (tx *Tx) addedChildBlock(parentID int64, k childBlock) {
+	kids, ok := tx.kids[parentID]
+	if !ok {
+		return
+	}
+	i := sort.Search(len(kids), func(i int) bool { return kids[i].name >= k.name })
+	// A new slice: callers may hold the old one.
+	out := make([]childBlock, 0, len(kids)+1)
+	out = append(append(append(out, kids[:i]...), k), kids[i:]...)
+	tx.kids[parentID] = out
+}
+
+// forgetBlocks drops the cached child blocks of every parent.
+func (tx *Tx) forgetBlocks() { clear(tx.kids) }
+
+func (tx *Tx) readChildBlocks(id int64) ([]childBlock, error) {
 	rows, err := tx.query(`SELECT e.name, coalesce((SELECT a.value FROM attrs a WHERE a.entity_id = e.id AND a.key = 'cidr' AND a.until IS NULL LIMIT 1), '')
 		FROM connections c JOIN entities e ON e.id = c.b AND e.until IS NULL
 		WHERE c.a = ? AND c.type = 'contains' AND c.until IS NULL AND e.driver = 'ipblock' ORDER BY e.name`, id)
@@ -194,6 +243,9 @@ func (tx *Tx) childBlocks(id int64) ([]childBlock, error) {
 }
 
 func (tx *Tx) stringAttr(id int64, key string) (string, error) {
+	if v, _, known := tx.knownAttr(id, key, false); known {
+		return v.Text, nil
+	}
 	var v string
 	err := tx.queryRow("SELECT value FROM attrs WHERE entity_id = ? AND key = ? AND until IS NULL ORDER BY rid DESC LIMIT 1", id, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -500,6 +552,7 @@ func (tx *Tx) release(blockRow, holder *entRow, rid int64, o uint64, alloc Alloc
 		AND +entity_id = ? AND key = 'ip' AND subkey = ?`, cid, a16[:], holder.id, alloc.Interface); err != nil {
 		return err
 	}
+	tx.attrWritten(holder.id, cid)
 	// Both sides get a new version, unless one is being deleted.
 	return tx.bumpIDs(map[int64]bool{holder.id: true, blockRow.id: true}, cid)
 }
@@ -652,29 +705,32 @@ func (tx *Tx) AllocationsOf(name string) ([]Allocation, error) {
 // checkBlockNesting keeps nested blocks consistent: a child block lies
 // inside its parent, overlaps no sibling, and takes no address the parent
 // has already handed out.
-func (tx *Tx) checkBlockNesting(parent, child *entRow) error {
-	pb, err := tx.blockOf(parent)
+// It returns the child's prefix.
+func (tx *Tx) checkBlockNesting(parent, child *entRow) (netip.Prefix, error) {
+	// Only the parent's own prefix matters here, not its reserved spans:
+	// blockOf would merge the spans of every sibling on each insert.
+	pb, err := tx.blockPrefix(parent)
 	if err != nil {
-		return err
+		return netip.Prefix{}, err
 	}
 	cidr, err := tx.stringAttr(child.id, "cidr")
 	if err != nil {
-		return err
+		return netip.Prefix{}, err
 	}
 	cp, err := netip.ParsePrefix(cidr)
 	if err != nil {
-		return Errorf(KindInvalid, "ipblock %s needs a cidr before it can go in %s", child.name, parent.name)
+		return netip.Prefix{}, Errorf(KindInvalid, "ipblock %s needs a cidr before it can go in %s", child.name, parent.name)
 	}
 	if cp.Bits() <= pb.prefix.Bits() || !pb.prefix.Contains(cp.Addr()) {
-		return Errorf(KindInvalid, "%s (%s) does not lie inside %s (%s)", child.name, cp, parent.name, pb.prefix)
+		return netip.Prefix{}, Errorf(KindInvalid, "%s (%s) does not lie inside %s (%s)", child.name, cp, parent.name, pb.prefix)
 	}
 	kids, err := tx.childBlocks(parent.id)
 	if err != nil {
-		return err
+		return netip.Prefix{}, err
 	}
 	for _, k := range kids {
 		if k.prefix.Overlaps(cp) {
-			return Errorf(KindConflict, "%s (%s) overlaps sibling block %s (%s)", child.name, cp, k.name, k.prefix)
+			return netip.Prefix{}, Errorf(KindConflict, "%s (%s) overlaps sibling block %s (%s)", child.name, cp, k.name, k.prefix)
 		}
 	}
 	first, _ := addrToOffset(pb.prefix, cp.Addr())
@@ -685,12 +741,12 @@ func (tx *Tx) checkBlockNesting(parent, child *entRow) error {
 	var n int
 	if err := tx.queryRow("SELECT count(*) FROM ip_allocations WHERE block_id = ? AND until IS NULL AND offset BETWEEN ? AND ?",
 		parent.id, biased(first), biased(last)).Scan(&n); err != nil {
-		return Internal("check block nesting", err)
+		return netip.Prefix{}, Internal("check block nesting", err)
 	}
 	if n > 0 {
-		return Errorf(KindConflict, "%s has already handed out %d addresses inside %s; release them first", parent.name, n, cp)
+		return netip.Prefix{}, Errorf(KindConflict, "%s has already handed out %d addresses inside %s; release them first", parent.name, n, cp)
 	}
-	return nil
+	return cp, nil
 }
 
 // guardBlockAttr refuses to change a block's cidr while it has allocations

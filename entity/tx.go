@@ -30,6 +30,13 @@ type Tx struct {
 	touched map[int64]int64
 	// rows caches current entity rows by name between version flushes.
 	rows map[string]*entRow
+	// created maps the ids of entities created in this transaction to the
+	// change that created them.
+	created map[int64]int64
+	// kids caches child blocks by parent block id (see childBlocks).
+	kids map[int64][]childBlock
+	// fresh is what is known of entities created here (see fresh.go).
+	fresh map[int64]*freshEntity
 }
 
 // DefaultActor is recorded when a write names no actor.
@@ -96,6 +103,13 @@ func (tx *Tx) stmt(query string) (*sql.Stmt, error) {
 	if st, ok := tx.stmts[query]; ok {
 		return st, nil
 	}
+	if len(tx.stmts) >= maxTxStmts {
+		// Queries built with a varying shape must not grow the cache
+		// without bound over a long batch. Evicting could close a
+		// statement whose rows are still being read, so past the cap
+		// the callers run the query unprepared instead.
+		return nil, errStmtCacheFull
+	}
 	st, err := tx.tx.PrepareContext(tx.ctx, query)
 	if err != nil {
 		return nil, err
@@ -107,12 +121,44 @@ func (tx *Tx) stmt(query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-func (tx *Tx) exec(what, query string, args ...any) (sql.Result, error) {
-	st, err := tx.stmt(query)
+var errStmtCacheFull = errors.New("statement cache full")
+
+// maxTxStmts caps a transaction's statement cache. The write paths use a
+// few dozen distinct statements.
+const maxTxStmts = 256
+
+// cached runs the store's shared read helpers (which take a queryer) on
+// the transaction's connection through its statement cache, so a bulk
+// load does not prepare the same lookup once per row.
+type cached struct{ tx *Tx }
+
+func (q cached) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := q.tx.stmt(query)
 	if err != nil {
-		return nil, Internal(what, err)
+		// The cache is full or the statement failed to prepare: running it
+		// directly reports the same preparation error, if any.
+		return q.tx.tx.QueryContext(ctx, query, args...)
 	}
-	res, err := st.ExecContext(tx.ctx, args...)
+	return st.QueryContext(ctx, args...)
+}
+
+func (q cached) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := q.tx.stmt(query)
+	if err != nil {
+		return q.tx.tx.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (tx *Tx) exec(what, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	st, err := tx.stmt(query)
+	switch {
+	case err == nil:
+		res, err = st.ExecContext(tx.ctx, args...)
+	case errors.Is(err, errStmtCacheFull):
+		res, err = tx.tx.ExecContext(tx.ctx, query, args...)
+	}
 	if err != nil {
 		return nil, Internal(what, err)
 	}
@@ -120,27 +166,19 @@ func (tx *Tx) exec(what, query string, args ...any) (sql.Result, error) {
 }
 
 func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
-	st, err := tx.stmt(query)
-	if err != nil {
-		return tx.tx.QueryRowContext(tx.ctx, query, args...)
-	}
-	return st.QueryRowContext(tx.ctx, args...)
+	return cached{tx}.QueryRowContext(tx.ctx, query, args...)
 }
 
 // query runs a prepared, cached statement returning rows.
 func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
-	st, err := tx.stmt(query)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(tx.ctx, args...)
+	return cached{tx}.QueryContext(tx.ctx, query, args...)
 }
 
 func (tx *Tx) row(name string) (*entRow, error) {
 	if r, ok := tx.rows[name]; ok {
 		return r, nil
 	}
-	r, err := tx.s.rowByName(tx.ctx, tx.tx, name, 0)
+	r, err := tx.s.rowByName(tx.ctx, cached{tx}, name, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +201,7 @@ func (tx *Tx) Get(name string) (*Entity, error) {
 	if err := tx.flushVersions(); err != nil {
 		return nil, err
 	}
-	return tx.s.load(tx.ctx, tx.tx, name, 0)
+	return tx.s.load(tx.ctx, cached{tx}, name, 0)
 }
 
 // CheckVersion fails with precondition_failed unless the entity is at version.
@@ -201,9 +239,13 @@ func (tx *Tx) record(op string, subject, peer *entRow, before, after any) (int64
 	if peer != nil {
 		pid, pname = peer.id, peer.name
 	}
-	var cid int64
-	err := tx.queryRow("INSERT INTO changes(at, actor, op, entity_id, entity, peer_id, peer, before, after) VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
-		tx.now, tx.actor, op, sid, sname, pid, pname, mustJSON(before), mustJSON(after)).Scan(&cid)
+	res, err := tx.exec("record change", "INSERT INTO changes(at, actor, op, entity_id, entity, peer_id, peer, before, after) VALUES (?,?,?,?,?,?,?,?,?)",
+		tx.now, tx.actor, op, sid, sname, pid, pname, mustJSON(before), mustJSON(after))
+	if err != nil {
+		return 0, err
+	}
+	// changes.id is the rowid (no AUTOINCREMENT), so this is the number.
+	cid, err := res.LastInsertId()
 	if err != nil {
 		return 0, Internal("record change", err)
 	}
@@ -247,6 +289,11 @@ func (tx *Tx) flushVersions() error {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
 		cid := tx.touched[id]
+		if tx.created[id] != 0 {
+			// Created in this transaction: its only rows are already new,
+			// stamped with this transaction's time.
+			continue
+		}
 		r, err := scanEntRow(tx.queryRow("SELECT "+entCols+" FROM entities e WHERE e.id = ? AND e.until IS NULL", id))
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // deleted in this transaction
@@ -322,18 +369,37 @@ func (tx *Tx) create(n NewEntity) error {
 		return Internal("create entity", err)
 	}
 	after := map[string]any{"name": n.Name, "driver": d.Name, "kind": d.Kind, "attrs": attrs}
-	var id int64
-	if err := tx.queryRow("INSERT INTO entity_ids DEFAULT VALUES RETURNING id").Scan(&id); err != nil {
+	res, err := tx.exec("create entity", "INSERT INTO entity_ids DEFAULT VALUES")
+	if err != nil {
+		return err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
 		return Internal("create entity", err)
 	}
 	cid, err := tx.record(OpCreate, &entRow{id: id, name: n.Name}, nil, nil, after)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.exec("create entity", `INSERT INTO entities(id, name, driver, kind, version, created_at, updated_at, since)
-		VALUES (?,?,?,?,1,?,?,?)`, id, n.Name, d.Name, string(d.Kind), tx.now, tx.now, cid); err != nil {
+	res, err = tx.exec("create entity", `INSERT INTO entities(id, name, driver, kind, version, created_at, updated_at, since)
+		VALUES (?,?,?,?,1,?,?,?)`, id, n.Name, d.Name, string(d.Kind), tx.now, tx.now, cid)
+	if err != nil {
 		return err
 	}
+	rid, err := res.LastInsertId()
+	if err != nil {
+		return Internal("create entity", err)
+	}
+	// What follows a create in a bulk load (placing it, cabling it) looks
+	// the new entity up by name: the cache answers without a query.
+	if tx.rows == nil {
+		tx.rows = map[string]*entRow{}
+	}
+	if tx.created == nil {
+		tx.created = map[int64]int64{}
+	}
+	tx.created[id] = cid
+	tx.rows[n.Name] = &entRow{rid: rid, id: id, version: 1, since: cid, name: n.Name, driver: d.Name, kind: d.Kind, created: tx.now, updated: tx.now}
 	seen := map[string]bool{}
 	for _, a := range attrs {
 		k := attrIdentity(a)
@@ -345,6 +411,7 @@ func (tx *Tx) create(n NewEntity) error {
 			return err
 		}
 	}
+	tx.trackCreated(id, cid, attrs)
 	return nil
 }
 
@@ -416,6 +483,12 @@ func (tx *Tx) normalize(d *drivers.Driver, a Attr) (Attr, error) {
 }
 
 func (tx *Tx) insertAttr(entityID int64, a Attr, cid int64) error {
+	tx.attrWritten(entityID, cid)
+	if a.Key == "cidr" && tx.created[entityID] != cid {
+		// The block may be in a cached list of child blocks with its old
+		// prefix. (A block being created, by change cid, is in no list.)
+		tx.forgetBlocks()
+	}
 	var num, ip, ref any
 	switch a.Value.Type {
 	case TypeInt:
@@ -557,7 +630,7 @@ func (tx *Tx) addAttr(name string, a Attr, autoNumber bool) (Attr, error) {
 // closeAttrs ends the current rows matching sel and returns what they held.
 func (tx *Tx) closeAttrs(r *entRow, sel AttrSelector, cid int64) ([]Attr, error) {
 	var sub *string = sel.Subkey
-	before, err := tx.s.attrsOf(tx.ctx, tx.tx, r.id, 0, sel.Key, sub)
+	before, err := tx.s.attrsOf(tx.ctx, cached{tx}, r.id, 0, sel.Key, sub)
 	if err != nil {
 		return nil, err
 	}
@@ -573,6 +646,10 @@ func (tx *Tx) closeAttrs(r *entRow, sel AttrSelector, cid int64) ([]Attr, error)
 	}
 	if len(matched) == 0 {
 		return nil, nil
+	}
+	tx.attrWritten(r.id, cid)
+	if sel.Key == "cidr" {
+		tx.forgetBlocks()
 	}
 	q, args := sel.where()
 	_, err = tx.exec("remove attribute", "UPDATE attrs SET until = ? WHERE entity_id = ? AND until IS NULL AND "+q, append([]any{cid, r.id}, args...)...)
@@ -765,6 +842,9 @@ func (tx *Tx) bumpRenamed(r *entRow, cid int64) error {
 	if _, err := tx.exec("rename entity", "UPDATE entities SET until = ? WHERE rid = ?", cid, r.rid); err != nil {
 		return err
 	}
+	// References to it were rewritten: other entities' attributes changed.
+	tx.forgetBlocks()
+	tx.untrackAll()
 	var rid int64
 	if err := tx.queryRow(`INSERT INTO entities(id, name, driver, kind, version, created_at, updated_at, since)
 		VALUES (?,?,?,?,?,?,?,?) RETURNING rid`, r.id, r.name, r.driver, string(r.kind), r.version+1, r.created, tx.now, cid).Scan(&rid); err != nil {
@@ -882,6 +962,8 @@ func (tx *Tx) Delete(name string, cascade bool) error {
 	if _, err := tx.exec("delete entity", "UPDATE connections SET until = ?1 WHERE (a = ?2 OR b = ?2) AND until IS NULL", cid, r.id); err != nil {
 		return err
 	}
+	tx.forgetBlocks()
+	tx.untrackAll()
 	if _, err := tx.exec("delete entity", "UPDATE attrs SET until = ? WHERE entity_id = ? AND until IS NULL", cid, r.id); err != nil {
 		return err
 	}

@@ -1,0 +1,287 @@
+package entity_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/clusto/clusto/entity"
+)
+
+// TestRulesHoldForEntitiesCreatedInTheSameTransaction covers the checks
+// that, for an entity created earlier in the same transaction, answer from
+// what the transaction knows instead of querying (entity/fresh.go) and the
+// per-transaction cache of child blocks. Each case breaks a rule inside
+// one transaction after the knowledge was built up, and must be refused
+// exactly as it is across transactions.
+func TestRulesHoldForEntitiesCreatedInTheSameTransaction(t *testing.T) {
+	at := func(u int64) entity.Placement { return entity.Placement{Position: &u} }
+	ep := func(name, port string) entity.Endpoint { return entity.Endpoint{Name: name, Port: port} }
+	cases := []struct {
+		name     string
+		steps    func(tx *entity.Tx) error
+		wantKind entity.ErrorKind
+		wantMsg  string
+	}{
+		{
+			name: "second physical parent",
+			steps: func(tx *entity.Tx) error {
+				for _, n := range []entity.NewEntity{{Name: "r1", Driver: "rack"}, {Name: "r2", Driver: "rack"}, {Name: "s1", Driver: "server"}} {
+					if err := tx.CreateQuiet(n); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.Insert("r1", "s1", at(3)); err != nil {
+					return err
+				}
+				_, err := tx.Insert("r2", "s1", at(3))
+				return err
+			},
+			wantKind: entity.KindConflict, wantMsg: "s1 is already in r1",
+		},
+		{
+			name: "containment loop through new entities",
+			steps: func(tx *entity.Tx) error {
+				for _, n := range []entity.NewEntity{
+					{Name: "outer", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.0.0/16")}},
+					{Name: "inner", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.1.0/24")}},
+				} {
+					if err := tx.CreateQuiet(n); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.Insert("outer", "inner", entity.Placement{}); err != nil {
+					return err
+				}
+				_, err := tx.Insert("inner", "outer", entity.Placement{})
+				return err
+			},
+			wantKind: entity.KindInvalid, wantMsg: "inner is inside outer; putting outer in it would make a loop",
+		},
+		{
+			name: "membership loop through new groups",
+			steps: func(tx *entity.Tx) error {
+				for _, n := range []entity.NewEntity{{Name: "g1", Driver: "class"}, {Name: "g2", Driver: "class"}} {
+					if err := tx.CreateQuiet(n); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.Insert("g1", "g2", entity.Placement{}); err != nil {
+					return err
+				}
+				_, err := tx.Insert("g2", "g1", entity.Placement{})
+				return err
+			},
+			wantKind: entity.KindInvalid, wantMsg: "would make a loop",
+		},
+		{
+			name: "same group twice",
+			steps: func(tx *entity.Tx) error {
+				for _, n := range []entity.NewEntity{{Name: "web", Driver: "pool"}, {Name: "s1", Driver: "server"}} {
+					if err := tx.CreateQuiet(n); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.Insert("web", "s1", entity.Placement{}); err != nil {
+					return err
+				}
+				_, err := tx.Insert("web", "s1", entity.Placement{})
+				return err
+			},
+			wantKind: entity.KindConflict, wantMsg: "s1 is already a member of web",
+		},
+		{
+			name: "exclusive pool after another pool",
+			steps: func(tx *entity.Tx) error {
+				for _, n := range []entity.NewEntity{
+					{Name: "web", Driver: "pool"},
+					{Name: "quarantine", Driver: "pool", Attrs: []entity.Attr{str("exclusive", "true")}},
+					{Name: "s1", Driver: "server"},
+				} {
+					if err := tx.CreateQuiet(n); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.Insert("web", "s1", entity.Placement{}); err != nil {
+					return err
+				}
+				_, err := tx.Insert("quarantine", "s1", entity.Placement{})
+				return err
+			},
+			wantKind: entity.KindConflict, wantMsg: "quarantine is an exclusive pool and s1 is already in pool web",
+		},
+		{
+			name: "pool made exclusive after it was read",
+			steps: func(tx *entity.Tx) error {
+				for _, n := range []entity.NewEntity{{Name: "a", Driver: "pool"}, {Name: "b", Driver: "pool"}, {Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server"}} {
+					if err := tx.CreateQuiet(n); err != nil {
+						return err
+					}
+				}
+				// s2 in a then b reads b's flags as not exclusive.
+				for _, step := range [][2]string{{"a", "s2"}, {"b", "s2"}, {"a", "s1"}} {
+					if _, err := tx.Insert(step[0], step[1], entity.Placement{}); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.SetAttr("b", entity.AttrSelector{Key: "exclusive"}, []entity.Value{entity.String("true")}); err != nil {
+					return err
+				}
+				_, err := tx.Insert("b", "s1", entity.Placement{})
+				return err
+			},
+			wantKind: entity.KindConflict, wantMsg: "b is an exclusive pool and s1 is already in pool a",
+		},
+		{
+			name: "port cabled twice",
+			steps: func(tx *entity.Tx) error {
+				for _, n := range []entity.NewEntity{{Name: "sw1", Driver: "switch"}, {Name: "s1", Driver: "server"}} {
+					if err := tx.CreateQuiet(n); err != nil {
+						return err
+					}
+				}
+				if err := tx.Connect(ep("s1", "eth0"), ep("sw1", "1")); err != nil {
+					return err
+				}
+				return tx.Connect(ep("s1", "eth0"), ep("sw1", "2"))
+			},
+			wantKind: entity.KindConflict, wantMsg: "port s1:eth0 is in use: it is linked to sw1:1",
+		},
+		{
+			name: "switch port cabled twice",
+			steps: func(tx *entity.Tx) error {
+				for _, n := range []entity.NewEntity{{Name: "sw1", Driver: "switch"}, {Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server"}} {
+					if err := tx.CreateQuiet(n); err != nil {
+						return err
+					}
+				}
+				if err := tx.Connect(ep("s1", "eth0"), ep("sw1", "1")); err != nil {
+					return err
+				}
+				return tx.Connect(ep("s2", "eth0"), ep("sw1", "1"))
+			},
+			wantKind: entity.KindConflict, wantMsg: "port sw1:1 is in use: it is linked to s1:eth0",
+		},
+		{
+			name: "height changed after create",
+			steps: func(tx *entity.Tx) error {
+				for _, n := range []entity.NewEntity{{Name: "r1", Driver: "rack"}, {Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server", Attrs: []entity.Attr{num("height", 1)}}} {
+					if err := tx.CreateQuiet(n); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.Insert("r1", "s1", at(10)); err != nil {
+					return err
+				}
+				if _, err := tx.SetAttr("s2", entity.AttrSelector{Key: "height"}, []entity.Value{entity.Int(2)}); err != nil {
+					return err
+				}
+				_, err := tx.Insert("r1", "s2", at(9)) // units 9-10 with the new height
+				return err
+			},
+			wantKind: entity.KindConflict, wantMsg: "units 9-10 of r1 overlap s1",
+		},
+		{
+			name: "child block prefix changed after the siblings were read",
+			steps: func(tx *entity.Tx) error {
+				for _, n := range []entity.NewEntity{
+					{Name: "site", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.0.0/16")}},
+					{Name: "n1", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.1.0/24")}},
+					{Name: "n2", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.2.0/24")}},
+				} {
+					if err := tx.CreateQuiet(n); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.Insert("site", "n1", entity.Placement{}); err != nil {
+					return err
+				}
+				if _, err := tx.SetAttr("n1", entity.AttrSelector{Key: "cidr"}, []entity.Value{entity.String("10.0.2.0/23")}); err != nil {
+					return err
+				}
+				_, err := tx.Insert("site", "n2", entity.Placement{})
+				return err
+			},
+			wantKind: entity.KindConflict, wantMsg: "n2 (10.0.2.0/24) overlaps sibling block n1 (10.0.2.0/23)",
+		},
+		{
+			name: "sibling block added in the same transaction",
+			steps: func(tx *entity.Tx) error {
+				for _, n := range []entity.NewEntity{
+					{Name: "site", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.0.0/16")}},
+					{Name: "n1", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.1.0/24")}},
+					{Name: "n2", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.0.0/23")}},
+				} {
+					if err := tx.CreateQuiet(n); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.Insert("site", "n1", entity.Placement{}); err != nil {
+					return err
+				}
+				_, err := tx.Insert("site", "n2", entity.Placement{})
+				return err
+			},
+			wantKind: entity.KindConflict, wantMsg: "n2 (10.0.0.0/23) overlaps sibling block n1 (10.0.1.0/24)",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			err := tryWrite(s, tc.steps)
+			wantKind(t, err, tc.wantKind)
+			if !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Errorf("error %q does not say %q", err, tc.wantMsg)
+			}
+			// The transaction rolled back: none of its entities exist.
+			names, err := s.Names(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(names) != 0 {
+				t.Errorf("after a failed transaction the store holds %v", names)
+			}
+		})
+	}
+}
+
+// TestRemovedThingsCanBeReusedInTheSameTransaction: the knowledge of a new
+// entity's connections must follow removals, or a valid batch is refused.
+func TestRemovedThingsCanBeReusedInTheSameTransaction(t *testing.T) {
+	s := newStore(t)
+	at := func(u int64) entity.Placement { return entity.Placement{Position: &u} }
+	ep := func(name, port string) entity.Endpoint { return entity.Endpoint{Name: name, Port: port} }
+	write(t, s, func(tx *entity.Tx) error {
+		for _, n := range []entity.NewEntity{{Name: "r1", Driver: "rack"}, {Name: "r2", Driver: "rack"}, {Name: "s1", Driver: "server"}, {Name: "sw1", Driver: "switch"}, {Name: "web", Driver: "pool"}} {
+			if err := tx.CreateQuiet(n); err != nil {
+				return err
+			}
+		}
+		steps := []func() error{
+			func() error { _, err := tx.Insert("r1", "s1", at(3)); return err },
+			func() error { return tx.Remove("r1", "s1") },
+			func() error { _, err := tx.Insert("r2", "s1", at(3)); return err },
+			func() error { return tx.Connect(ep("s1", "eth0"), ep("sw1", "1")) },
+			func() error { return tx.Disconnect(ep("s1", "eth0"), ep("sw1", "1")) },
+			func() error { return tx.Connect(ep("s1", "eth0"), ep("sw1", "2")) },
+			func() error { _, err := tx.Insert("web", "s1", entity.Placement{}); return err },
+			func() error { return tx.Remove("web", "s1") },
+			func() error { _, err := tx.Insert("web", "s1", entity.Placement{}); return err },
+		}
+		for i, step := range steps {
+			if err := step(); err != nil {
+				t.Errorf("step %d: %v", i+1, err)
+				return err
+			}
+		}
+		return nil
+	})
+	e := get(t, s, "s1")
+	var parents []string
+	for _, p := range e.Parents {
+		parents = append(parents, p.Name)
+	}
+	if got := strings.Join(parents, ","); !strings.Contains(got, "r2") || strings.Contains(got, "r1") || !strings.Contains(got, "web") {
+		t.Errorf("s1's parents are %q, want r2 and web", got)
+	}
+}
