@@ -135,7 +135,7 @@ func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement, op str
 		}
 		pos, height = P, h
 	}
-	after := map[string]any{"type": Contains, "parent": p.name, "child": c.name, "position": pos, "height": height}
+	after := containChange{Type: Contains, Parent: p.name, Child: c.name, Position: pos, Height: height}
 	cid, err := tx.record(op, c, p, nil, after)
 	if err != nil {
 		return err
@@ -272,7 +272,7 @@ func (tx *Tx) addMember(g, m *entRow, gd *drivers.Driver) error {
 			return err
 		}
 	}
-	after := map[string]any{"type": Member, "group": g.name, "member": m.name}
+	after := memberChange{Type: Member, Group: g.name, Member: m.name}
 	cid, err := tx.record(OpInsert, m, g, nil, after)
 	if err != nil {
 		return err
@@ -551,7 +551,7 @@ func (tx *Tx) Connect(a, b Endpoint) error {
 			return Errorf(KindConflict, "port %s is in use: it is linked to %s", side.ep, peer).With("peer", peer.String())
 		}
 	}
-	after := map[string]any{"a": a.Name, "a_port": a.Port, "b": b.Name, "b_port": b.Port, "type": pa.Type}
+	after := linkChange{A: a.Name, APort: a.Port, B: b.Name, BPort: b.Port, Type: pa.Type}
 	cid, err := tx.record(OpLink, ra, rb, nil, after)
 	if err != nil {
 		return err

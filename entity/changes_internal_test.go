@@ -1,0 +1,37 @@
+package entity
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestChangeRecordsEncodeAsMaps: the typed change records must keep the
+// JSON that the change log held before they replaced maps, byte for byte,
+// or old and new history would differ in key order.
+func TestChangeRecordsEncodeAsMaps(t *testing.T) {
+	pos := any(int64(3))
+	cases := []struct {
+		typed any
+		asMap map[string]any
+	}{
+		{createChange{Name: "s1", Driver: "server", Kind: "equipment", Attrs: []Attr{{Key: "status", Value: String("spare")}}},
+			map[string]any{"name": "s1", "driver": "server", "kind": "equipment", "attrs": []Attr{{Key: "status", Value: String("spare")}}}},
+		{createChange{Name: "p", Driver: "pool", Kind: "group"},
+			map[string]any{"name": "p", "driver": "pool", "kind": "group", "attrs": []Attr(nil)}},
+		{containChange{Type: Contains, Parent: "r1", Child: "s1", Position: pos, Height: pos},
+			map[string]any{"type": Contains, "parent": "r1", "child": "s1", "position": pos, "height": pos}},
+		{containChange{Type: Contains, Parent: "dc", Child: "room"},
+			map[string]any{"type": Contains, "parent": "dc", "child": "room", "position": nil, "height": nil}},
+		{memberChange{Type: Member, Group: "web", Member: "s1"},
+			map[string]any{"type": Member, "group": "web", "member": "s1"}},
+		{linkChange{A: "s1", APort: "eth0", B: "sw1", BPort: "1", Type: "nic"},
+			map[string]any{"a": "s1", "a_port": "eth0", "b": "sw1", "b_port": "1", "type": "nic"}},
+	}
+	for _, tc := range cases {
+		got, want := mustJSON(tc.typed), mustJSON(tc.asMap)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%T encodes differently from its map (-map +typed):\n%s", tc.typed, diff)
+		}
+	}
+}
