@@ -1,6 +1,7 @@
 package entity
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -32,6 +33,46 @@ func TestChangeRecordsEncodeAsMaps(t *testing.T) {
 		got, want := mustJSON(tc.typed), mustJSON(tc.asMap)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%T encodes differently from its map (-map +typed):\n%s", tc.typed, diff)
+		}
+	}
+}
+
+// TestRunsInMemoryMatchASet drives withOffset and withoutOffset, the
+// in-memory copy of ip_runs kept for blocks created in a transaction,
+// with random allocations and releases and compares the runs with the
+// set of offsets they stand for.
+func TestRunsInMemoryMatchASet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	var runs []span
+	held := map[uint64]bool{}
+	for step := 0; step < 20000; step++ {
+		o := uint64(rng.IntN(64))
+		if held[o] {
+			runs = withoutOffset(runs, o)
+			delete(held, o)
+		} else {
+			runs = withOffset(runs, o)
+			held[o] = true
+		}
+		// The runs are sorted, disjoint, not touching, and cover exactly
+		// the held offsets.
+		covered := map[uint64]bool{}
+		for i, r := range runs {
+			if r.first > r.last {
+				t.Fatalf("step %d: run %v is empty", step, r)
+			}
+			if i > 0 && runs[i-1].last+1 >= r.first {
+				t.Fatalf("step %d: runs %v and %v touch or overlap", step, runs[i-1], r)
+			}
+			for x := r.first; x <= r.last; x++ {
+				covered[x] = true
+			}
+		}
+		if diff := cmp.Diff(held, covered); diff != "" {
+			t.Fatalf("step %d: runs %v cover the wrong offsets (-held +covered):\n%s", step, runs, diff)
+		}
+		if s, ok := runContaining(runs, o); held[o] != (ok && s.last >= o) {
+			t.Fatalf("step %d: runContaining(%d) = %v, %v; held %v", step, o, s, ok, held[o])
 		}
 	}
 }

@@ -151,6 +151,9 @@ func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement, op str
 	}
 	if fp := tx.freshOf(p.id); fp != nil {
 		fp.holds = true
+		if P, ok := pos.(int64); ok {
+			fp.occupied = append(fp.occupied, unitRange{P, P + height.(int64) - 1})
+		}
 	}
 	if err := tx.bump(c, cid); err != nil {
 		return err
@@ -161,6 +164,10 @@ func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement, op str
 // checkFree fails with a conflict naming the occupant when any of units
 // P..P+h-1 of parent p is taken.
 func (tx *Tx) checkFree(p *entRow, P, h int64) error {
+	if tx.unitsKnownFree(p.id, P, P+h-1) {
+		return nil
+	}
+	// Taken (the query names the occupant), or not known here.
 	var who string
 	var wp, wh int64
 	err := tx.queryRow(`SELECT e.name, c.position, c.height FROM connections c JOIN entities e ON e.id = c.b AND e.until IS NULL

@@ -1,5 +1,7 @@
 package entity
 
+import "sort"
+
 // Bulk loads (an inventory file, the generator, a batch) create an entity
 // and then place it, cable it and add it to groups in the same
 // transaction. Each of those writes first checks the entity's current
@@ -25,7 +27,15 @@ type freshEntity struct {
 	groups     map[int64]bool  // groups it is a member of
 	pools      []poolRef       // the pools among them, in the order joined
 	links      map[string]bool // its linked ports
+	// occupied are the unit ranges taken inside it.
+	occupied []unitRange
+	// runs are the runs of allocated offsets of a block (ip_runs), in
+	// order, while runsKnown.
+	runs      []span
+	runsKnown bool
 }
+
+type unitRange struct{ first, last int64 }
 
 type poolRef struct {
 	id   int64
@@ -35,11 +45,11 @@ type poolRef struct {
 // freshOf returns the transaction's knowledge of entity id, or nil.
 func (tx *Tx) freshOf(id int64) *freshEntity { return tx.fresh[id] }
 
-func (tx *Tx) trackCreated(id, cid int64, attrs []Attr) {
+func (tx *Tx) trackCreated(id, cid int64, driver string, attrs []Attr) {
 	if tx.fresh == nil {
 		tx.fresh = map[int64]*freshEntity{}
 	}
-	tx.fresh[id] = &freshEntity{createdBy: cid, attrs: attrs, attrsKnown: true}
+	tx.fresh[id] = &freshEntity{createdBy: cid, attrs: attrs, attrsKnown: true, runsKnown: driver == "ipblock"}
 }
 
 // attrWritten notes an attribute write to entity id by change cid.
@@ -78,4 +88,94 @@ func (tx *Tx) knownAttr(id int64, key string, wantInt bool) (v Value, found, kno
 		return a.Value, true, true
 	}
 	return Value{}, false, true
+}
+
+// knownRuns returns a fresh block's runs of allocated offsets.
+func (tx *Tx) knownRuns(blockID int64) ([]span, bool) {
+	if f := tx.fresh[blockID]; f != nil && f.runsKnown {
+		return f.runs, true
+	}
+	return nil, false
+}
+
+// runsChanged applies to a fresh block's known runs what addToRuns or
+// removeFromRuns just wrote to ip_runs.
+func (tx *Tx) runsChanged(blockID int64, apply func([]span) []span) {
+	if f := tx.fresh[blockID]; f != nil && f.runsKnown {
+		f.runs = apply(f.runs)
+	}
+}
+
+// runContaining returns the last run starting at or before o, as the
+// query in runAt does.
+func runContaining(runs []span, o uint64) (span, bool) {
+	i := sort.Search(len(runs), func(i int) bool { return runs[i].first > o })
+	if i == 0 {
+		return span{}, false
+	}
+	return runs[i-1], true
+}
+
+// withOffset returns runs with offset o (in no run) added, merging
+// neighbours as addToRuns does in ip_runs.
+func withOffset(runs []span, o uint64) []span {
+	i := sort.Search(len(runs), func(i int) bool { return runs[i].first > o })
+	left := i > 0 && o > 0 && runs[i-1].last == o-1
+	right := i < len(runs) && o < ^uint64(0) && runs[i].first == o+1
+	switch {
+	case left && right:
+		runs[i-1].last = runs[i].last
+		return append(runs[:i], runs[i+1:]...)
+	case left:
+		runs[i-1].last = o
+		return runs
+	case right:
+		runs[i].first = o
+		return runs
+	}
+	runs = append(runs, span{})
+	copy(runs[i+1:], runs[i:])
+	runs[i] = span{o, o}
+	return runs
+}
+
+// withoutOffset returns runs with offset o (in a run) taken out, splitting
+// its run as removeFromRuns does in ip_runs.
+func withoutOffset(runs []span, o uint64) []span {
+	i := sort.Search(len(runs), func(i int) bool { return runs[i].first > o }) - 1
+	if i < 0 || runs[i].last < o {
+		return runs
+	}
+	s := runs[i]
+	switch {
+	case s.first == o && s.last == o:
+		return append(runs[:i], runs[i+1:]...)
+	case s.first == o:
+		runs[i].first = o + 1
+		return runs
+	case s.last == o:
+		runs[i].last = o - 1
+		return runs
+	}
+	runs[i].last = o - 1
+	runs = append(runs, span{})
+	copy(runs[i+2:], runs[i+1:])
+	runs[i+1] = span{o + 1, s.last}
+	return runs
+}
+
+// unitsKnownFree reports whether units first..last of fresh entity
+// parentID are known to be free: everything placed in it was placed by
+// this transaction.
+func (tx *Tx) unitsKnownFree(parentID, first, last int64) bool {
+	f := tx.fresh[parentID]
+	if f == nil {
+		return false
+	}
+	for _, u := range f.occupied {
+		if u.first <= last && u.last >= first {
+			return false
+		}
+	}
+	return true
 }

@@ -2,6 +2,7 @@ package entity_test
 
 import (
 	"context"
+	"github.com/google/go-cmp/cmp"
 	"strings"
 	"testing"
 
@@ -284,4 +285,66 @@ func TestRemovedThingsCanBeReusedInTheSameTransaction(t *testing.T) {
 	if got := strings.Join(parents, ","); !strings.Contains(got, "r2") || strings.Contains(got, "r1") || !strings.Contains(got, "web") {
 		t.Errorf("s1's parents are %q, want r2 and web", got)
 	}
+}
+
+// TestAllocationsInANewBlockAgreeWithTheDatabase: a block created in a
+// transaction keeps its runs of allocated addresses in memory; allocating
+// and releasing in it in the same transaction must hand out the lowest
+// free addresses and leave ip_runs exactly in step (Check verifies it).
+func TestAllocationsInANewBlockAgreeWithTheDatabase(t *testing.T) {
+	s := newStore(t)
+	var got []string
+	write(t, s, func(tx *entity.Tx) error {
+		for _, n := range []entity.NewEntity{
+			{Name: "net", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.9.0.0/28"), str("gateway", "10.9.0.1")}},
+			{Name: "s1", Driver: "server"},
+		} {
+			if err := tx.CreateQuiet(n); err != nil {
+				return err
+			}
+		}
+		alloc := func(n int) error {
+			as, err := tx.AllocateIP(entity.IPRequest{Block: "net", Entity: "s1", Count: n})
+			for _, a := range as {
+				got = append(got, a.Address)
+			}
+			return err
+		}
+		if err := alloc(6); err != nil { // .2-.7
+			return err
+		}
+		for _, a := range []string{"10.9.0.3", "10.9.0.5", "10.9.0.2"} {
+			if _, err := tx.ReleaseIP("net", a); err != nil {
+				return err
+			}
+		}
+		// .3 joins the run on its right only, .9 starts a run of its own.
+		for _, a := range []string{"10.9.0.3", "10.9.0.9"} {
+			as, err := tx.AllocateIP(entity.IPRequest{Block: "net", Entity: "s1", Address: a})
+			if err != nil {
+				return err
+			}
+			got = append(got, as[0].Address)
+		}
+		return alloc(4) // .2, .5 and .8 join runs on both sides, .10 the one on its left
+	})
+	want := []string{"10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6", "10.9.0.7", "10.9.0.3", "10.9.0.9", "10.9.0.2", "10.9.0.5", "10.9.0.8", "10.9.0.10"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("addresses handed out (-want +got):\n%s", diff)
+	}
+	problems, err := s.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(problems) != 0 {
+		t.Errorf("check found problems: %+v", problems)
+	}
+	// The next transaction reads ip_runs from the database: .11 is next.
+	write(t, s, func(tx *entity.Tx) error {
+		as, err := tx.AllocateIP(entity.IPRequest{Block: "net", Entity: "s1"})
+		if err == nil && as[0].Address != "10.9.0.11" {
+			t.Errorf("next address after the transaction is %s, want 10.9.0.11", as[0].Address)
+		}
+		return err
+	})
 }
