@@ -250,6 +250,26 @@ func freeBackupName(dir string, t time.Time) (string, error) {
 	return "", entity.Errorf(entity.KindConflict, "1000 backups named for %s exist already; give a name", t.Format(time.RFC3339))
 }
 
+// newestBackup is the modification time of the newest backup in dir (0
+// when there is none), so that the last-success metric survives a
+// restart instead of reading as "never" until the next backup.
+func newestBackup(dir string) time.Time {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return time.Time{}
+	}
+	var newest time.Time
+	for _, d := range ents {
+		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
+			continue
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().After(newest) {
+			newest = fi.ModTime()
+		}
+	}
+	return newest
+}
+
 func backupExists(name string) error {
 	return entity.Errorf(entity.KindConflict, "a backup named %q exists already in the backup directory; choose another name", name).WithCode("backup_exists")
 }

@@ -497,4 +497,16 @@ func TestBackupDirOption(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "x.db")); err != nil {
 		t.Fatal(err)
 	}
+
+	// A restarted server reports the newest backup it finds as the last
+	// success, ignoring temporary files, rather than "never".
+	old := time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC)
+	os.Chtimes(filepath.Join(dir, "x.db"), old, old)
+	tmp := filepath.Join(dir, entity.BackupTempPrefix+"leftover")
+	os.WriteFile(tmp, nil, 0o600)
+	e = newEnv(t, func(o *Options) { o.BackupDir = dir })
+	want := fmt.Sprintf("clusto_backup_last_success_timestamp_seconds %g", float64(old.Unix()))
+	if body := string(e.do("GET", "/metrics", nil).Body); !strings.Contains(body, want) {
+		t.Errorf("metrics lack %s", want)
+	}
 }

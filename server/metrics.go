@@ -58,7 +58,7 @@ func newMetrics(s *Server) *metrics {
 		}
 	}
 	m.backupLast = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "clusto_backup_last_success_timestamp_seconds", Help: "Unix time the last successful backup over the API finished (0: none since the server started).",
+		Name: "clusto_backup_last_success_timestamp_seconds", Help: "Unix time the last successful backup over the API finished; at start, that of the newest file in the backup directory (0: none).",
 	})
 	m.backupTime = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "clusto_backup_duration_seconds", Help: "Time a successful backup took to write its snapshot (a download's transfer not included).",

@@ -76,6 +76,9 @@ func New(store *entity.Store, opts Options) *Server {
 	}
 	s := &Server{store: store, opts: opts, log: opts.Log}
 	s.metrics = newMetrics(s)
+	if t := newestBackup(opts.BackupDir); !t.IsZero() {
+		s.metrics.backupLast.Set(float64(t.UnixNano()) / 1e9)
+	}
 	// Entity names may hold '/', sent escaped as %2F: match on the escaped
 	// path so that such a name stays one path segment.
 	s.router = mux.NewRouter().UseEncodedPath()
