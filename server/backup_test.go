@@ -77,6 +77,7 @@ func TestBackupWhileWriting(t *testing.T) {
 		wg      sync.WaitGroup
 	)
 	stop := make(chan struct{})
+	// started gets a signal after each write, when there is room.
 	started := make(chan struct{}, writers*10)
 	for g := 0; g < writers; g++ {
 		wg.Add(1)
@@ -111,9 +112,19 @@ func TestBackupWhileWriting(t *testing.T) {
 	r := e.do("POST", api+"/admin/backup", nil).want(t, http.StatusCreated)
 	var got backupAnswer
 	r.decode(t, &got)
-	// Writes go on after the snapshot: wait for a few more, then stop.
-	for i := 0; i < writers*5; i++ {
-		<-started
+	// Writes go on after the snapshot: wait for a few of them, then stop.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		after := 0
+		mu.Lock()
+		for _, change := range created {
+			if change > got.Change {
+				after++
+			}
+		}
+		mu.Unlock()
+		if after >= writers*2 || time.Now().After(deadline) {
+			break
+		}
 	}
 	close(stop)
 	wg.Wait()
