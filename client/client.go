@@ -252,17 +252,7 @@ func (c *Client) do(ctx context.Context, req request, out any) (*response, error
 			return nil, fmt.Errorf("encode request: %w", err)
 		}
 	}
-	// req.path is escaped already: names go through pathEscape, so that a
-	// name holding '/' stays one segment.
-	prefix := APIPrefix
-	if strings.HasPrefix(req.path, "/healthz") {
-		prefix = ""
-	}
-	target := c.base.Scheme + "://" + c.base.Host + c.base.EscapedPath() + prefix + req.path
-	if len(req.query) > 0 {
-		target += "?" + req.query.Encode()
-	}
-
+	target := c.target(req)
 	for attempt := 0; ; attempt++ {
 		resp, err := c.send(ctx, req, target, body)
 		if err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -281,13 +271,10 @@ func (c *Client) do(ctx context.Context, req request, out any) (*response, error
 		var apiErr error
 		retryable := false
 		if err != nil {
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return nil, fmt.Errorf("%s %s: %w", req.method, req.path, ctx.Err())
-			}
 			if ctx.Err() != nil {
-				return nil, &UnreachableError{Server: c.Server(), Err: ctx.Err()}
+				return nil, c.transportError(ctx, req, err)
 			}
-			apiErr = &UnreachableError{Server: c.Server(), Err: err}
+			apiErr = c.transportError(ctx, req, err)
 			retryable = req.retry || neverSent(err)
 		} else {
 			apiErr = readError(resp)
@@ -306,6 +293,64 @@ func (c *Client) do(ctx context.Context, req request, out any) (*response, error
 		case <-ctx.Done():
 			t.Stop()
 			return nil, apiErr
+		case <-t.C:
+		}
+	}
+}
+
+// target is the URL of a request. req.path is escaped already: names go
+// through pathEscape, so that a name holding '/' stays one segment.
+func (c *Client) target(req request) string {
+	prefix := APIPrefix
+	if strings.HasPrefix(req.path, "/healthz") {
+		prefix = ""
+	}
+	target := c.base.Scheme + "://" + c.base.Host + c.base.EscapedPath() + prefix + req.path
+	if len(req.query) > 0 {
+		target += "?" + req.query.Encode()
+	}
+	return target
+}
+
+// transportError is a request that got no answer: canceled by the caller,
+// or an *UnreachableError.
+func (c *Client) transportError(ctx context.Context, req request, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("%s %s: %w", req.method, req.path, ctx.Err())
+	}
+	if ctx.Err() != nil {
+		return &UnreachableError{Server: c.Server(), Err: ctx.Err()}
+	}
+	return &UnreachableError{Server: c.Server(), Err: err}
+}
+
+// stream sends a request once (again only if it never reached the server)
+// and returns a 2xx answer with its body unread, for answers that are not
+// JSON. The caller closes the body.
+func (c *Client) stream(ctx context.Context, req request) (*http.Response, error) {
+	var body []byte
+	if req.body != nil {
+		var err error
+		if body, err = json.Marshal(req.body); err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		resp, err := c.send(ctx, req, c.target(req), body)
+		if err == nil {
+			if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+				return resp, nil
+			}
+			return nil, readError(resp)
+		}
+		if ctx.Err() != nil || !neverSent(err) || attempt >= c.retries {
+			return nil, c.transportError(ctx, req, err)
+		}
+		t := time.NewTimer(c.backoff << attempt)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, c.transportError(ctx, req, err)
 		case <-t.C:
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -129,21 +127,4 @@ func (s *Store) Check(ctx context.Context) ([]Problem, error) {
 		}
 	}
 	return problems, nil
-}
-
-// Backup writes a consistent snapshot of the live database to path with
-// VACUUM INTO, while writes go on (it reads one snapshot through the read
-// pool). path must not exist.
-func (s *Store) Backup(ctx context.Context, path string) error {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return Errorf(KindInvalid, "backup path %q: %v", path, err)
-	}
-	if _, err := os.Stat(abs); err == nil {
-		return Errorf(KindConflict, "backup path %s already exists; choose a new file", abs)
-	}
-	if err := s.db.VacuumInto(ctx, abs); err != nil {
-		return Internal("backup", err)
-	}
-	return nil
 }

@@ -2,7 +2,10 @@ package entity_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -61,8 +64,13 @@ func TestBackupIsAConsistentCopy(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	create(t, s, entity.NewEntity{Name: "r1", Driver: "rack"}, entity.NewEntity{Name: "s1", Driver: "server"})
+	base, err := s.LatestChange(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "backup.db")
-	// Writes go on while the backup copies its snapshot.
+	// Writes go on while the backup copies its snapshot; w<i> is change
+	// base+1+i.
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < 200; i++ {
@@ -75,13 +83,32 @@ func TestBackupIsAConsistentCopy(t *testing.T) {
 		}
 		done <- nil
 	}()
-	if err := s.Backup(ctx, path); err != nil {
+	snap, err := s.Backup(ctx, path)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("a write during the backup failed: %v", err)
 	}
-	wantKind(t, s.Backup(ctx, path), entity.KindConflict)
+	_, err = s.Backup(ctx, path)
+	wantKind(t, err, entity.KindConflict)
+
+	// The description is of the file as written, before anything opens it.
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	if snap.Bytes != int64(len(raw)) || snap.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("snapshot says %d bytes, sha256 %s; the file has %d bytes, sha256 %x", snap.Bytes, snap.SHA256, len(raw), sum)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("a backup holds token hashes and must be owner-only: %v %v", fi.Mode(), err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), entity.BackupTempPrefix+"*")); len(left) > 0 {
+		t.Errorf("temporary files left behind: %v", left)
+	}
+
 	b, err := entity.Open(ctx, path, entity.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -92,5 +119,42 @@ func TestBackupIsAConsistentCopy(t *testing.T) {
 	}
 	if p, err := b.Check(ctx); err != nil || len(p) != 0 {
 		t.Errorf("backup check: %v %v", p, err)
+	}
+	// The change it reports is the newest in the file: every entity the
+	// writer created up to it is there.
+	if latest, err := b.LatestChange(ctx); err != nil || latest != snap.Change {
+		t.Errorf("snapshot reports change %d; the file's newest is %d (%v)", snap.Change, latest, err)
+	}
+	created := int(snap.Change - base) // w0 .. w<created-1>
+	for _, i := range []int{0, created - 1} {
+		if i < 0 {
+			continue
+		}
+		if _, err := b.Get(ctx, fmt.Sprintf("w%d", i)); err != nil {
+			t.Errorf("backup at change %d lacks w%d: %v", snap.Change, i, err)
+		}
+	}
+	if ok, _ := b.Exists(ctx, fmt.Sprintf("w%d", created)); ok {
+		t.Errorf("backup at change %d holds w%d, created by a later change", snap.Change, created)
+	}
+}
+
+// A backup that cannot finish leaves nothing under its name, nor any
+// temporary file.
+func TestBackupThatFailsLeavesNothing(t *testing.T) {
+	s := newStore(t)
+	create(t, s, entity.NewEntity{Name: "s1", Driver: "server"})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "backup.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Backup(ctx, path); err == nil {
+		t.Fatal("a canceled backup succeeded")
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("a failed backup left %v", left)
+	}
+	if _, err := s.Backup(context.Background(), filepath.Join(dir, "missing", "backup.db")); err == nil {
+		t.Error("a backup into a missing directory succeeded")
 	}
 }

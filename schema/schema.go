@@ -231,3 +231,25 @@ func (db *DB) VacuumInto(ctx context.Context, dest string) error {
 	}
 	return nil
 }
+
+// OpenSnapshot opens a finished copy of a database, such as VACUUM INTO
+// writes, to read it. It is opened immutable and read-only: nothing is
+// written to the file and no -wal, -shm or lock file appears beside it, so a
+// backup stays exactly as it was made. Nothing may change the file while it
+// is open.
+func OpenSnapshot(path string) (*sql.DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot %s: %w", path, err)
+	}
+	v := url.Values{}
+	v.Set("mode", "ro")
+	v.Set("immutable", "1")
+	v.Add("_pragma", "query_only(1)")
+	c, err := sql.Open("sqlite", dsn(abs, v))
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot %s: %w", path, err)
+	}
+	c.SetMaxOpenConns(1)
+	return c, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -158,8 +159,18 @@ func TestEveryWriteRouteRefusesReadTokens(t *testing.T) {
 			t.Errorf("%s is in the table but not served", key)
 		}
 	}
-	if writes < 12 || adminOnly < 3 {
+	if writes < 12 || adminOnly < 4 {
 		t.Fatalf("walked %d write routes (%d admin): fewer than the API has", writes, adminOnly)
+	}
+	// Operations routes that read everything are admin-only too, though
+	// they change nothing in the inventory.
+	for _, key := range []string{"POST " + APIPrefix + "/admin/backup"} {
+		if !walked[key] || declared[key].Role != entity.RoleAdmin {
+			t.Errorf("%s must be served and need the admin role; it needs %q", key, declared[key].Role)
+		}
+	}
+	if _, err := os.Stat(e.srv.opts.BackupDir); !os.IsNotExist(err) {
+		t.Errorf("forbidden requests made the backup directory: %v", err)
 	}
 	if n := e.changeCount(); n != changes {
 		t.Fatalf("forbidden requests recorded changes: %d -> %d", changes, n)

@@ -19,7 +19,12 @@ type metrics struct {
 	query     *prometheus.HistogramVec
 	allocs    *prometheus.CounterVec
 	writeWait prometheus.Histogram
-	handler   http.Handler
+	// backups counts backups by mode (file, download) and result (ok,
+	// error, busy); backupLast and backupTime describe the successful ones.
+	backups    *prometheus.CounterVec
+	backupLast prometheus.Gauge
+	backupTime prometheus.Histogram
+	handler    http.Handler
 }
 
 func newMetrics(s *Server) *metrics {
@@ -42,10 +47,27 @@ func newMetrics(s *Server) *metrics {
 		Name: "clusto_write_wait_seconds", Help: "Time a write waited for the single writer (BEGIN IMMEDIATE).",
 		Buckets: []float64{.00001, .0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5},
 	})
+	m.backups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "clusto_backups_total", Help: "Backups requested over the API by mode (file, download) and result (ok, error, or busy: refused while another ran).",
+	}, []string{"mode", "result"})
+	// Every series exists from the start, so that an alert on errors or on
+	// the absence of successes works before the first backup.
+	for _, mode := range []string{backupModeFile, backupModeDownload} {
+		for _, result := range []string{backupOK, backupError, backupBusy} {
+			m.backups.WithLabelValues(mode, result)
+		}
+	}
+	m.backupLast = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "clusto_backup_last_success_timestamp_seconds", Help: "Unix time the last successful backup over the API finished; at start, that of the newest file in the backup directory (0: none).",
+	})
+	m.backupTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "clusto_backup_duration_seconds", Help: "Time a successful backup took to write its snapshot (a download's transfer not included).",
+		Buckets: []float64{.01, .05, .1, .5, 1, 5, 10, 30, 60, 300, 900},
+	})
 	dbSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "clusto_database_size_bytes", Help: "Bytes the database occupies on disk (file and WAL).",
 	}, func() float64 { return float64(s.store.Size()) })
-	m.registry.MustRegister(m.requests, m.latency, m.query, m.allocs, m.writeWait, dbSize,
+	m.registry.MustRegister(m.requests, m.latency, m.query, m.allocs, m.writeWait, m.backups, m.backupLast, m.backupTime, dbSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.store.ObserveWriteWait(func(d time.Duration) { m.writeWait.Observe(d.Seconds()) })
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})

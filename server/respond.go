@@ -85,6 +85,20 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
+// decodeOptional is decode for a body that may be left out: an empty (or
+// blank) body leaves v as it is.
+func decodeOptional(r *http.Request, v any) error {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return bodyError(err)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	return decode(r, v)
+}
+
 // bodyError explains a JSON decoding failure in terms of the request.
 func bodyError(err error) error {
 	var maxErr *http.MaxBytesError

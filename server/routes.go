@@ -18,7 +18,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // route is one endpoint. Role is what the caller's token must allow: read
 // for reads, write for anything that changes the inventory, admin for
-// tokens and drivers. Public routes (only /healthz) need no token.
+// tokens, drivers and backups. Public routes (only /healthz) need no token.
 type route struct {
 	Method string
 	// Path is under APIPrefix unless Public.
@@ -102,6 +102,7 @@ func (s *Server) routeTable() []route {
 		{Method: get, Path: "/tokens", Role: admin, Handle: s.listTokens, Doc: "list tokens"},
 		{Method: post, Path: "/tokens", Role: admin, Handle: s.createToken, Doc: "create a token"},
 		{Method: del, Path: "/tokens/{token}", Role: admin, Handle: s.revokeToken, Doc: "revoke a token"},
+		{Method: post, Path: "/admin/backup", Role: admin, Params: []string{"download"}, Handle: s.backup, Doc: "a consistent snapshot of the live database"},
 	}
 }
 

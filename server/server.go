@@ -9,6 +9,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -38,6 +40,10 @@ type Options struct {
 	DriversFile string
 	// Version is the server's build version, reported by /healthz.
 	Version string
+	// BackupDir is where POST /api/v1/admin/backup writes snapshots (and
+	// the temporary files of downloads); empty means a "backups" directory
+	// beside the database file. It is created, owner-only, on first use.
+	BackupDir string
 }
 
 // Server serves the inventory API. It is an http.Handler.
@@ -49,6 +55,9 @@ type Server struct {
 	routes  []route
 	handler http.Handler
 	metrics *metrics
+	// backupRunning is the backup being made, nil when none is: at most
+	// one runs at a time (see backup.go).
+	backupRunning atomic.Pointer[runningBackup]
 }
 
 // New returns a server over store.
@@ -59,8 +68,17 @@ func New(store *entity.Store, opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBody
 	}
+	if opts.BackupDir == "" {
+		opts.BackupDir = filepath.Join(filepath.Dir(store.DB().Path), "backups")
+	} else if abs, err := filepath.Abs(opts.BackupDir); err == nil {
+		// Resolved now, so that the log names the real directory.
+		opts.BackupDir = abs
+	}
 	s := &Server{store: store, opts: opts, log: opts.Log}
 	s.metrics = newMetrics(s)
+	if t := newestBackup(opts.BackupDir); !t.IsZero() {
+		s.metrics.backupLast.Set(float64(t.UnixNano()) / 1e9)
+	}
 	// Entity names may hold '/', sent escaped as %2F: match on the escaped
 	// path so that such a name stays one path segment.
 	s.router = mux.NewRouter().UseEncodedPath()
@@ -72,6 +90,10 @@ func New(store *entity.Store, opts Options) *Server {
 	s.handler = s.middleware(s.router)
 	return s
 }
+
+// BackupDir is the directory POST /api/v1/admin/backup writes into, with
+// the default applied.
+func (s *Server) BackupDir() string { return s.opts.BackupDir }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 

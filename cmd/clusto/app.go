@@ -214,6 +214,11 @@ func (a *app) loadConfig() (config, error) {
 	return c, nil
 }
 
+// defaultTimeoutAnnotation, on a command, replaces the default of
+// --timeout for it: a time.Duration for commands whose requests take longer
+// than most.
+const defaultTimeoutAnnotation = "clusto-default-timeout"
+
 // setup resolves the server and token (flag, environment, config file,
 // default) and builds the client. It runs before every command.
 func (a *app) setup(cmd *cobra.Command) error {
@@ -233,7 +238,13 @@ func (a *app) setup(cmd *cobra.Command) error {
 	}
 	server := first(a.flagValue(cmd, "server"), a.getenv("CLUSTO_URL"), cfg.Server, client.DefaultServer)
 	a.token = first(a.flagValue(cmd, "token"), a.getenv("CLUSTO_TOKEN"), cfg.Token)
-	opts := []client.Option{client.WithTimeout(a.timeout), client.WithUserAgent("clusto/" + version)}
+	timeout := a.timeout
+	if d, ok := cmd.Annotations[defaultTimeoutAnnotation]; ok && !cmd.Flags().Changed("timeout") {
+		if timeout, err = time.ParseDuration(d); err != nil {
+			return fmt.Errorf("command %s: default timeout %q: %w", cmd.CommandPath(), d, err)
+		}
+	}
+	opts := []client.Option{client.WithTimeout(timeout), client.WithUserAgent("clusto/" + version)}
 	if a.token != "" {
 		opts = append(opts, client.WithToken(a.token))
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -543,4 +544,93 @@ func TestChangesFollow(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("changes --follow after an interrupt: %v", err)
 	}
+}
+
+var (
+	backupName  = regexp.MustCompile(`clusto-\d{8}T\d{6}Z`)
+	backupBytes = regexp.MustCompile(`\b\d+ bytes`)
+	backupSHA   = regexp.MustCompile(`sha256 [0-9a-f]{64}`)
+	backupTook  = regexp.MustCompile(`took \d+ ms`)
+)
+
+// normalizeBackup replaces what changes from run to run in a backup's
+// description: the time in its default name, its size (the stored
+// timestamps vary in length), its checksum and how long it took.
+func normalizeBackup(s string) string {
+	s = backupName.ReplaceAllString(s, "clusto-20261122T100000Z")
+	s = backupBytes.ReplaceAllString(s, "294912 bytes")
+	s = backupSHA.ReplaceAllString(s, "sha256 b6efd05436495d83b5620a20ebd129ec71a6076dc03034fa120cd57a52de8b14")
+	return backupTook.ReplaceAllString(s, "took 9 ms")
+}
+
+// TestBackupSession takes backups on the server and downloads one, as an
+// operator would, then checks what they wrote.
+func TestBackupSession(t *testing.T) {
+	srv, secrets := startServer(t, true, "ops=admin", "robot=write")
+	work := t.TempDir()
+	r := newRunner(t, srv, "CLUSTO_TOKEN="+secrets["ops"]).in(work)
+	s := &session{t: t, r: r}
+	s.run(0, "backup", "nightly.db")
+	s.run(4, "backup", "nightly.db")
+	s.run(1, "backup", "../nightly.db")
+	s.run(0, "backup", "--download", "inventory.db")
+	s.run(1, "backup", "--download", "inventory.db")
+	s.run(2, "backup", "x.db", "--download", "y.db")
+	golden(t, "session-backup", normalizeBackup(strings.TrimSuffix(s.tr.String(), "\n")))
+
+	var b struct {
+		Name   string `json:"name"`
+		Bytes  int64  `json:"bytes"`
+		SHA256 string `json:"sha256"`
+		Change int64  `json:"change"`
+	}
+	res := r.ok("backup", "-o", "json")
+	if err := json.Unmarshal([]byte(res.stdout), &b); err != nil || !backupName.MatchString(b.Name) || b.Change == 0 || len(b.SHA256) != 64 {
+		t.Errorf("backup -o json: %v %s", err, res.stdout)
+	}
+	if res := r.ok("backup", "named.db", "-o", "names"); res.stdout != "named.db\n" {
+		t.Errorf("backup -o names: %q", res.stdout)
+	}
+	r.with("CLUSTO_TOKEN="+secrets["robot"]).run("backup").expect(t, 1, `token "robot" has the write role`, "needs the admin role")
+	r.with("CLUSTO_TOKEN="+secrets["robot"]).run("backup", "--download", "w.db").expect(t, 1, "needs the admin role")
+
+	// The server kept what it was asked to keep, owner-only; the download
+	// left one file here, no temporary one, and it is a sound inventory.
+	list := func(dir string) map[string]os.FileMode {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]os.FileMode{}
+		for _, e := range ents {
+			fi, err := e.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[backupName.ReplaceAllString(e.Name(), "clusto-T")] = fi.Mode().Perm()
+		}
+		return out
+	}
+	if got, want := list(filepath.Join(filepath.Dir(srv.db), "backups")), map[string]os.FileMode{"nightly.db": 0o600, "clusto-T.db": 0o600, "named.db": 0o600}; !mapsEqual(got, want) {
+		t.Errorf("server's backup directory: %v, want %v", got, want)
+	}
+	if got, want := list(work), map[string]os.FileMode{"inventory.db": 0o600}; !mapsEqual(got, want) {
+		t.Errorf("working directory: %v, want %v", got, want)
+	}
+	out, err := exec.Command(bins.clustod, "check", "--db", filepath.Join(work, "inventory.db")).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "ok:") {
+		t.Errorf("clustod check of the download: %v\n%s", err, out)
+	}
+}
+
+func mapsEqual[K, V comparable](a, b map[K]V) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }

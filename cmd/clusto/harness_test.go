@@ -127,6 +127,8 @@ type result struct {
 type runner struct {
 	t   *testing.T
 	env []string
+	// dir is the working directory ("": the test's).
+	dir string
 }
 
 // newRunner runs clusto against srv (nil: no CLUSTO_URL), with a home
@@ -141,11 +143,14 @@ func newRunner(t *testing.T, srv *server, env ...string) *runner {
 }
 
 // on is the runner reporting to t (a subtest).
-func (r *runner) on(t *testing.T) *runner { return &runner{t: t, env: r.env} }
+func (r *runner) on(t *testing.T) *runner { return &runner{t: t, env: r.env, dir: r.dir} }
 
 func (r *runner) with(env ...string) *runner {
-	return &runner{t: r.t, env: append(append([]string(nil), r.env...), env...)}
+	return &runner{t: r.t, env: append(append([]string(nil), r.env...), env...), dir: r.dir}
 }
+
+// in is the runner working in dir, for commands that write files.
+func (r *runner) in(dir string) *runner { return &runner{t: r.t, env: r.env, dir: dir} }
 
 func (r *runner) run(args ...string) result {
 	return r.runIn("", args...)
@@ -155,6 +160,7 @@ func (r *runner) runIn(stdin string, args ...string) result {
 	r.t.Helper()
 	cmd := exec.Command(bins.clusto, args...)
 	cmd.Env = r.env
+	cmd.Dir = r.dir
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -222,11 +222,12 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer s.Close()
-	if err := s.Backup(ctx, pos[0]); err != nil {
+	snap, err := s.Backup(ctx, pos[0])
+	if err != nil {
 		fmt.Fprintf(stderr, "clustod backup: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "backed up %s to %s\n", *dbPath, pos[0])
+	fmt.Fprintf(stdout, "backed up %s to %s: change %d, %d bytes, sha256 %s\n", *dbPath, pos[0], snap.Change, snap.Bytes, snap.SHA256)
 	return 0
 }
 

@@ -104,3 +104,55 @@ func TestConfigFile(t *testing.T) {
 		t.Errorf("bad config: exit %d, %s", code, stderr)
 	}
 }
+
+// The backup directory comes from --backup-dir, CLUSTO_BACKUP_DIR or the
+// config file, in that order, else "backups" beside the database; a
+// backup made over the API there restores with clustod restore.
+func TestBackupDir(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "inv.db")
+	cfg := filepath.Join(dir, "clustod.conf")
+	os.WriteFile(cfg, []byte("backup-dir = "+filepath.Join(dir, "from-file")+"\n"), 0o644)
+	for _, c := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"default", nil, nil, filepath.Join(dir, "backups")},
+		{"flag", []string{"CLUSTO_BACKUP_DIR=" + filepath.Join(dir, "from-env")}, []string{"--backup-dir", filepath.Join(dir, "from-flag")}, filepath.Join(dir, "from-flag")},
+		{"env", []string{"CLUSTO_BACKUP_DIR=" + filepath.Join(dir, "from-env")}, []string{"--config", cfg}, filepath.Join(dir, "from-env")},
+		{"file", nil, []string{"--config", cfg}, filepath.Join(dir, "from-file")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := startDaemonEnv(t, c.env, append([]string{"--db", db, "--listen", "127.0.0.1:0"}, c.args...)...)
+			if got := d.logLines()[len(d.logLines())-1]; got["msg"] != "serving" || got["backup_dir"] != c.want {
+				t.Errorf("serving log line %v, want backup_dir %s", got, c.want)
+			}
+			d.want(d.call("POST", "/api/v1/entities", "", strings.NewReader(`{"name":"s-`+c.name+`","driver":"server"}`)), 201)
+			a := d.want(d.call("POST", "/api/v1/admin/backup", "", strings.NewReader(`{"name":"b.db"}`)), 201)
+			if a.body["name"] != "b.db" {
+				t.Errorf("answer %v", a.body)
+			}
+			fi, err := os.Stat(c.want)
+			if err != nil || fi.Mode().Perm() != 0o700 {
+				t.Fatalf("backup directory %s: %v %v", c.want, fi, err)
+			}
+			d.want(d.call("POST", "/api/v1/entities", "", strings.NewReader(`{"name":"after-`+c.name+`","driver":"server"}`)), 201)
+			if code := d.stop(); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			if c.name != "default" {
+				return
+			}
+			// The documented restore: stop the server, restore, start it.
+			if out, stderr, code := runCLI(t, "restore", filepath.Join(c.want, "b.db"), "--db", db); code != 0 {
+				t.Fatalf("restore: exit %d\n%s%s", code, out, stderr)
+			}
+			d = startDaemon(t, "--db", db, "--listen", "127.0.0.1:0")
+			d.want(d.call("GET", "/api/v1/entities/s-default", "", nil), 200)
+			d.want(d.call("GET", "/api/v1/entities/after-default", "", nil), 404)
+			d.stop()
+		})
+	}
+}

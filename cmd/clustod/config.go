@@ -11,7 +11,7 @@ import (
 // envNames maps serve's flags to their environment variables.
 var envNames = map[string]string{
 	"db": "CLUSTO_DB", "listen": "CLUSTO_LISTEN", "drivers": "CLUSTO_DRIVERS", "max-body": "CLUSTO_MAX_BODY",
-	"seed": "CLUSTO_SEED", "insecure": "CLUSTO_INSECURE",
+	"seed": "CLUSTO_SEED", "insecure": "CLUSTO_INSECURE", "backup-dir": "CLUSTO_BACKUP_DIR",
 }
 
 // configPath finds --config FILE (or --config=FILE) among args, else

@@ -1,12 +1,12 @@
 // Command clustod is the clusto inventory server.
 //
-//	clustod serve [--db PATH] [--listen ADDR] [--drivers FILE] [--max-body BYTES] [--insecure]
+//	clustod serve [--db PATH] [--listen ADDR] [--drivers FILE] [--max-body BYTES] [--backup-dir DIR] [--insecure]
 //	clustod token create NAME --role read|write|admin [--db PATH]
 //	clustod token list [--db PATH]
 //	clustod token revoke NAME [--db PATH]
 //
 // Flags fall back to the environment: CLUSTO_DB, CLUSTO_LISTEN,
-// CLUSTO_DRIVERS, CLUSTO_MAX_BODY.
+// CLUSTO_DRIVERS, CLUSTO_MAX_BODY, CLUSTO_BACKUP_DIR.
 package main
 
 import (
@@ -135,6 +135,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	maxBody := fs.Int64("max-body", defBody, "largest request body accepted, in bytes (env CLUSTO_MAX_BODY)")
 	seed := fs.String("seed", envOr("CLUSTO_SEED", ""), "inventory file to load when the database is new (env CLUSTO_SEED)")
+	backupDir := fs.String("backup-dir", envOr("CLUSTO_BACKUP_DIR", ""), "directory POST /api/v1/admin/backup writes snapshots into, created owner-only on first use (default: backups beside the --db file) (env CLUSTO_BACKUP_DIR)")
 	insecure := fs.Bool("insecure", envOr("CLUSTO_INSECURE", "") == "true", "serve without authentication on a non-loopback address while no token exists (never do this on a shared network) (env CLUSTO_INSECURE=true)")
 	fs.String("config", "", "file of name = value settings, one per line, for any of these flags (env CLUSTO_CONFIG); the command line overrides the environment, which overrides the file")
 	if cfg := configPath(args); cfg != "" {
@@ -221,7 +222,7 @@ func serve(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
-	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version})
+	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: *backupDir})
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -229,7 +230,7 @@ func serve(args []string, stderr io.Writer) int {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("serving", "addr", addr.String(), "db", *dbPath, "authentication", !anonymous, "max_body", *maxBody)
+	log.Info("serving", "addr", addr.String(), "db", *dbPath, "authentication", !anonymous, "max_body", *maxBody, "backup_dir", api.BackupDir())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

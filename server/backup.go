@@ -1,0 +1,281 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clusto/clusto/entity"
+)
+
+// Labels of clusto_backups_total.
+const (
+	backupModeFile     = "file"
+	backupModeDownload = "download"
+	backupOK           = "ok"
+	backupError        = "error"
+	backupBusy         = "busy"
+)
+
+// backupNameMax bounds a backup's file name, well under any file system's
+// limit once the server's temporary suffixes are added.
+const backupNameMax = 128
+
+// backupNameChars are the characters a backup's name may hold: enough for
+// dates and labels, and nothing a shell, a URL or a Content-Disposition
+// header would need to quote.
+var backupNameChars = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// validBackupName refuses any name but a plain file name in the backup
+// directory: no directory part, no "..", and no leading dot, which is kept
+// for the server's temporary files (entity.BackupTempPrefix).
+func validBackupName(name string) error {
+	const hint = "; a backup name is a plain file name such as nightly.db"
+	switch {
+	case strings.ContainsAny(name, `/\`):
+		return entity.Errorf(entity.KindInvalid, "backup name %q holds a directory separator; backups are written only into the server's backup directory"+hint, name)
+	case strings.Contains(name, ".."):
+		return entity.Errorf(entity.KindInvalid, "backup name %q must not contain \"..\""+hint, name)
+	case strings.HasPrefix(name, "."):
+		return entity.Errorf(entity.KindInvalid, "backup name %q must not start with '.' (hidden names are the server's temporary files)"+hint, name)
+	case strings.HasPrefix(name, "-"):
+		return entity.Errorf(entity.KindInvalid, "backup name %q must not start with '-'"+hint, name)
+	case len(name) > backupNameMax:
+		return entity.Errorf(entity.KindInvalid, "backup name is %d characters long; the limit is %d", len(name), backupNameMax)
+	case !backupNameChars.MatchString(name):
+		return entity.Errorf(entity.KindInvalid, "backup name %q may hold only letters, digits, '.', '_' and '-'"+hint, name)
+	}
+	return nil
+}
+
+// runningBackup is the backup in progress, for the answer to a request
+// refused while it runs.
+type runningBackup struct {
+	actor   string
+	started time.Time
+}
+
+type backupRequest struct {
+	// Name is the backup's file name; empty for clusto-<UTC time>.db.
+	Name string `json:"name"`
+}
+
+// backupAnswer describes a backup written into the backup directory. It
+// names the file only: the directory is the server's configuration
+// (--backup-dir), which an admin knows and a client has no use for.
+type backupAnswer struct {
+	Name   string `json:"name"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+	// Change is the newest change the snapshot holds, read from the file.
+	Change  int64     `json:"change"`
+	TookMS  int64     `json:"took_ms"`
+	Created time.Time `json:"created"`
+}
+
+// POST /admin/backup[?download=true] {"name": "nightly.db"} (the body is
+// optional): a consistent snapshot of the live database (VACUUM INTO on a
+// connection of its own), made while writes go on. Without download it is
+// written into the backup directory under name (default
+// clusto-<UTC time>.db) and described in a 201; with download=true it is
+// the body of a 200, streamed from a temporary file that is gone before
+// the first byte is sent.
+//
+// One backup runs at a time: a request while another is making its
+// snapshot is refused with 409 at once rather than queued, so that a
+// retrying cron job cannot pile snapshots up. A download holds the slot
+// while its snapshot is made, not while it is sent, so that a slow client
+// cannot block the nightly backup.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
+	download, err := boolParam(r, "download")
+	if err != nil {
+		return err
+	}
+	var req backupRequest
+	if err := decodeOptional(r, &req); err != nil {
+		return err
+	}
+	if req.Name != "" {
+		if err := validBackupName(req.Name); err != nil {
+			return err
+		}
+	}
+	mode := backupModeFile
+	if download {
+		mode = backupModeDownload
+	}
+	start := time.Now().UTC()
+	me := &runningBackup{actor: actorOf(r), started: start}
+	if !s.backupRunning.CompareAndSwap(nil, me) {
+		s.metrics.backups.WithLabelValues(mode, backupBusy).Inc()
+		other := s.backupRunning.Load()
+		msg := "another backup is running; try again when it finishes"
+		if other != nil {
+			msg = fmt.Sprintf("another backup is running (started by %q %s ago); try again when it finishes",
+				other.actor, time.Since(other.started).Round(time.Second))
+		}
+		return entity.Errorf(entity.KindConflict, "%s", msg).WithCode("backup_running")
+	}
+	release := func() { s.backupRunning.CompareAndSwap(me, nil) }
+	defer release()
+
+	dir := s.opts.BackupDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		s.metrics.backups.WithLabelValues(mode, backupError).Inc()
+		return entity.Internal("create the backup directory", err)
+	}
+	if download {
+		return s.downloadBackup(w, r, dir, req.Name, start, release)
+	}
+
+	name := req.Name
+	if name == "" {
+		if name, err = freeBackupName(dir, start); err != nil {
+			s.metrics.backups.WithLabelValues(mode, backupError).Inc()
+			return err
+		}
+	} else if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+		return backupExists(name)
+	}
+	snap, err := s.store.Backup(r.Context(), filepath.Join(dir, name))
+	if err != nil {
+		if entity.IsKind(err, entity.KindConflict) {
+			// Another process took the name meanwhile; the store's message
+			// holds the server's path, which stays in the server.
+			return backupExists(name)
+		}
+		s.metrics.backups.WithLabelValues(mode, backupError).Inc()
+		return internalOnly("backup", err)
+	}
+	took := time.Since(start)
+	s.backupDone(mode, took)
+	s.log.Info("backup written", "request_id", requestIDOf(r), "actor", actorOf(r), "path", filepath.Join(dir, name),
+		"bytes", snap.Bytes, "change", snap.Change, "sha256", snap.SHA256, "took_ms", took.Milliseconds())
+	return s.writeJSON(w, r, http.StatusCreated, backupAnswer{Name: name, Bytes: snap.Bytes, SHA256: snap.SHA256,
+		Change: snap.Change, TookMS: took.Milliseconds(), Created: start.Truncate(time.Second)})
+}
+
+// downloadBackup makes the snapshot in a hidden temporary file in dir,
+// releases the one-backup slot, and streams the file as the answer. The
+// file is unlinked as soon as it is open, so that nothing is left behind
+// whether the client reads it all, goes away, or the server dies.
+func (s *Server) downloadBackup(w http.ResponseWriter, r *http.Request, dir, name string, start time.Time, release func()) error {
+	mode := backupModeDownload
+	if name == "" {
+		name = defaultBackupName(start, 1)
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := filepath.Join(dir, entity.BackupTempPrefix+"download-"+hex.EncodeToString(rnd[:]))
+	defer os.Remove(tmp)
+	snap, err := s.store.Backup(r.Context(), tmp)
+	if err != nil {
+		s.metrics.backups.WithLabelValues(mode, backupError).Inc()
+		return internalOnly("backup", err)
+	}
+	took := time.Since(start)
+	f, err := os.Open(tmp)
+	if err != nil {
+		s.metrics.backups.WithLabelValues(mode, backupError).Inc()
+		return entity.Internal("open the backup", err)
+	}
+	defer f.Close()
+	if err := os.Remove(tmp); err != nil {
+		s.log.Warn("remove a download's temporary file", "request_id", requestIDOf(r), "path", tmp, "err", err)
+	}
+	release()
+
+	h := w.Header()
+	h.Set("Content-Type", "application/vnd.sqlite3")
+	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	h.Set("Content-Length", strconv.FormatInt(snap.Bytes, 10))
+	h.Set("X-Clusto-Change", strconv.FormatInt(snap.Change, 10))
+	h.Set("X-Clusto-Sha256", snap.SHA256)
+	// The file holds the whole inventory and the token hashes.
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	n, err := io.Copy(w, f)
+	if err != nil || n != snap.Bytes {
+		// The status is sent; all that is left is to count and log it.
+		s.metrics.backups.WithLabelValues(mode, backupError).Inc()
+		s.log.Warn("backup download not completed", "request_id", requestIDOf(r), "actor", actorOf(r),
+			"sent", n, "bytes", snap.Bytes, "err", fmt.Sprint(err))
+		return nil
+	}
+	s.backupDone(mode, took)
+	s.log.Info("backup downloaded", "request_id", requestIDOf(r), "actor", actorOf(r), "name", name,
+		"bytes", snap.Bytes, "change", snap.Change, "sha256", snap.SHA256, "took_ms", took.Milliseconds())
+	return nil
+}
+
+// backupDone records a successful backup whose snapshot took d.
+func (s *Server) backupDone(mode string, d time.Duration) {
+	s.metrics.backups.WithLabelValues(mode, backupOK).Inc()
+	s.metrics.backupTime.Observe(d.Seconds())
+	s.metrics.backupLast.SetToCurrentTime()
+}
+
+// defaultBackupName is clusto-<UTC time>.db, with -n before .db for the
+// nth backup made within the same second.
+func defaultBackupName(t time.Time, n int) string {
+	base := "clusto-" + t.UTC().Format("20060102T150405") + "Z"
+	if n > 1 {
+		base += "-" + strconv.Itoa(n)
+	}
+	return base + ".db"
+}
+
+// freeBackupName is the first default name for t not taken in dir.
+// Backups run one at a time, so nothing else in this server can take it
+// before the snapshot does.
+func freeBackupName(dir string, t time.Time) (string, error) {
+	for n := 1; n <= 1000; n++ {
+		name := defaultBackupName(t, n)
+		if _, err := os.Lstat(filepath.Join(dir, name)); errors.Is(err, fs.ErrNotExist) {
+			return name, nil
+		} else if err != nil {
+			return "", entity.Internal("look for a free backup name", err)
+		}
+	}
+	return "", entity.Errorf(entity.KindConflict, "1000 backups named for %s exist already; give a name", t.Format(time.RFC3339))
+}
+
+// newestBackup is the modification time of the newest backup in dir (0
+// when there is none), so that the last-success metric survives a
+// restart instead of reading as "never" until the next backup.
+func newestBackup(dir string) time.Time {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return time.Time{}
+	}
+	var newest time.Time
+	for _, d := range ents {
+		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
+			continue
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().After(newest) {
+			newest = fi.ModTime()
+		}
+	}
+	return newest
+}
+
+func backupExists(name string) error {
+	return entity.Errorf(entity.KindConflict, "a backup named %q exists already in the backup directory; choose another name", name).WithCode("backup_exists")
+}
+
+// internalOnly makes err an internal error whatever its kind, so that its
+// message (which may name the server's files) reaches only the log.
+func internalOnly(op string, err error) error {
+	return &entity.Error{Kind: entity.KindInternal, Message: op, Err: err}
+}
