@@ -139,23 +139,3 @@ func BenchmarkImport100k(b *testing.B) {
 		b.ReportMetric(float64(planPeak)/(1<<20), "plan-peak-MiB")
 	}
 }
-
-// BenchmarkGenerate measures the generator (the store's bulk path) on a
-// tenth of benchSpec, in entities per second.
-func BenchmarkGenerate(b *testing.B) {
-	ctx := context.Background()
-	sp := benchSpec
-	sp.RacksPerDC /= 10
-	for range b.N {
-		s, err := entity.Open(ctx, filepath.Join(b.TempDir(), "gen.db"), entity.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now()
-		if err := invgen.Build(ctx, s, sp); err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(float64(sp.Entities())/time.Since(start).Seconds(), "entities/s")
-		s.Close()
-	}
-}

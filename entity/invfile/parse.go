@@ -179,6 +179,10 @@ func Parse(file string, data []byte) (*Document, error) {
 		if err := p.entity(entities.Content[i], entities.Content[i+1]); err != nil {
 			return nil, err
 		}
+		// The node tree of a large file is several times the size of the
+		// document made from it; letting each entity's nodes go once read
+		// keeps the two from peaking together.
+		entities.Content[i], entities.Content[i+1] = nil, nil
 	}
 	return doc, nil
 }
