@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -349,5 +350,41 @@ func TestConcurrentRackAllocation(t *testing.T) {
 	}
 	if got := e.changeCount() - before; got != clients*each {
 		t.Errorf("%d changes for %d placements", got, clients*each)
+	}
+}
+
+// TestPlanLimits: a file sent to the server may not expand beyond
+// MaxFileNames, and a caller with only the read role may not make the
+// server dry-run (on the single writer) a plan longer than a batch.
+func TestPlanLimits(t *testing.T) {
+	e := newEnv(t)
+	reader := e.newToken("reader", entity.RoleRead)
+	writer := e.newToken("writer", entity.RoleWrite)
+	big := fmt.Sprintf("entities:\n  p[1-%d]: {driver: pool}\n", entity.MaxBatchOps+1)
+
+	e.token = reader
+	er := e.do("POST", api+"/plan", map[string]any{"content": big}).wantErr(t, http.StatusBadRequest, "invalid")
+	if !strings.Contains(er.Message, "the plan has 10001 steps; a token with the read role may check plans of at most 10000") {
+		t.Errorf("read-role plan refusal = %q", er.Message)
+	}
+	small := "entities:\n  p[1-50]: {driver: pool}\n"
+	e.do("POST", api+"/plan", map[string]any{"content": small}).want(t, http.StatusOK)
+
+	e.token = writer
+	var p planAnswer
+	e.do("POST", api+"/plan", map[string]any{"content": big}).want(t, http.StatusOK).decode(t, &p)
+	if p.Plan.Create != entity.MaxBatchOps+1 {
+		t.Errorf("write-role plan creates %d, want %d", p.Plan.Create, entity.MaxBatchOps+1)
+	}
+
+	huge := fmt.Sprintf("entities:\n  a[1-%d]: {driver: pool}\n  b[1-2]: {driver: pool}\n", MaxFileNames)
+	for _, path := range []string{"/plan", "/apply"} {
+		er := e.do("POST", api+path, map[string]any{"file": "huge.yaml", "content": huge}).wantErr(t, http.StatusBadRequest, "invalid")
+		if !strings.Contains(er.Message, "huge.yaml:3:3") || !strings.Contains(er.Message, "more than 100000") || er.Position == nil || er.Position.Line != 3 {
+			t.Errorf("POST %s of a file past the limit: %+v", path, er)
+		}
+	}
+	if n := e.changeCount(); n != 0 {
+		t.Errorf("%d changes stored by refused or planned files", n)
 	}
 }

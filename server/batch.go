@@ -77,7 +77,7 @@ func (s *Server) readFileRequest(r *http.Request, applying bool) (*fileRequest, 
 	if req.File == "" {
 		req.File = "inventory"
 	}
-	doc, err := invfile.Parse(req.File, []byte(req.Content))
+	doc, err := invfile.ParseWith(req.File, []byte(req.Content), invfile.ParseOptions{MaxNames: MaxFileNames})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -88,12 +88,24 @@ func (s *Server) readFileRequest(r *http.Request, applying bool) (*fileRequest, 
 	return &req, plan, nil
 }
 
+// MaxFileNames bounds what an inventory file sent to /plan or /apply may
+// expand to (names of entities and list entries, after ranges): a few
+// bytes of s[1-100000] must not make the server build a hundred thousand
+// entities in memory. clustod import, run by the operator, has no bound.
+const MaxFileNames = 100000
+
 // POST /plan: what applying a file would change. The plan is checked by a
 // dry run, so that a file that cannot apply fails here, at its line.
 func (s *Server) plan(w http.ResponseWriter, r *http.Request) error {
 	_, plan, err := s.readFileRequest(r, false)
 	if err != nil {
 		return err
+	}
+	// The check is a dry run on the single writer. A caller who may not
+	// write gets to hold it no longer than a batch would.
+	if role := infoOf(r).role; !role.Allows(entity.RoleWrite) && len(plan.Steps) > entity.MaxBatchOps {
+		return entity.Errorf(entity.KindInvalid, "the plan has %d steps; a token with the %s role may check plans of at most %d (a write token has no such limit; or split the file)",
+			len(plan.Steps), role, entity.MaxBatchOps).With("steps", len(plan.Steps)).With("limit", entity.MaxBatchOps)
 	}
 	if err := plan.Check(r.Context(), s.store); err != nil {
 		return err

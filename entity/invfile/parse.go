@@ -142,6 +142,20 @@ func expand(pos Pos, name string) ([]string, error) {
 // malformed values are invalid errors naming the file, line and column.
 // Drivers, ports and rack space are checked by Plan against the inventory.
 func Parse(file string, data []byte) (*Document, error) {
+	return ParseWith(file, data, ParseOptions{})
+}
+
+// ParseOptions bound what a file may expand to.
+type ParseOptions struct {
+	// MaxNames caps the names (entities, and the entries of lists such as
+	// devices and members) that the file's ranges expand to; 0 is no cap.
+	// A few bytes of s[1-100000] are a hundred thousand entities: a server
+	// parsing files sent by clients must not take them on trust.
+	MaxNames int
+}
+
+// ParseWith is Parse with limits.
+func ParseWith(file string, data []byte, opts ParseOptions) (*Document, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, yamlError(file, err)
@@ -151,7 +165,7 @@ func Parse(file string, data []byte) (*Document, error) {
 		return nil, errAt(Pos{file, 1, 1}, "the file is empty; expected a mapping with an entities key")
 	}
 	top := root.Content[0]
-	p := parser{file: file, doc: doc}
+	p := parser{file: file, doc: doc, opts: opts}
 	if top.Kind != yaml.MappingNode {
 		return nil, errAt(p.pos(top), "expected a mapping with an entities key")
 	}
@@ -207,6 +221,23 @@ func yamlError(file string, err error) error {
 type parser struct {
 	file string
 	doc  *Document
+	opts ParseOptions
+	// expanded counts the names the file's ranges have expanded to so far.
+	expanded int
+}
+
+// expand expands a name range, holding the file to opts.MaxNames.
+func (p *parser) expand(pos Pos, name string) ([]string, error) {
+	out, err := expand(pos, name)
+	if err != nil {
+		return nil, err
+	}
+	p.expanded += len(out)
+	if p.opts.MaxNames > 0 && p.expanded > p.opts.MaxNames {
+		return nil, errAt(pos, "the file names more than %d entities and ports once its ranges are expanded; that is the limit here (apply larger files with clustod import on the server)", p.opts.MaxNames).
+			With("limit", p.opts.MaxNames)
+	}
+	return out, nil
 }
 
 func (p *parser) pos(n *yaml.Node) Pos { return Pos{p.file, n.Line, n.Column} }
@@ -235,7 +266,7 @@ func (p *parser) names(n *yaml.Node, what string) ([]string, []Pos, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		ns, err := expand(p.pos(it), s)
+		ns, err := p.expand(p.pos(it), s)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -267,7 +298,7 @@ func (p *parser) entity(keyNode, body *yaml.Node) error {
 	if err != nil {
 		return err
 	}
-	names, err := expand(p.pos(keyNode), key)
+	names, err := p.expand(p.pos(keyNode), key)
 	if err != nil {
 		return err
 	}
