@@ -502,9 +502,13 @@ func (tx *Tx) FreePort(name, portType string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	f := tx.freshOf(r.id)
 	for _, p := range d.PortList() {
 		if portType != "" && p.Type != portType {
 			continue
+		}
+		if f != nil && !f.links[p.Name] {
+			return p.Name, nil // known free
 		}
 		if _, used, err := tx.peerOf(r, p.Name); err != nil {
 			return "", err

@@ -348,3 +348,29 @@ func TestAllocationsInANewBlockAgreeWithTheDatabase(t *testing.T) {
 		return err
 	})
 }
+
+// TestFreePortsOfNewEntities: cabling entities created in the same
+// transaction without naming ports takes the next free port each time.
+func TestFreePortsOfNewEntities(t *testing.T) {
+	s := newStore(t)
+	var got []string
+	write(t, s, func(tx *entity.Tx) error {
+		for _, n := range []entity.NewEntity{{Name: "sw1", Driver: "switch"}, {Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server"}} {
+			if err := tx.CreateQuiet(n); err != nil {
+				return err
+			}
+		}
+		for _, pair := range [][2]string{{"s1", "sw1"}, {"s2", "sw1"}, {"s1", "sw1"}} {
+			a, b, err := tx.ConnectAuto(entity.Endpoint{Name: pair[0]}, entity.Endpoint{Name: pair[1]})
+			if err != nil {
+				return err
+			}
+			got = append(got, a.String()+"-"+b.String())
+		}
+		return nil
+	})
+	want := []string{"s1:eth0-sw1:1", "s2:eth0-sw1:2", "s1:eth1-sw1:3"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("links made (-want +got):\n%s", diff)
+	}
+}
