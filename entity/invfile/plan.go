@@ -68,8 +68,38 @@ type planner struct {
 	opts   Options
 	cur    map[string]*entity.Entity // current state of named entities (nil: absent)
 	allocs map[string][]entity.Allocation
-	steps  [stages][]Step      // without their Op, which is in ops
-	ops    [stages][]entity.Op // each stage's ops, in step order
+	steps  [stages]chunks[Step]      // without their Op, which is in ops
+	ops    [stages]chunks[entity.Op] // each stage's ops, in step order
+}
+
+// chunks is a list grown a fixed block at a time: a large file's stages
+// hold hundreds of thousands of ops, and a slice grown by append would
+// carry up to as much again in spare capacity until the plan is built.
+type chunks[T any] struct {
+	blocks [][]T
+	n      int
+}
+
+const chunkSize = 4096
+
+func (c *chunks[T]) add(v T) {
+	if len(c.blocks) == 0 || len(c.blocks[len(c.blocks)-1]) == chunkSize {
+		c.blocks = append(c.blocks, make([]T, 0, chunkSize))
+	}
+	last := &c.blocks[len(c.blocks)-1]
+	*last = append(*last, v)
+	c.n++
+}
+
+// each calls fn on every element in order, dropping each block after it.
+func (c *chunks[T]) each(fn func(v T)) {
+	for i, b := range c.blocks {
+		for _, v := range b {
+			fn(v)
+		}
+		c.blocks[i] = nil
+	}
+	c.blocks, c.n = nil, 0
 }
 
 func (p *planner) add(stage int, action, ent, summary string, op entity.Op, pos Pos) {
@@ -77,8 +107,8 @@ func (p *planner) add(stage int, action, ent, summary string, op entity.Op, pos 
 	if pos.Line > 0 {
 		st.Source = pos.String()
 	}
-	p.steps[stage] = append(p.steps[stage], st)
-	p.ops[stage] = append(p.ops[stage], op)
+	p.steps[stage].add(st)
+	p.ops[stage].add(op)
 }
 
 // load reads the current state of a name once.
@@ -145,19 +175,17 @@ func MakePlan(ctx context.Context, s *entity.Store, doc *Document, opts Options)
 	}
 	n := 0
 	for _, st := range p.steps {
-		n += len(st)
+		n += st.n
 	}
-	// Stage by stage, each stage's lists are dropped once copied, so the
+	// Stage by stage, each stage's blocks are dropped once copied, so the
 	// plan is not held twice over at its largest.
 	plan := &Plan{Steps: make([]Step, 0, n), ops: make([]entity.Op, 0, n)}
 	for stage := range p.steps {
-		plan.ops = append(plan.ops, p.ops[stage]...)
-		p.ops[stage] = nil
-		for _, st := range p.steps[stage] {
+		p.ops[stage].each(func(op entity.Op) { plan.ops = append(plan.ops, op) })
+		p.steps[stage].each(func(st Step) {
 			st.Op = &plan.ops[len(plan.Steps)]
 			plan.Steps = append(plan.Steps, st)
-		}
-		p.steps[stage] = nil
+		})
 	}
 	// Each entity counts once, by its weightiest step: a created entity's
 	// attribute and placement steps are part of its create.
