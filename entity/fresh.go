@@ -11,8 +11,9 @@ import "sort"
 // gave it something went through this Tx. The tracker below records that
 // knowledge; a write that takes something away (remove, unlink, delete) or
 // changes attributes outside the create drops it, and the checks fall back
-// to their queries. It never answers "taken" on its own: a conflict is
-// always confirmed by the query that names the occupant.
+// to their queries. A port, unit or membership it knows to be taken is
+// still looked up, so that the conflict names the occupant as it always
+// has.
 
 // freshEntity is what this transaction knows of an entity it created.
 type freshEntity struct {
