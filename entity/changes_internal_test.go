@@ -1,7 +1,10 @@
 package entity
 
 import (
+	"context"
+	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -18,6 +21,16 @@ func TestChangeRecordsEncodeAsMaps(t *testing.T) {
 	}{
 		{createChange{Name: "s1", Driver: "server", Kind: "equipment", Attrs: []Attr{{Key: "status", Value: String("spare")}}},
 			map[string]any{"name": "s1", "driver": "server", "kind": "equipment", "attrs": []Attr{{Key: "status", Value: String("spare")}}}},
+		{createChange{Name: "a<b>&c\u2028", Driver: "server", Kind: "equipment", Attrs: []Attr{
+			{Key: "note", Value: String("<script>&\u2029\"quoted\"")},
+			{Key: "disk", Number: new(int64), Value: Int(3)},
+			{Key: "ip", Subkey: "eth0", Value: IP(netip.MustParseAddr("10.0.0.1"))},
+		}},
+			map[string]any{"name": "a<b>&c\u2028", "driver": "server", "kind": "equipment", "attrs": []Attr{
+				{Key: "note", Value: String("<script>&\u2029\"quoted\"")},
+				{Key: "disk", Number: new(int64), Value: Int(3)},
+				{Key: "ip", Subkey: "eth0", Value: IP(netip.MustParseAddr("10.0.0.1"))},
+			}}},
 		{createChange{Name: "p", Driver: "pool", Kind: "group"},
 			map[string]any{"name": "p", "driver": "pool", "kind": "group", "attrs": []Attr(nil)}},
 		{containChange{Type: Contains, Parent: "r1", Child: "s1", Position: pos, Height: pos},
@@ -74,5 +87,53 @@ func TestRunsInMemoryMatchASet(t *testing.T) {
 		if s, ok := runContaining(runs, o); held[o] != (ok && s.last >= o) {
 			t.Fatalf("step %d: runContaining(%d) = %v, %v; held %v", step, o, s, ok, held[o])
 		}
+	}
+}
+
+// TestEntityIDsAreReservedSparingly: ids are reserved in blocks that grow
+// within a transaction, so creates one per transaction (the API's way)
+// reserve no more ids than they use, and a bulk load wastes fewer than a
+// block.
+func TestEntityIDsAreReservedSparingly(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir()+"/ids.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reserved := func() int {
+		var n int
+		if err := s.db.Read.QueryRowContext(ctx, "SELECT count(*) FROM entity_ids").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := 0; i < 3; i++ {
+		if err := s.Update(ctx, "t", func(tx *Tx) error {
+			return tx.CreateQuiet(NewEntity{Name: fmt.Sprintf("one%d", i), Driver: "server"})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := reserved(); n != 3 {
+		t.Errorf("3 creates in 3 transactions reserved %d ids", n)
+	}
+	if err := s.Update(ctx, "t", func(tx *Tx) error {
+		for i := 0; i < 300; i++ {
+			if err := tx.CreateQuiet(NewEntity{Name: fmt.Sprintf("bulk%d", i), Driver: "server"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := reserved() - 3; n < 300 || n >= 300+maxIDBlock {
+		t.Errorf("300 creates in one transaction reserved %d ids, want 300 to %d", n, 300+maxIDBlock-1)
+	}
+	// Every entity has its own id.
+	var dup int
+	if err := s.db.Read.QueryRowContext(ctx, "SELECT count(*) - count(DISTINCT id) FROM entities").Scan(&dup); err != nil || dup != 0 {
+		t.Errorf("%d entities share an id (%v)", dup, err)
 	}
 }

@@ -125,9 +125,9 @@ func TestBackupIsAConsistentCopy(t *testing.T) {
 	if latest, err := b.LatestChange(ctx); err != nil || latest != snap.Change {
 		t.Errorf("snapshot reports change %d; the file's newest is %d (%v)", snap.Change, latest, err)
 	}
-	created := int(snap.Change - base) // w0 .. w<created-1>
+	created := int(snap.Change - base) // w0 .. w<created-1>; none when the backup came first
 	for _, i := range []int{0, created - 1} {
-		if i < 0 {
+		if i < 0 || i >= created {
 			continue
 		}
 		if _, err := b.Get(ctx, fmt.Sprintf("w%d", i)); err != nil {

@@ -399,7 +399,9 @@ func (tx *Tx) Remove(parent, child string) error {
 		return err
 	}
 	tx.forgetBlocks()
-	tx.untrack(p.id, c.id)
+	if err := tx.untrack(p.id, c.id); err != nil {
+		return err
+	}
 	if err := tx.bump(c, cid); err != nil {
 		return err
 	}
@@ -642,7 +644,9 @@ func (tx *Tx) Disconnect(a, b Endpoint) error {
 		cid, ra.id, a.Port, rb.id, b.Port); err != nil {
 		return err
 	}
-	tx.untrack(ra.id, rb.id)
+	if err := tx.untrack(ra.id, rb.id); err != nil {
+		return err
+	}
 	if err := tx.bump(ra, cid); err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ type freshEntity struct {
 	// order, while runsKnown.
 	runs      []span
 	runsKnown bool
+	runsDirty bool // runs changed since ip_runs last had them
 }
 
 type unitRange struct{ first, last int64 }
@@ -61,16 +62,66 @@ func (tx *Tx) attrWritten(id, cid int64) {
 	}
 }
 
-// untrack forgets what is known of the given entities' connections.
-func (tx *Tx) untrack(ids ...int64) {
+// untrack forgets what is known of the given entities, writing out what
+// was only kept here (a new block's runs).
+func (tx *Tx) untrack(ids ...int64) error {
 	for _, id := range ids {
-		delete(tx.fresh, id)
+		if f := tx.fresh[id]; f != nil {
+			if err := tx.writeRuns(id, f); err != nil {
+				return err
+			}
+			delete(tx.fresh, id)
+		}
 	}
+	return nil
 }
 
 // untrackAll forgets everything: after a write whose effects on other
 // entities are not worked out here (a cascading delete).
-func (tx *Tx) untrackAll() { clear(tx.fresh) }
+func (tx *Tx) untrackAll() error {
+	if err := tx.writeAllRuns(); err != nil {
+		return err
+	}
+	clear(tx.fresh)
+	return nil
+}
+
+// writeRuns writes a new block's runs of allocated offsets to ip_runs.
+// Allocations in a block created by this transaction change only the
+// in-memory runs (addToRuns, removeFromRuns); the table gets them here,
+// once, before commit or before the knowledge is dropped.
+func (tx *Tx) writeRuns(blockID int64, f *freshEntity) error {
+	if !f.runsDirty {
+		return nil
+	}
+	if _, err := tx.exec("record allocation", "DELETE FROM ip_runs WHERE block_id = ?", blockID); err != nil {
+		return err
+	}
+	for _, r := range f.runs {
+		if _, err := tx.exec("record allocation", "INSERT INTO ip_runs(block_id, first, last) VALUES (?,?,?)", blockID, biased(r.first), biased(r.last)); err != nil {
+			return err
+		}
+	}
+	f.runsDirty = false
+	return nil
+}
+
+// writeAllRuns writes the runs of every new block, in id order.
+func (tx *Tx) writeAllRuns() error {
+	var ids []int64
+	for id, f := range tx.fresh {
+		if f.runsDirty {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		if err := tx.writeRuns(id, tx.fresh[id]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // knownAttr returns the value of the last attribute with key (of type
 // TypeInt when wantInt) of a fresh entity, mirroring the "latest row"
@@ -91,20 +142,12 @@ func (tx *Tx) knownAttr(id int64, key string, wantInt bool) (v Value, found, kno
 	return Value{}, false, true
 }
 
-// knownRuns returns a fresh block's runs of allocated offsets.
-func (tx *Tx) knownRuns(blockID int64) ([]span, bool) {
+// knownRunsOf returns a fresh block's knowledge when its runs are known.
+func (tx *Tx) knownRunsOf(blockID int64) *freshEntity {
 	if f := tx.fresh[blockID]; f != nil && f.runsKnown {
-		return f.runs, true
+		return f
 	}
-	return nil, false
-}
-
-// runsChanged applies to a fresh block's known runs what addToRuns or
-// removeFromRuns just wrote to ip_runs.
-func (tx *Tx) runsChanged(blockID int64, apply func([]span) []span) {
-	if f := tx.fresh[blockID]; f != nil && f.runsKnown {
-		f.runs = apply(f.runs)
-	}
+	return nil
 }
 
 // runContaining returns the last run starting at or before o, as the

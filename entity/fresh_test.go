@@ -374,3 +374,84 @@ func TestFreePortsOfNewEntities(t *testing.T) {
 		t.Errorf("links made (-want +got):\n%s", diff)
 	}
 }
+
+// TestRefusedCreateLeavesNothing: a create refused because the name is
+// taken (found by the unique index, not a lookup first) leaves no change
+// record behind, even when the transaction goes on and commits.
+func TestRefusedCreateLeavesNothing(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	create(t, s, entity.NewEntity{Name: "a", Driver: "server"})
+	write(t, s, func(tx *entity.Tx) error {
+		err := tx.CreateQuiet(entity.NewEntity{Name: "a", Driver: "rack"})
+		wantKind(t, err, entity.KindConflict)
+		if err != nil && err.Error() != `an entity named "a" already exists` {
+			t.Errorf("conflict says %q", err)
+		}
+		return tx.CreateQuiet(entity.NewEntity{Name: "b", Driver: "server"})
+	})
+	changes, err := s.Changes(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range changes {
+		got = append(got, c.Op+" "+c.Entity)
+	}
+	if diff := cmp.Diff([]string{"create a", "create b"}, got); diff != "" {
+		t.Errorf("change log (-want +got):\n%s", diff)
+	}
+	if e := get(t, s, "a"); e.Driver != "server" {
+		t.Errorf("a is a %s now", e.Driver)
+	}
+	if problems, err := s.Check(ctx); err != nil || len(problems) != 0 {
+		t.Errorf("check: %v %+v", err, problems)
+	}
+}
+
+// TestRunsOfANewBlockSurviveLosingTrack: a new block's runs live in memory
+// until commit; a removal that drops the transaction's knowledge of the
+// block must write them out first, so that later allocations, read from
+// ip_runs, go on from the right place.
+func TestRunsOfANewBlockSurviveLosingTrack(t *testing.T) {
+	s := newStore(t)
+	var got []string
+	write(t, s, func(tx *entity.Tx) error {
+		for _, n := range []entity.NewEntity{
+			{Name: "site", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.8.0.0/16")}},
+			{Name: "net", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.8.1.0/24")}},
+			{Name: "s1", Driver: "server"},
+		} {
+			if err := tx.CreateQuiet(n); err != nil {
+				return err
+			}
+		}
+		alloc := func(n int) error {
+			as, err := tx.AllocateIP(entity.IPRequest{Block: "net", Entity: "s1", Count: n})
+			for _, a := range as {
+				got = append(got, a.Address)
+			}
+			return err
+		}
+		if _, err := tx.Insert("site", "net", entity.Placement{}); err != nil {
+			return err
+		}
+		if err := alloc(3); err != nil { // .1-.3, in memory
+			return err
+		}
+		if err := tx.Remove("site", "net"); err != nil { // the block is no longer tracked
+			return err
+		}
+		if _, err := tx.ReleaseIP("net", "10.8.1.2"); err != nil {
+			return err
+		}
+		return alloc(2) // .2 again, then .4, read from ip_runs
+	})
+	want := []string{"10.8.1.1", "10.8.1.2", "10.8.1.3", "10.8.1.2", "10.8.1.4"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("addresses handed out (-want +got):\n%s", diff)
+	}
+	if problems, err := s.Check(context.Background()); err != nil || len(problems) != 0 {
+		t.Errorf("check: %v %+v", err, problems)
+	}
+}

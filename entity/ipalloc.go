@@ -259,8 +259,8 @@ func (tx *Tx) stringAttr(id int64, key string) (string, error) {
 
 // runAt returns the run of allocated offsets containing o, if any.
 func (tx *Tx) runAt(blockID int64, o uint64) (span, bool, error) {
-	if runs, ok := tx.knownRuns(blockID); ok {
-		s, found := runContaining(runs, o)
+	if f := tx.knownRunsOf(blockID); f != nil {
+		s, found := runContaining(f.runs, o)
 		return s, found && s.last >= o, nil
 	}
 	var f, l int64
@@ -311,6 +311,10 @@ func (tx *Tx) lowestFree(b *block) (uint64, bool, error) {
 }
 
 func (tx *Tx) addToRuns(blockID int64, o uint64) error {
+	if f := tx.knownRunsOf(blockID); f != nil {
+		f.runs, f.runsDirty = withOffset(f.runs, o), true
+		return nil
+	}
 	bo := biased(o)
 	var left, right *span
 	if o > 0 {
@@ -320,11 +324,7 @@ func (tx *Tx) addToRuns(blockID int64, o uint64) error {
 			left = &s
 		}
 	}
-	if runs, ok := tx.knownRuns(blockID); ok && o < ^uint64(0) {
-		if s, found := runContaining(runs, o+1); found && s.first == o+1 {
-			right = &s
-		}
-	} else if o < ^uint64(0) {
+	if o < ^uint64(0) {
 		var l int64
 		err := tx.queryRow("SELECT last FROM ip_runs WHERE block_id = ? AND first = ?", blockID, biased(o+1)).Scan(&l)
 		if err == nil {
@@ -349,13 +349,10 @@ func (tx *Tx) addToRuns(blockID int64, o uint64) error {
 	default:
 		_, err = tx.exec("record allocation", "INSERT INTO ip_runs(block_id, first, last) VALUES (?,?,?)", blockID, bo, bo)
 	}
-	if err == nil {
-		tx.runsChanged(blockID, func(r []span) []span { return withOffset(r, o) })
-	}
 	return err
 }
 
-func (tx *Tx) removeFromRuns(blockID int64, o uint64) (err error) {
+func (tx *Tx) removeFromRuns(blockID int64, o uint64) error {
 	s, ok, err := tx.runAt(blockID, o)
 	if err != nil {
 		return err
@@ -363,11 +360,10 @@ func (tx *Tx) removeFromRuns(blockID int64, o uint64) (err error) {
 	if !ok {
 		return Internal("release", fmt.Errorf("offset %d of block %d is in no run", o, blockID))
 	}
-	defer func() {
-		if err == nil {
-			tx.runsChanged(blockID, func(r []span) []span { return withoutOffset(r, o) })
-		}
-	}()
+	if f := tx.knownRunsOf(blockID); f != nil {
+		f.runs, f.runsDirty = withoutOffset(f.runs, o), true
+		return nil
+	}
 	del := func() error {
 		_, err := tx.exec("release", "DELETE FROM ip_runs WHERE block_id = ? AND first = ?", blockID, biased(s.first))
 		return err

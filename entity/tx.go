@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clusto/clusto/drivers"
+	"github.com/clusto/clusto/schema"
 )
 
 // Tx is one write transaction. Each operation on it is one change in the
@@ -33,6 +34,10 @@ type Tx struct {
 	// created maps the ids of entities created in this transaction to the
 	// change that created them.
 	created map[int64]int64
+	// freeIDs are entity ids reserved by this transaction, not yet used;
+	// idsReserved is the size of the last block reserved.
+	freeIDs     []int64
+	idsReserved int
 	// kids caches child blocks by parent block id (see childBlocks).
 	kids map[int64][]childBlock
 	// fresh is what is known of entities created here (see fresh.go).
@@ -70,6 +75,9 @@ func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (e
 		}
 	}()
 	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.writeAllRuns(); err != nil {
 		return err
 	}
 	if err := tx.flushVersions(); err != nil {
@@ -248,9 +256,49 @@ type (
 	}
 )
 
+// appendJSON writes a change record's JSON by hand, exactly as
+// encoding/json would: a server's create record, with its attributes, is
+// the most frequent record of a bulk load, and encoding/json re-reads the
+// output of each attribute's MarshalJSON.
+func (c createChange) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"attrs":`...)
+	if c.Attrs == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, a := range c.Attrs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			j, err := a.MarshalJSON() // compact and escaped: it is json.Marshal's output
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, j...)
+		}
+		b = append(b, ']')
+	}
+	for _, f := range [...]struct{ key, value string }{{"driver", c.Driver}, {"kind", string(c.Kind)}, {"name", c.Name}} {
+		b = append(b, `,"`+f.key+`":`...)
+		j, err := json.Marshal(f.value)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, j...)
+	}
+	return append(b, '}'), nil
+}
+
 func mustJSON(v any) any {
 	if v == nil {
 		return nil
+	}
+	if c, ok := v.(createChange); ok {
+		b, err := c.appendJSON(nil)
+		if err != nil {
+			return nil
+		}
+		return string(b)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -392,28 +440,26 @@ func (tx *Tx) create(n NewEntity) error {
 			return fmt.Errorf("attribute #%d: %w", i+1, err)
 		}
 	}
-	var exists int
-	err = tx.queryRow("SELECT 1 FROM entities WHERE name = ? AND until IS NULL", n.Name).Scan(&exists)
-	if err == nil {
-		return Errorf(KindConflict, "an entity named %q already exists", n.Name)
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return Internal("create entity", err)
-	}
 	after := createChange{Name: n.Name, Driver: d.Name, Kind: d.Kind, Attrs: attrs}
-	res, err := tx.exec("create entity", "INSERT INTO entity_ids DEFAULT VALUES")
+	id, err := tx.newEntityID()
 	if err != nil {
 		return err
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return Internal("create entity", err)
 	}
 	cid, err := tx.record(OpCreate, &entRow{id: id, name: n.Name}, nil, nil, after)
 	if err != nil {
 		return err
 	}
-	res, err = tx.exec("create entity", `INSERT INTO entities(id, name, driver, kind, version, created_at, updated_at, since)
+	// The unique index on current names is the check: looking the name up
+	// first would walk the same index twice for every create.
+	res, err := tx.exec("create entity", `INSERT INTO entities(id, name, driver, kind, version, created_at, updated_at, since)
 		VALUES (?,?,?,?,1,?,?,?)`, id, n.Name, d.Name, string(d.Kind), tx.now, tx.now, cid)
+	if schema.IsUniqueViolation(err) {
+		// Take back the change just recorded; the id stays unused.
+		if _, derr := tx.exec("create entity", "DELETE FROM changes WHERE id = ?", cid); derr != nil {
+			return derr
+		}
+		return Errorf(KindConflict, "an entity named %q already exists", n.Name)
+	}
 	if err != nil {
 		return err
 	}
@@ -445,6 +491,58 @@ func (tx *Tx) create(n NewEntity) error {
 	tx.trackCreated(id, cid, d.Name, attrs)
 	return nil
 }
+
+// maxIDBlock is the most entity ids one statement reserves.
+const maxIDBlock = 64
+
+// newEntityID hands out an entity id. Ids are reserved in entity_ids in
+// blocks that double from one up to maxIDBlock within a transaction: a
+// single create reserves just its own id, and a bulk load pays a statement
+// for every 64 creates instead of each. Ids reserved but not used (at most
+// about as many as were used, and never more than 63) are never handed
+// out, as no id is twice, and are not seen anywhere.
+func (tx *Tx) newEntityID() (int64, error) {
+	if len(tx.freeIDs) == 0 {
+		n := min(max(2*tx.idsReserved, 1), maxIDBlock)
+		rows, err := tx.query(idBlockSQL[n])
+		if err != nil {
+			return 0, Internal("create entity", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return 0, Internal("create entity", err)
+			}
+			tx.freeIDs = append(tx.freeIDs, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, Internal("create entity", err)
+		}
+		if len(tx.freeIDs) == 0 {
+			return 0, Internal("create entity", errors.New("no entity ids reserved"))
+		}
+		sort.Slice(tx.freeIDs, func(i, j int) bool { return tx.freeIDs[i] < tx.freeIDs[j] })
+		tx.idsReserved = n
+	}
+	id := tx.freeIDs[0]
+	tx.freeIDs = tx.freeIDs[1:]
+	return id, nil
+}
+
+// idBlockSQL[n] reserves n entity ids (n a power of two up to maxIDBlock).
+var idBlockSQL = func() map[int]string {
+	q := map[int]string{}
+	for n := 1; n <= maxIDBlock; n *= 2 {
+		if n == 1 {
+			q[n] = "INSERT INTO entity_ids DEFAULT VALUES RETURNING id"
+			continue
+		}
+		q[n] = "INSERT INTO entity_ids(id) SELECT NULL FROM (VALUES " + strings.TrimSuffix(strings.Repeat("(0),", n), ",") + ") RETURNING id"
+	}
+	return q
+}()
 
 func attrIdentity(a Attr) string {
 	n := "-"
@@ -522,6 +620,15 @@ func (tx *Tx) insertAttr(entityID int64, a Attr, cid int64) error {
 // them costs little more than one for each.
 const attrInsertChunk = 16
 
+// attrInsertSQL[n] inserts n attribute rows.
+var attrInsertSQL = func() (q [attrInsertChunk + 1]string) {
+	for n := 1; n <= attrInsertChunk; n++ {
+		q[n] = "INSERT INTO attrs(entity_id, key, subkey, number, type, value, num, ip, ref, since) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?,?,?),", n), ",")
+	}
+	return q
+}()
+
 // insertAttrs adds attribute rows for change cid.
 func (tx *Tx) insertAttrs(entityID int64, attrs []Attr, cid int64) error {
 	tx.attrWritten(entityID, cid)
@@ -531,9 +638,7 @@ func (tx *Tx) insertAttrs(entityID int64, attrs []Attr, cid int64) error {
 		if n == 0 {
 			return nil
 		}
-		q := "INSERT INTO attrs(entity_id, key, subkey, number, type, value, num, ip, ref, since) VALUES " +
-			strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?,?,?),", n), ",")
-		_, err := tx.exec("add attribute", q, args...)
+		_, err := tx.exec("add attribute", attrInsertSQL[n], args...)
 		args = args[:0]
 		return err
 	}
@@ -906,7 +1011,9 @@ func (tx *Tx) bumpRenamed(r *entRow, cid int64) error {
 	}
 	// References to it were rewritten: other entities' attributes changed.
 	tx.forgetBlocks()
-	tx.untrackAll()
+	if err := tx.untrackAll(); err != nil {
+		return err
+	}
 	var rid int64
 	if err := tx.queryRow(`INSERT INTO entities(id, name, driver, kind, version, created_at, updated_at, since)
 		VALUES (?,?,?,?,?,?,?,?) RETURNING rid`, r.id, r.name, r.driver, string(r.kind), r.version+1, r.created, tx.now, cid).Scan(&rid); err != nil {
@@ -1025,7 +1132,9 @@ func (tx *Tx) Delete(name string, cascade bool) error {
 		return err
 	}
 	tx.forgetBlocks()
-	tx.untrackAll()
+	if err := tx.untrackAll(); err != nil {
+		return err
+	}
 	if _, err := tx.exec("delete entity", "UPDATE attrs SET until = ? WHERE entity_id = ? AND until IS NULL", cid, r.id); err != nil {
 		return err
 	}
