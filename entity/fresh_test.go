@@ -27,10 +27,8 @@ func TestRulesHoldForEntitiesCreatedInTheSameTransaction(t *testing.T) {
 		{
 			name: "second physical parent",
 			steps: func(tx *entity.Tx) error {
-				for _, n := range []entity.NewEntity{{Name: "r1", Driver: "rack"}, {Name: "r2", Driver: "rack"}, {Name: "s1", Driver: "server"}} {
-					if err := tx.CreateQuiet(n); err != nil {
-						return err
-					}
+				if err := createAll(tx, []entity.NewEntity{{Name: "r1", Driver: "rack"}, {Name: "r2", Driver: "rack"}, {Name: "s1", Driver: "server"}}); err != nil {
+					return err
 				}
 				if _, err := tx.Insert("r1", "s1", at(3)); err != nil {
 					return err
@@ -43,13 +41,11 @@ func TestRulesHoldForEntitiesCreatedInTheSameTransaction(t *testing.T) {
 		{
 			name: "containment loop through new entities",
 			steps: func(tx *entity.Tx) error {
-				for _, n := range []entity.NewEntity{
+				if err := createAll(tx, []entity.NewEntity{
 					{Name: "outer", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.0.0/16")}},
 					{Name: "inner", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.1.0/24")}},
-				} {
-					if err := tx.CreateQuiet(n); err != nil {
-						return err
-					}
+				}); err != nil {
+					return err
 				}
 				if _, err := tx.Insert("outer", "inner", entity.Placement{}); err != nil {
 					return err
@@ -62,10 +58,8 @@ func TestRulesHoldForEntitiesCreatedInTheSameTransaction(t *testing.T) {
 		{
 			name: "membership loop through new groups",
 			steps: func(tx *entity.Tx) error {
-				for _, n := range []entity.NewEntity{{Name: "g1", Driver: "class"}, {Name: "g2", Driver: "class"}} {
-					if err := tx.CreateQuiet(n); err != nil {
-						return err
-					}
+				if err := createAll(tx, []entity.NewEntity{{Name: "g1", Driver: "class"}, {Name: "g2", Driver: "class"}}); err != nil {
+					return err
 				}
 				if _, err := tx.Insert("g1", "g2", entity.Placement{}); err != nil {
 					return err
@@ -78,10 +72,8 @@ func TestRulesHoldForEntitiesCreatedInTheSameTransaction(t *testing.T) {
 		{
 			name: "same group twice",
 			steps: func(tx *entity.Tx) error {
-				for _, n := range []entity.NewEntity{{Name: "web", Driver: "pool"}, {Name: "s1", Driver: "server"}} {
-					if err := tx.CreateQuiet(n); err != nil {
-						return err
-					}
+				if err := createAll(tx, []entity.NewEntity{{Name: "web", Driver: "pool"}, {Name: "s1", Driver: "server"}}); err != nil {
+					return err
 				}
 				if _, err := tx.Insert("web", "s1", entity.Placement{}); err != nil {
 					return err
@@ -94,14 +86,12 @@ func TestRulesHoldForEntitiesCreatedInTheSameTransaction(t *testing.T) {
 		{
 			name: "exclusive pool after another pool",
 			steps: func(tx *entity.Tx) error {
-				for _, n := range []entity.NewEntity{
+				if err := createAll(tx, []entity.NewEntity{
 					{Name: "web", Driver: "pool"},
 					{Name: "quarantine", Driver: "pool", Attrs: []entity.Attr{str("exclusive", "true")}},
 					{Name: "s1", Driver: "server"},
-				} {
-					if err := tx.CreateQuiet(n); err != nil {
-						return err
-					}
+				}); err != nil {
+					return err
 				}
 				if _, err := tx.Insert("web", "s1", entity.Placement{}); err != nil {
 					return err
@@ -114,10 +104,8 @@ func TestRulesHoldForEntitiesCreatedInTheSameTransaction(t *testing.T) {
 		{
 			name: "pool made exclusive after it was read",
 			steps: func(tx *entity.Tx) error {
-				for _, n := range []entity.NewEntity{{Name: "a", Driver: "pool"}, {Name: "b", Driver: "pool"}, {Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server"}} {
-					if err := tx.CreateQuiet(n); err != nil {
-						return err
-					}
+				if err := createAll(tx, []entity.NewEntity{{Name: "a", Driver: "pool"}, {Name: "b", Driver: "pool"}, {Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server"}}); err != nil {
+					return err
 				}
 				// s2 in a then b reads b's flags as not exclusive.
 				for _, step := range [][2]string{{"a", "s2"}, {"b", "s2"}, {"a", "s1"}} {
@@ -136,10 +124,8 @@ func TestRulesHoldForEntitiesCreatedInTheSameTransaction(t *testing.T) {
 		{
 			name: "port cabled twice",
 			steps: func(tx *entity.Tx) error {
-				for _, n := range []entity.NewEntity{{Name: "sw1", Driver: "switch"}, {Name: "s1", Driver: "server"}} {
-					if err := tx.CreateQuiet(n); err != nil {
-						return err
-					}
+				if err := createAll(tx, []entity.NewEntity{{Name: "sw1", Driver: "switch"}, {Name: "s1", Driver: "server"}}); err != nil {
+					return err
 				}
 				if err := tx.Connect(ep("s1", "eth0"), ep("sw1", "1")); err != nil {
 					return err
@@ -151,10 +137,8 @@ func TestRulesHoldForEntitiesCreatedInTheSameTransaction(t *testing.T) {
 		{
 			name: "switch port cabled twice",
 			steps: func(tx *entity.Tx) error {
-				for _, n := range []entity.NewEntity{{Name: "sw1", Driver: "switch"}, {Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server"}} {
-					if err := tx.CreateQuiet(n); err != nil {
-						return err
-					}
+				if err := createAll(tx, []entity.NewEntity{{Name: "sw1", Driver: "switch"}, {Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server"}}); err != nil {
+					return err
 				}
 				if err := tx.Connect(ep("s1", "eth0"), ep("sw1", "1")); err != nil {
 					return err
@@ -166,10 +150,8 @@ func TestRulesHoldForEntitiesCreatedInTheSameTransaction(t *testing.T) {
 		{
 			name: "height changed after create",
 			steps: func(tx *entity.Tx) error {
-				for _, n := range []entity.NewEntity{{Name: "r1", Driver: "rack"}, {Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server", Attrs: []entity.Attr{num("height", 1)}}} {
-					if err := tx.CreateQuiet(n); err != nil {
-						return err
-					}
+				if err := createAll(tx, []entity.NewEntity{{Name: "r1", Driver: "rack"}, {Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server", Attrs: []entity.Attr{num("height", 1)}}}); err != nil {
+					return err
 				}
 				if _, err := tx.Insert("r1", "s1", at(10)); err != nil {
 					return err
@@ -185,14 +167,12 @@ func TestRulesHoldForEntitiesCreatedInTheSameTransaction(t *testing.T) {
 		{
 			name: "child block prefix changed after the siblings were read",
 			steps: func(tx *entity.Tx) error {
-				for _, n := range []entity.NewEntity{
+				if err := createAll(tx, []entity.NewEntity{
 					{Name: "site", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.0.0/16")}},
 					{Name: "n1", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.1.0/24")}},
 					{Name: "n2", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.2.0/24")}},
-				} {
-					if err := tx.CreateQuiet(n); err != nil {
-						return err
-					}
+				}); err != nil {
+					return err
 				}
 				if _, err := tx.Insert("site", "n1", entity.Placement{}); err != nil {
 					return err
@@ -208,14 +188,12 @@ func TestRulesHoldForEntitiesCreatedInTheSameTransaction(t *testing.T) {
 		{
 			name: "sibling block added in the same transaction",
 			steps: func(tx *entity.Tx) error {
-				for _, n := range []entity.NewEntity{
+				if err := createAll(tx, []entity.NewEntity{
 					{Name: "site", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.0.0/16")}},
 					{Name: "n1", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.1.0/24")}},
 					{Name: "n2", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.0.0.0/23")}},
-				} {
-					if err := tx.CreateQuiet(n); err != nil {
-						return err
-					}
+				}); err != nil {
+					return err
 				}
 				if _, err := tx.Insert("site", "n1", entity.Placement{}); err != nil {
 					return err
@@ -253,10 +231,8 @@ func TestRemovedThingsCanBeReusedInTheSameTransaction(t *testing.T) {
 	at := func(u int64) entity.Placement { return entity.Placement{Position: &u} }
 	ep := func(name, port string) entity.Endpoint { return entity.Endpoint{Name: name, Port: port} }
 	write(t, s, func(tx *entity.Tx) error {
-		for _, n := range []entity.NewEntity{{Name: "r1", Driver: "rack"}, {Name: "r2", Driver: "rack"}, {Name: "s1", Driver: "server"}, {Name: "sw1", Driver: "switch"}, {Name: "web", Driver: "pool"}} {
-			if err := tx.CreateQuiet(n); err != nil {
-				return err
-			}
+		if err := createAll(tx, []entity.NewEntity{{Name: "r1", Driver: "rack"}, {Name: "r2", Driver: "rack"}, {Name: "s1", Driver: "server"}, {Name: "sw1", Driver: "switch"}, {Name: "web", Driver: "pool"}}); err != nil {
+			return err
 		}
 		steps := []func() error{
 			func() error { _, err := tx.Insert("r1", "s1", at(3)); return err },
@@ -295,21 +271,13 @@ func TestAllocationsInANewBlockAgreeWithTheDatabase(t *testing.T) {
 	s := newStore(t)
 	var got []string
 	write(t, s, func(tx *entity.Tx) error {
-		for _, n := range []entity.NewEntity{
+		if err := createAll(tx, []entity.NewEntity{
 			{Name: "net", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.9.0.0/28"), str("gateway", "10.9.0.1")}},
 			{Name: "s1", Driver: "server"},
-		} {
-			if err := tx.CreateQuiet(n); err != nil {
-				return err
-			}
-		}
-		alloc := func(n int) error {
-			as, err := tx.AllocateIP(entity.IPRequest{Block: "net", Entity: "s1", Count: n})
-			for _, a := range as {
-				got = append(got, a.Address)
-			}
+		}); err != nil {
 			return err
 		}
+		alloc := func(n int) error { return allocInto(tx, &got, "net", "s1", n) }
 		if err := alloc(6); err != nil { // .2-.7
 			return err
 		}
@@ -355,10 +323,8 @@ func TestFreePortsOfNewEntities(t *testing.T) {
 	s := newStore(t)
 	var got []string
 	write(t, s, func(tx *entity.Tx) error {
-		for _, n := range []entity.NewEntity{{Name: "sw1", Driver: "switch"}, {Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server"}} {
-			if err := tx.CreateQuiet(n); err != nil {
-				return err
-			}
+		if err := createAll(tx, []entity.NewEntity{{Name: "sw1", Driver: "switch"}, {Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server"}}); err != nil {
+			return err
 		}
 		for _, pair := range [][2]string{{"s1", "sw1"}, {"s2", "sw1"}, {"s1", "sw1"}} {
 			a, b, err := tx.ConnectAuto(entity.Endpoint{Name: pair[0]}, entity.Endpoint{Name: pair[1]})
@@ -417,22 +383,14 @@ func TestRunsOfANewBlockSurviveLosingTrack(t *testing.T) {
 	s := newStore(t)
 	var got []string
 	write(t, s, func(tx *entity.Tx) error {
-		for _, n := range []entity.NewEntity{
+		if err := createAll(tx, []entity.NewEntity{
 			{Name: "site", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.8.0.0/16")}},
 			{Name: "net", Driver: "ipblock", Attrs: []entity.Attr{str("cidr", "10.8.1.0/24")}},
 			{Name: "s1", Driver: "server"},
-		} {
-			if err := tx.CreateQuiet(n); err != nil {
-				return err
-			}
-		}
-		alloc := func(n int) error {
-			as, err := tx.AllocateIP(entity.IPRequest{Block: "net", Entity: "s1", Count: n})
-			for _, a := range as {
-				got = append(got, a.Address)
-			}
+		}); err != nil {
 			return err
 		}
+		alloc := func(n int) error { return allocInto(tx, &got, "net", "s1", n) }
 		if _, err := tx.Insert("site", "net", entity.Placement{}); err != nil {
 			return err
 		}
@@ -454,4 +412,22 @@ func TestRunsOfANewBlockSurviveLosingTrack(t *testing.T) {
 	if problems, err := s.Check(context.Background()); err != nil || len(problems) != 0 {
 		t.Errorf("check: %v %+v", err, problems)
 	}
+}
+
+func createAll(tx *entity.Tx, ents []entity.NewEntity) error {
+	for _, n := range ents {
+		if err := tx.CreateQuiet(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// allocInto allocates n addresses of block to ent, noting them in got.
+func allocInto(tx *entity.Tx, got *[]string, block, ent string, n int) error {
+	as, err := tx.AllocateIP(entity.IPRequest{Block: block, Entity: ent, Count: n})
+	for _, a := range as {
+		*got = append(*got, a.Address)
+	}
+	return err
 }
