@@ -19,7 +19,8 @@ import (
 
 // lockDatabase takes an exclusive advisory lock on PATH.lock for as long as
 // a process uses the database as its server, so that restore can refuse
-// to replace a file in use.
+// to replace a file in use, and import and generate, whose long
+// transactions would stall the server's writes, refuse to run beside it.
 func lockDatabase(path string) (func(), error) {
 	f, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -79,6 +80,14 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: clustod import FILE [--prune] [--dry-run] [--db PATH]")
 		return 2
 	}
+	// The file applies as one batch, holding the writer throughout: a
+	// served database's API writes would wait on it and time out.
+	unlock, err := lockDatabase(*dbPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod import: %v; stop it first, or send the file to it with clusto apply\n", err)
+		return 1
+	}
+	defer unlock()
 	ctx := context.Background()
 	s, ok := openStore(ctx, *dbPath, stderr)
 	if !ok {
@@ -142,6 +151,13 @@ func generateCmd(args []string, stdout, stderr io.Writer) int {
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return flagExit(err)
 	}
+	// Each of its transactions holds the writer for seconds.
+	unlock, err := lockDatabase(*dbPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod generate: %v; stop it first, or generate into another file\n", err)
+		return 1
+	}
+	defer unlock()
 	ctx := context.Background()
 	s, ok := openStore(ctx, *dbPath, stderr)
 	if !ok {

@@ -16,9 +16,16 @@ func TestSeedLoadsTheDemoIntoANewDatabaseOnly(t *testing.T) {
 		t.Fatalf("demo not loaded: %v", a.body)
 	}
 	d.want(d.call("DELETE", "/api/v1/entities/s0001?cascade=true", "", nil), 200)
-	// While it serves, restore is refused.
-	if _, stderr, code := runCLI(t, "restore", db, "--db", db); code != 1 || !strings.Contains(stderr, "in use") {
-		t.Errorf("restore while serving: exit %d, %s", code, stderr)
+	// While it serves, restore is refused, and so are import and generate,
+	// whose long transactions would stall its writes.
+	for _, args := range [][]string{
+		{"restore", db, "--db", db},
+		{"import", demo, "--db", db},
+		{"generate", "--db", db, "--racks", "1"},
+	} {
+		if _, stderr, code := runCLI(t, args...); code != 1 || !strings.Contains(stderr, "in use by a running clustod") {
+			t.Errorf("%s while serving: exit %d, %s", args[0], code, stderr)
+		}
 	}
 	if code := d.stop(); code != 0 {
 		t.Fatalf("exit %d", code)
