@@ -45,6 +45,22 @@ func openStore(ctx context.Context, path string, stderr io.Writer) (*entity.Stor
 	return s, true
 }
 
+// openUnserved opens the database for a command whose long transactions
+// would stall a server's writes: it holds the serve lock (refusing, with
+// hint, a database a clustod serves) until done is called.
+func openUnserved(ctx context.Context, cmd, path, hint string, stderr io.Writer) (s *entity.Store, done func(), ok bool) {
+	unlock, err := lockDatabase(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod %s: %v; %s\n", cmd, err, hint)
+		return nil, nil, false
+	}
+	if s, ok = openStore(ctx, path, stderr); !ok {
+		unlock()
+		return nil, nil, false
+	}
+	return s, func() { s.Close(); unlock() }, true
+}
+
 // applyFile applies an inventory file to the store as one batch.
 func applyFile(ctx context.Context, s *entity.Store, path string, prune, dryRun bool) (*invfile.Plan, error) {
 	data, err := os.ReadFile(path)
@@ -80,20 +96,13 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: clustod import FILE [--prune] [--dry-run] [--db PATH]")
 		return 2
 	}
-	// The file applies as one batch, holding the writer throughout: a
-	// served database's API writes would wait on it and time out.
-	unlock, err := lockDatabase(*dbPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "clustod import: %v; stop it first, or send the file to it with clusto apply\n", err)
-		return 1
-	}
-	defer unlock()
+	// The file applies as one batch, holding the writer throughout.
 	ctx := context.Background()
-	s, ok := openStore(ctx, *dbPath, stderr)
+	s, closeStore, ok := openUnserved(ctx, "import", *dbPath, "stop it first, or send the file to it with clusto apply", stderr)
 	if !ok {
 		return 1
 	}
-	defer s.Close()
+	defer closeStore()
 	start := time.Now()
 	plan, err := applyFile(ctx, s, pos[0], *prune, *dryRun)
 	if err != nil {
@@ -152,18 +161,12 @@ func generateCmd(args []string, stdout, stderr io.Writer) int {
 		return flagExit(err)
 	}
 	// Each of its transactions holds the writer for seconds.
-	unlock, err := lockDatabase(*dbPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "clustod generate: %v; stop it first, or generate into another file\n", err)
-		return 1
-	}
-	defer unlock()
 	ctx := context.Background()
-	s, ok := openStore(ctx, *dbPath, stderr)
+	s, closeStore, ok := openUnserved(ctx, "generate", *dbPath, "stop it first, or generate into another file", stderr)
 	if !ok {
 		return 1
 	}
-	defer s.Close()
+	defer closeStore()
 	sp := invgen.Spec{Datacenters: *dcs, RacksPerDC: *racks, ServersPerRack: *servers, Seed: *seed}
 	start := time.Now()
 	if err := invgen.Build(ctx, s, sp); err != nil {
