@@ -17,7 +17,6 @@ import "sort"
 
 // freshEntity is what this transaction knows of an entity it created.
 type freshEntity struct {
-	createdBy int64 // the change that created it
 	// attrs are all its attributes while attrsKnown; an attribute write
 	// after the create makes them unknown.
 	attrs      []Attr
@@ -47,16 +46,17 @@ type poolRef struct {
 // freshOf returns the transaction's knowledge of entity id, or nil.
 func (tx *Tx) freshOf(id int64) *freshEntity { return tx.fresh[id] }
 
-func (tx *Tx) trackCreated(id, cid int64, driver string, attrs []Attr) {
+func (tx *Tx) trackCreated(id int64, driver string, attrs []Attr) {
 	if tx.fresh == nil {
 		tx.fresh = map[int64]*freshEntity{}
 	}
-	tx.fresh[id] = &freshEntity{createdBy: cid, attrs: attrs, attrsKnown: true, runsKnown: driver == "ipblock"}
+	tx.fresh[id] = &freshEntity{attrs: attrs, attrsKnown: true, runsKnown: driver == "ipblock"}
 }
 
-// attrWritten notes an attribute write to entity id by change cid.
+// attrWritten notes an attribute write to entity id by change cid; the
+// attributes written by the create itself are the ones known.
 func (tx *Tx) attrWritten(id, cid int64) {
-	if f := tx.fresh[id]; f != nil && f.createdBy != cid {
+	if f := tx.fresh[id]; f != nil && tx.created[id] != cid {
 		f.attrsKnown = false
 		f.attrs = nil
 	}

@@ -488,7 +488,7 @@ func (tx *Tx) create(n NewEntity) error {
 	if err := tx.insertAttrs(id, attrs, cid); err != nil {
 		return err
 	}
-	tx.trackCreated(id, cid, d.Name, attrs)
+	tx.trackCreated(id, d.Name, attrs)
 	return nil
 }
 
