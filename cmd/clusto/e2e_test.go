@@ -47,6 +47,8 @@ func TestReadCommands(t *testing.T) {
 		{"console", 0, []string{"console", "s0001"}},
 		{"power", 0, []string{"power", "s0001"}},
 		{"power-none", 0, []string{"power", "rack101"}},
+		{"console-names", 0, []string{"console", "s0001", "-o", "names"}},
+		{"power-json", 0, []string{"power", "s0001", "-o", "json"}},
 		{"history", 0, []string{"history", "s0001"}},
 		{"changes", 0, []string{"changes", "--since", "40", "--limit", "6"}},
 		{"elevation", 0, []string{"elevation", "rack101"}},

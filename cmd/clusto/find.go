@@ -327,29 +327,41 @@ cabled to. -o names prints the console servers.`,
 			if err != nil {
 				return err
 			}
-			switch a.output {
-			case "json":
-				return a.printJSON(c)
-			case "names":
-				for _, l := range c.Consoles {
-					a.println(l.ConsoleServer)
-				}
-				return nil
-			}
-			if len(c.Consoles) == 0 {
-				fmt.Fprintf(a.stderr, "clusto: %s has no console port cabled to a console server\n", c.Entity)
-				return nil
-			}
-			t := newTable("PORT", "CONSOLE SERVER", "CONSOLE PORT")
+			var rows [][3]string
 			for _, l := range c.Consoles {
-				t.add(l.Port, l.ConsoleServer, l.ConsolePort)
+				rows = append(rows, [3]string{l.Port, l.ConsoleServer, l.ConsolePort})
 			}
-			a.printTable(t)
-			return nil
+			return a.printCabling(c, rows, [3]string{"PORT", "CONSOLE SERVER", "CONSOLE PORT"},
+				c.Entity+" has no console port cabled to a console server")
 		},
 	}
 	cmd.Flags().Int64Var(&at, "at", 0, "read as of this change number")
 	return cmd
+}
+
+// printCabling prints what console and power answer: the answer as JSON,
+// the far ends' names (-o names), or a table of the thing's port, the far
+// end and its port; none goes to stderr when nothing is cabled.
+func (a *app) printCabling(answer any, rows [][3]string, head [3]string, none string) error {
+	switch a.output {
+	case "json":
+		return a.printJSON(answer)
+	case "names":
+		for _, r := range rows {
+			a.println(r[1])
+		}
+		return nil
+	}
+	if len(rows) == 0 {
+		fmt.Fprintf(a.stderr, "clusto: %s\n", none)
+		return nil
+	}
+	t := newTable(head[:]...)
+	for _, r := range rows {
+		t.add(r[:]...)
+	}
+	a.printTable(t)
+	return nil
 }
 
 func (a *app) powerCmd() *cobra.Command {
@@ -368,25 +380,12 @@ func (a *app) powerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			switch a.output {
-			case "json":
-				return a.printJSON(p)
-			case "names":
-				for _, l := range p.Power {
-					a.println(l.PDU)
-				}
-				return nil
-			}
-			if len(p.Power) == 0 {
-				fmt.Fprintf(a.stderr, "clusto: %s has no power port cabled to a PDU\n", p.Entity)
-				return nil
-			}
-			t := newTable("PORT", "PDU", "OUTLET")
+			var rows [][3]string
 			for _, l := range p.Power {
-				t.add(l.Port, l.PDU, l.Outlet)
+				rows = append(rows, [3]string{l.Port, l.PDU, l.Outlet})
 			}
-			a.printTable(t)
-			return nil
+			return a.printCabling(p, rows, [3]string{"PORT", "PDU", "OUTLET"},
+				p.Entity+" has no power port cabled to a PDU")
 		},
 	}
 	cmd.Flags().Int64Var(&at, "at", 0, "read as of this change number")
