@@ -88,13 +88,9 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 	dbPath := dbFlag(fs)
 	prune := fs.Bool("prune", false, "also delete what the file does not name")
 	dryRun := fs.Bool("dry-run", false, "check and count the changes without applying them")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: clustod import FILE [--prune] [--dry-run] [--db PATH]")
-		return 2
+	file, code, ok := oneArg(fs, args, "usage: clustod import FILE [--prune] [--dry-run] [--db PATH]")
+	if !ok {
+		return code
 	}
 	// The file applies as one batch, holding the writer throughout.
 	ctx := context.Background()
@@ -104,7 +100,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeStore()
 	start := time.Now()
-	plan, err := applyFile(ctx, s, pos[0], *prune, *dryRun)
+	plan, err := applyFile(ctx, s, file, *prune, *dryRun)
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod import: %v\n", err)
 		return 1
@@ -227,13 +223,9 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("clustod backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbPath := dbFlag(fs)
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: clustod backup PATH [--db PATH]")
-		return 2
+	dest, code, ok := oneArg(fs, args, "usage: clustod backup PATH [--db PATH]")
+	if !ok {
+		return code
 	}
 	ctx := context.Background()
 	s, ok := openStore(ctx, *dbPath, stderr)
@@ -241,12 +233,12 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer s.Close()
-	snap, err := s.Backup(ctx, pos[0])
+	snap, err := s.Backup(ctx, dest)
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod backup: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "backed up %s to %s: change %d, %d bytes, sha256 %s\n", *dbPath, pos[0], snap.Change, snap.Bytes, snap.SHA256)
+	fmt.Fprintf(stdout, "backed up %s to %s: change %d, %d bytes, sha256 %s\n", *dbPath, dest, snap.Change, snap.Bytes, snap.SHA256)
 	return 0
 }
 
@@ -256,13 +248,9 @@ func restoreCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("clustod restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbPath := dbFlag(fs)
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: clustod restore BACKUP [--db PATH]")
-		return 2
+	backup, code, ok := oneArg(fs, args, "usage: clustod restore BACKUP [--db PATH]")
+	if !ok {
+		return code
 	}
 	unlock, err := lockDatabase(*dbPath)
 	if err != nil {
@@ -272,17 +260,17 @@ func restoreCmd(args []string, stdout, stderr io.Writer) int {
 	defer unlock()
 	ctx := context.Background()
 	// The backup must be a sound inventory this build can open.
-	b, ok := openStore(ctx, pos[0], stderr)
+	b, ok := openStore(ctx, backup, stderr)
 	if !ok {
 		return 1
 	}
 	problems, err := b.Check(ctx)
 	b.Close()
 	if err != nil || len(problems) > 0 {
-		fmt.Fprintf(stderr, "clustod restore: %s does not pass its check (%v, %d problems); not restoring\n", pos[0], err, len(problems))
+		fmt.Fprintf(stderr, "clustod restore: %s does not pass its check (%v, %d problems); not restoring\n", backup, err, len(problems))
 		return 1
 	}
-	data, err := os.ReadFile(pos[0])
+	data, err := os.ReadFile(backup)
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod restore: %v\n", err)
 		return 1
@@ -303,8 +291,23 @@ func restoreCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "clustod restore: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "restored %s from %s\n", *dbPath, pos[0])
+	fmt.Fprintf(stdout, "restored %s from %s\n", *dbPath, backup)
 	return 0
+}
+
+// oneArg parses a command's flags around its one argument. When that
+// fails, ok is false and code is the exit code (0 for -h, 2 for misuse,
+// with usage printed to the flag set's output).
+func oneArg(fs *flag.FlagSet, args []string, usage string) (arg string, code int, ok bool) {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return "", flagExit(err), false
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(fs.Output(), usage)
+		return "", 2, false
+	}
+	return pos[0], 0, true
 }
 
 func flagExit(err error) int {

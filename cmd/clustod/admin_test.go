@@ -163,3 +163,23 @@ func TestBackupDir(t *testing.T) {
 		})
 	}
 }
+
+// TestOneArgumentCommandsUsage: import, backup and restore take exactly one
+// argument; anything else is misuse (exit 2, with the usage), and -h is not.
+func TestOneArgumentCommandsUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		code  int
+		usage string
+	}{
+		{[]string{"import"}, 2, "usage: clustod import FILE"},
+		{[]string{"backup", "a.db", "b.db"}, 2, "usage: clustod backup PATH"},
+		{[]string{"restore"}, 2, "usage: clustod restore BACKUP"},
+		{[]string{"restore", "-h"}, 0, "-db"},
+	} {
+		_, stderr, code := runCLI(t, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.usage) {
+			t.Errorf("clustod %v: exit %d, stderr %q; want exit %d and %q", tc.args, code, stderr, tc.code, tc.usage)
+		}
+	}
+}
