@@ -78,6 +78,104 @@ func (s *Store) Backup(ctx context.Context, path string) (Snapshot, error) {
 	return snap, nil
 }
 
+// Restore replaces the database file at dbPath with a copy of the backup
+// at backup (a file written by Backup, VACUUM INTO or a Litestream
+// restore) and describes what it restored. No process may have dbPath open:
+// the caller makes sure of that (clustod holds the serve lock).
+//
+// The copy is checked, not the backup: opening a file migrates an older
+// schema in place, and the backup must stay as it was. The database is
+// replaced only once the copy is on disk, opens with this build and passes
+// Check, by a rename, so that a crash leaves either the old database or
+// the restored one, and a backup that fails leaves the old one untouched.
+// A missing backup is an error (KindNotFound), never an empty inventory.
+func Restore(ctx context.Context, backup, dbPath string) (Snapshot, error) {
+	tmp := dbPath + ".restore"
+	removeTmp := func() {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(tmp + suffix)
+		}
+	}
+	removeTmp() // left by an earlier restore that failed
+	snap, err := restoreCopy(ctx, backup, tmp)
+	if err != nil {
+		removeTmp()
+		return Snapshot{}, err
+	}
+	// The old database's log and index belong to the file being replaced.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Remove(dbPath + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			removeTmp()
+			return Snapshot{}, Internal("restore: remove the old database's log", err)
+		}
+	}
+	if err := os.Rename(tmp, dbPath); err != nil {
+		removeTmp()
+		return Snapshot{}, Internal("restore: replace the database", err)
+	}
+	if err := syncDir(filepath.Dir(dbPath)); err != nil {
+		return Snapshot{}, Internal("restore: sync the directory", err)
+	}
+	return snap, nil
+}
+
+// restoreCopy copies backup to tmp and checks the copy.
+func restoreCopy(ctx context.Context, backup, tmp string) (Snapshot, error) {
+	if err := copyNew(backup, tmp); err != nil {
+		return Snapshot{}, err
+	}
+	copied, err := Open(ctx, tmp, Options{Schema: schema.Options{MustExist: true}})
+	if err != nil {
+		return Snapshot{}, Errorf(KindInvalid, "backup %s: %v", backup, err)
+	}
+	problems, err := copied.Check(ctx)
+	if cerr := copied.Close(); err == nil && cerr != nil {
+		err = Internal("restore: close the checked copy", cerr)
+	}
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if len(problems) > 0 {
+		return Snapshot{}, Errorf(KindInvalid, "backup %s does not pass clustod check (%d problems, the first: %s: %s); not restoring",
+			backup, len(problems), problems[0].Check, problems[0].Message)
+	}
+	// Closing the last connection checkpoints the copy's log into it and
+	// removes the log; a log left behind would not follow the rename.
+	if _, err := os.Stat(tmp + "-wal"); !errors.Is(err, fs.ErrNotExist) {
+		return Snapshot{}, Errorf(KindInternal, "the checked copy of %s kept a write-ahead log; not restoring", backup)
+	}
+	return describeSnapshot(ctx, tmp)
+}
+
+// copyNew copies the regular file src to a new file dst, streaming (a
+// backup can be larger than memory).
+func copyNew(src, dst string) error {
+	in, err := os.Open(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Errorf(KindNotFound, "backup %s does not exist", src)
+	} else if err != nil {
+		return Errorf(KindInvalid, "backup %s: %v", src, err)
+	}
+	defer in.Close()
+	if fi, err := in.Stat(); err != nil {
+		return Internal("restore: read the backup", err)
+	} else if !fi.Mode().IsRegular() {
+		return Errorf(KindInvalid, "backup %s is not a regular file", src)
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return Internal("restore: create the copy", err)
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Internal("restore: copy the backup", err)
+	}
+	return nil
+}
+
 // describeSnapshot syncs a finished snapshot to disk (VACUUM INTO does not)
 // and measures, hashes and reads the newest change from it.
 func describeSnapshot(ctx context.Context, path string) (Snapshot, error) {

@@ -3,8 +3,13 @@ package entity
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
+
+	"github.com/clusto/clusto/schema"
 )
 
 // Problem is one broken invariant found by Check.
@@ -73,8 +78,37 @@ var invariants = []invariant{
 // allocated twice, no entity with two physical parents, history consistent
 // with the current state) and returns every problem found.
 func (s *Store) Check(ctx context.Context) ([]Problem, error) {
+	return check(ctx, s.db.Read)
+}
+
+// CheckSnapshot runs the checks of Check on a finished copy of a database
+// (a backup) without writing to it: the file is opened immutable and
+// read-only, so its bytes, and the SHA-256 its backup reported, stay as
+// they were. A file of another schema version than this build's is
+// refused: restoring it migrates a copy, which Restore checks.
+func CheckSnapshot(ctx context.Context, path string) ([]Problem, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, Errorf(KindNotFound, "backup %s does not exist", path)
+	}
+	db, err := schema.OpenSnapshot(path)
+	if err != nil {
+		return nil, Errorf(KindInvalid, "backup %s: %v", path, err)
+	}
+	defer db.Close()
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return nil, Errorf(KindInvalid, "backup %s is not an inventory: %v", path, err)
+	}
+	if version != schema.LatestVersion() {
+		return nil, Errorf(KindInvalid, "backup %s has schema version %d and this build checks version %d: restore it (which migrates and checks a copy) or check it with the build that wrote it",
+			path, version, schema.LatestVersion())
+	}
+	return check(ctx, db)
+}
+
+func check(ctx context.Context, db *sql.DB) ([]Problem, error) {
 	var problems []Problem
-	rows, err := s.db.Read.QueryContext(ctx, "PRAGMA integrity_check")
+	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {
 		return nil, Internal("integrity check", err)
 	}
@@ -89,7 +123,7 @@ func (s *Store) Check(ctx context.Context) ([]Problem, error) {
 		}
 	}
 	rows.Close()
-	fk, err := s.db.Read.QueryContext(ctx, "PRAGMA foreign_key_check")
+	fk, err := db.QueryContext(ctx, "PRAGMA foreign_key_check")
 	if err != nil {
 		return nil, Internal("foreign key check", err)
 	}
@@ -104,7 +138,7 @@ func (s *Store) Check(ctx context.Context) ([]Problem, error) {
 	}
 	fk.Close()
 	for _, inv := range invariants {
-		rows, err := s.db.Read.QueryContext(ctx, inv.query)
+		rows, err := db.QueryContext(ctx, inv.query)
 		if err != nil {
 			return nil, Internal("check "+inv.name, err)
 		}

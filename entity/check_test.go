@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/clusto/clusto/entity"
@@ -156,5 +157,82 @@ func TestBackupThatFailsLeavesNothing(t *testing.T) {
 	}
 	if _, err := s.Backup(context.Background(), filepath.Join(dir, "missing", "backup.db")); err == nil {
 		t.Error("a backup into a missing directory succeeded")
+	}
+}
+
+// TestRestore: a backup replaces the database and is described by the
+// snapshot Backup gave; a missing backup is KindNotFound and changes
+// nothing.
+func TestRestore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "live.db")
+	s, err := entity.Open(ctx, db, entity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, s, entity.NewEntity{Name: "kept", Driver: "server"})
+	backup := filepath.Join(dir, "b.db")
+	want, err := s.Backup(ctx, backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, s, entity.NewEntity{Name: "after-backup", Driver: "server"})
+	s.Close()
+
+	if _, err := entity.Restore(ctx, filepath.Join(dir, "typo.db"), db); entity.KindOf(err) != entity.KindNotFound {
+		t.Fatalf("restore from a missing file: %v (kind %s), want not_found", err, entity.KindOf(err))
+	}
+	got, err := entity.Restore(ctx, backup, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Change != want.Change {
+		t.Errorf("restored change %d, the backup holds %d", got.Change, want.Change)
+	}
+	s, err = entity.Open(ctx, db, entity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Get(ctx, "kept"); err != nil {
+		t.Errorf("kept: %v", err)
+	}
+	if _, err := s.Get(ctx, "after-backup"); entity.KindOf(err) != entity.KindNotFound {
+		t.Errorf("after-backup is still there after the restore: %v", err)
+	}
+}
+
+// TestCheckSnapshot checks a backup without writing to it, and refuses
+// what is not a current inventory.
+func TestCheckSnapshot(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	create(t, s, entity.NewEntity{Name: "r1", Driver: "rack"})
+	dir := t.TempDir()
+	backup := filepath.Join(dir, "b.db")
+	if _, err := s.Backup(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(backup)
+	problems, err := entity.CheckSnapshot(ctx, backup)
+	if err != nil || len(problems) != 0 {
+		t.Fatalf("check of a sound backup: %v, %v", problems, err)
+	}
+	if after, _ := os.ReadFile(backup); string(after) != string(before) {
+		t.Error("CheckSnapshot changed the file")
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 1 {
+		t.Errorf("CheckSnapshot left files beside the backup: %v", left)
+	}
+	junk := filepath.Join(dir, "junk.db")
+	os.WriteFile(junk, []byte(strings.Repeat("junk ", 200)), 0o644)
+	for _, tc := range []struct {
+		path string
+		kind entity.ErrorKind
+	}{{filepath.Join(dir, "missing.db"), entity.KindNotFound}, {junk, entity.KindInvalid}} {
+		if _, err := entity.CheckSnapshot(ctx, tc.path); entity.KindOf(err) != tc.kind {
+			t.Errorf("%s: %v (kind %s), want %s", tc.path, err, entity.KindOf(err), tc.kind)
+		}
 	}
 }

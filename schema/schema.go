@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -91,6 +92,11 @@ type Options struct {
 	ReadConns int
 	// BusyTimeoutMillis is how long a connection waits on a lock; 0 means 10 s.
 	BusyTimeoutMillis int
+	// MustExist refuses a path with no file (an error matching
+	// fs.ErrNotExist) instead of creating an empty inventory there: the
+	// admin commands that read a database must not turn a mistyped path
+	// into a new, empty one.
+	MustExist bool
 }
 
 // dsn builds a file: URI so that SQLite sees its own URI parameters
@@ -101,8 +107,9 @@ func dsn(path string, params url.Values) string {
 	return "file:" + u.EscapedPath() + "?" + params.Encode()
 }
 
-// Open opens (creating if absent) the inventory at path and migrates it to
-// the latest schema. A file written by a newer build is refused with ErrTooNew.
+// Open opens (creating if absent, unless opts.MustExist) the inventory at
+// path and migrates it to the latest schema. A file written by a newer
+// build is refused with ErrTooNew.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("open database: empty path")
@@ -110,6 +117,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if opts.MustExist {
+		if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open database %s: %w", path, fs.ErrNotExist)
+		}
 	}
 	busy := opts.BusyTimeoutMillis
 	if busy <= 0 {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -132,6 +134,33 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := os.Stat(odd); err != nil {
 		t.Errorf("file not created at the literal path: %v", err)
 	}
+}
+
+// TestOpenMustExist: with MustExist a missing file is an error matching
+// fs.ErrNotExist and nothing is created; an existing file opens.
+func TestOpenMustExist(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "inv.db")
+	_, err := schema.Open(ctx, path, schema.Options{MustExist: true})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: got %v, want an error matching fs.ErrNotExist", err)
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name the path", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the missing file was created (stat: %v)", err)
+	}
+	db, err := schema.Open(ctx, path, schema.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = schema.Open(ctx, path, schema.Options{MustExist: true})
+	if err != nil {
+		t.Fatalf("existing file: %v", err)
+	}
+	db.Close()
 }
 
 func TestMigrationsAreOrdered(t *testing.T) {

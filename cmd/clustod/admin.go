@@ -15,6 +15,7 @@ import (
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/invfile"
 	"github.com/clusto/clusto/entity/invgen"
+	"github.com/clusto/clusto/schema"
 )
 
 // lockDatabase takes an exclusive advisory lock on PATH.lock for as long as
@@ -36,8 +37,11 @@ func lockDatabase(path string) (func(), error) {
 	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
-func openStore(ctx context.Context, path string, stderr io.Writer) (*entity.Store, bool) {
-	s, err := entity.Open(ctx, path, entity.Options{})
+// openStore opens the database at path, creating it when create is set.
+// Commands that read a database (check, export, backup) pass false, so that
+// a mistyped --db is an error rather than a new, empty inventory.
+func openStore(ctx context.Context, path string, create bool, stderr io.Writer) (*entity.Store, bool) {
+	s, err := entity.Open(ctx, path, entity.Options{Schema: schema.Options{MustExist: !create}})
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod: %v\n", err)
 		return nil, false
@@ -54,7 +58,7 @@ func openUnserved(ctx context.Context, cmd, path, hint string, stderr io.Writer)
 		fmt.Fprintf(stderr, "clustod %s: %v; %s\n", cmd, err, hint)
 		return nil, nil, false
 	}
-	if s, ok = openStore(ctx, path, stderr); !ok {
+	if s, ok = openStore(ctx, path, true, stderr); !ok {
 		unlock()
 		return nil, nil, false
 	}
@@ -123,7 +127,7 @@ func exportCmd(args []string, stdout, stderr io.Writer) int {
 		return flagExit(err)
 	}
 	ctx := context.Background()
-	s, ok := openStore(ctx, *dbPath, stderr)
+	s, ok := openStore(ctx, *dbPath, false, stderr)
 	if !ok {
 		return 1
 	}
@@ -179,17 +183,25 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("clustod check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbPath := dbFlag(fs)
+	backup := fs.String("backup", "", "check this backup file instead, without writing to it (its SHA-256 stays as reported)")
 	asJSON := fs.Bool("json", false, "print the problems as JSON")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return flagExit(err)
 	}
 	ctx := context.Background()
-	s, ok := openStore(ctx, *dbPath, stderr)
-	if !ok {
-		return 1
+	var problems []entity.Problem
+	var err error
+	if *backup != "" {
+		*dbPath = *backup // what the messages below name
+		problems, err = entity.CheckSnapshot(ctx, *backup)
+	} else {
+		s, ok := openStore(ctx, *dbPath, false, stderr)
+		if !ok {
+			return 1
+		}
+		defer s.Close()
+		problems, err = s.Check(ctx)
 	}
-	defer s.Close()
-	problems, err := s.Check(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod check: %v\n", err)
 		return 1
@@ -228,7 +240,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	ctx := context.Background()
-	s, ok := openStore(ctx, *dbPath, stderr)
+	s, ok := openStore(ctx, *dbPath, false, stderr)
 	if !ok {
 		return 1
 	}
@@ -258,40 +270,12 @@ func restoreCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer unlock()
-	ctx := context.Background()
-	// The backup must be a sound inventory this build can open.
-	b, ok := openStore(ctx, backup, stderr)
-	if !ok {
-		return 1
-	}
-	problems, err := b.Check(ctx)
-	b.Close()
-	if err != nil || len(problems) > 0 {
-		fmt.Fprintf(stderr, "clustod restore: %s does not pass its check (%v, %d problems); not restoring\n", backup, err, len(problems))
-		return 1
-	}
-	data, err := os.ReadFile(backup)
+	snap, err := entity.Restore(context.Background(), backup, *dbPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod restore: %v\n", err)
 		return 1
 	}
-	tmp := *dbPath + ".restore"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		fmt.Fprintf(stderr, "clustod restore: %v\n", err)
-		return 1
-	}
-	if f, err := os.Open(tmp); err == nil {
-		f.Sync()
-		f.Close()
-	}
-	for _, suffix := range []string{"-wal", "-shm"} {
-		os.Remove(*dbPath + suffix)
-	}
-	if err := os.Rename(tmp, *dbPath); err != nil {
-		fmt.Fprintf(stderr, "clustod restore: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "restored %s from %s\n", *dbPath, backup)
+	fmt.Fprintf(stdout, "restored %s from %s: change %d, %d bytes, sha256 %s\n", *dbPath, backup, snap.Change, snap.Bytes, snap.SHA256)
 	return 0
 }
 

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +90,84 @@ func TestAdminCommands(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "junk.db"), []byte("junk"), 0o644)
 	if _, _, code = runCLI(t, "restore", filepath.Join(dir, "junk.db"), "--db", db2); code != 1 {
 		t.Errorf("restore from junk: exit %d", code)
+	}
+}
+
+// TestRestoreNeverLosesTheDatabase: a mistyped or bad backup leaves the
+// database as it was; the commands that read a database refuse a missing
+// one rather than create it; restoring leaves the backup itself untouched.
+func TestRestoreNeverLosesTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "live.db")
+	if out, stderr, code := runCLI(t, "generate", "--db", db, "--datacenters", "1", "--racks", "1", "--servers-per-rack", "3"); code != 0 {
+		t.Fatalf("generate: exit %d\n%s%s", code, out, stderr)
+	}
+	before, _, _ := runCLI(t, "export", "--db", db)
+	if !strings.Contains(before, "s1000103") {
+		t.Fatalf("generated inventory not exported:\n%s", before)
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		if now, stderr, code := runCLI(t, "export", "--db", db); code != 0 || now != before {
+			t.Errorf("after %s the database changed (export exit %d, %s)", what, code, stderr)
+		}
+		if _, err := os.Stat(db + ".restore"); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after %s a temporary copy was left behind (stat: %v)", what, err)
+		}
+	}
+	missing := filepath.Join(dir, "typo.db")
+	for _, args := range [][]string{
+		{"restore", missing, "--db", db},
+		{"check", "--db", missing},
+		{"export", "--db", missing},
+		{"backup", filepath.Join(dir, "b0.db"), "--db", missing},
+	} {
+		if _, stderr, code := runCLI(t, args...); code != 1 || !strings.Contains(stderr, "does not exist") || !strings.Contains(stderr, "typo.db") {
+			t.Errorf("%v: exit %d, %q; want 1 and an error naming the missing file", args, code, stderr)
+		}
+		if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%v created %s (stat: %v)", args, missing, err)
+		}
+	}
+	unchanged("a restore from a missing file")
+	junk := filepath.Join(dir, "junk.db")
+	os.WriteFile(junk, []byte(strings.Repeat("not an inventory ", 100)), 0o644)
+	if _, stderr, code := runCLI(t, "restore", junk, "--db", db); code != 1 || !strings.Contains(stderr, "junk.db") {
+		t.Errorf("restore from junk: exit %d, %q", code, stderr)
+	}
+	unchanged("a restore from junk")
+
+	// A real restore: the database becomes the backup, and the backup
+	// file stays byte for byte as it was, with no log beside it.
+	backup := filepath.Join(dir, "b1.db")
+	if out, stderr, code := runCLI(t, "backup", backup, "--db", db); code != 0 {
+		t.Fatalf("backup: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, stderr, code := runCLI(t, "import", filepath.Join("..", "..", "examples", "demo.yaml"), "--db", db); code != 0 {
+		t.Fatalf("import: %s", stderr)
+	}
+	backupBytes, _ := os.ReadFile(backup)
+	if out, stderr, code := runCLI(t, "check", "--backup", backup); code != 0 || !strings.HasPrefix(out, "ok: "+backup) {
+		t.Errorf("check --backup: exit %d\n%s%s", code, out, stderr)
+	}
+	if after, _ := os.ReadFile(backup); !bytes.Equal(after, backupBytes) {
+		t.Error("check --backup changed the backup file")
+	}
+	if _, stderr, code := runCLI(t, "check", "--backup", missing); code != 1 || !strings.Contains(stderr, "does not exist") {
+		t.Errorf("check --backup of a missing file: exit %d, %q", code, stderr)
+	}
+	out, stderr, code := runCLI(t, "restore", backup, "--db", db)
+	if code != 0 || !strings.Contains(out, "restored "+db+" from "+backup+": change ") {
+		t.Fatalf("restore: exit %d\n%s%s", code, out, stderr)
+	}
+	unchanged("restoring the backup taken before the import")
+	if after, _ := os.ReadFile(backup); !bytes.Equal(after, backupBytes) {
+		t.Error("restore changed the backup file")
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(backup + suffix); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("restore left %s%s beside the backup", backup, suffix)
+		}
 	}
 }
 

@@ -41,12 +41,15 @@ Usage:
   clustod export [--out FILE]                 write the inventory as an inventory file
   clustod generate --datacenters N --racks N --servers-per-rack N
                                               build a large realistic inventory (for tests and benchmarks)
-  clustod check [--json]                      integrity check and inventory invariants; exit 1 on any problem
+  clustod check [--json] [--backup FILE]      integrity check and inventory invariants; exit 1 on any problem
+                                              (--backup: check a backup file without writing to it)
   clustod backup PATH                         consistent snapshot of the live database
-  clustod restore BACKUP                      replace the database with a backup (refused while served)
+  clustod restore BACKUP                      replace the database with a checked copy of a backup (refused while served)
   clustod version                             print the version
 
-Every command takes --db PATH (env CLUSTO_DB, default clusto.db).
+Every command takes --db PATH (env CLUSTO_DB, default clusto.db). serve,
+import and generate create a missing database; check, export and backup
+refuse one, so that a mistyped path is an error, not a new empty inventory.
 Run 'clustod serve --help' for the server's flags.
 `
 
