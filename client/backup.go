@@ -25,6 +25,46 @@ type Backup struct {
 	Change  int64     `json:"change"`
 	TookMS  int64     `json:"took_ms"`
 	Created time.Time `json:"created"`
+	// Pruned names the automatically named backups the server removed
+	// after this one to keep its newest N (clustod serve --backup-keep).
+	Pruned []string `json:"pruned,omitempty"`
+}
+
+// BackupFile is a backup in the server's backup directory.
+type BackupFile struct {
+	Name     string    `json:"name"`
+	Bytes    int64     `json:"bytes"`
+	Modified time.Time `json:"modified"`
+}
+
+// BackupList is the answer of GET /admin/backups.
+type BackupList struct {
+	// Backups are newest first.
+	Backups []BackupFile `json:"backups"`
+	// Keep is how many automatically named backups the server keeps (0:
+	// all).
+	Keep int `json:"keep"`
+}
+
+// Backups lists the backups in the server's backup directory, newest
+// first (admin).
+func (c *Client) Backups(ctx context.Context) (*BackupList, error) {
+	var out BackupList
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/admin/backups"}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteBackup removes a backup from the server's backup directory
+// (admin) and describes the file removed. A name not there is a
+// CodeNotFound *Error.
+func (c *Client) DeleteBackup(ctx context.Context, name string) (*BackupFile, error) {
+	var out BackupFile
+	if _, err := c.do(ctx, request{method: http.MethodDelete, path: "/admin/backups/" + pathEscape(name)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // BackupRequest is the optional body of POST /admin/backup.

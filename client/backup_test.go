@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,6 +71,32 @@ func TestBackup(t *testing.T) {
 		t.Errorf("the download lacks the demo: %v", err)
 	}
 
+	list, err := c.Backups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range list.Backups {
+		names = append(names, f.Name)
+		if f.Bytes == 0 || f.Modified.IsZero() {
+			t.Errorf("listed %+v", f)
+		}
+	}
+	slices.Sort(names)
+	if diff := cmp.Diff([]string{b.Name, "nightly.db"}, names); diff != "" {
+		t.Errorf("listed (-want +got):\n%s", diff)
+	}
+	gone, err := c.DeleteBackup(ctx, "nightly.db")
+	if err != nil || gone.Name != "nightly.db" || gone.Bytes == 0 {
+		t.Fatalf("delete: %+v %v", gone, err)
+	}
+	if _, err := c.DeleteBackup(ctx, "nightly.db"); apiErr(t, err).Code != client.CodeNotFound {
+		t.Errorf("deleting it again: %v", err)
+	}
+	if _, err := c.DeleteBackup(ctx, "../inventory.db"); apiErr(t, err).Code != client.CodeInvalid {
+		t.Errorf("deleting a path: %v", err)
+	}
+
 	secret, _, err := srv.store.CreateToken(ctx, "robot", entity.RoleWrite)
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +107,12 @@ func TestBackup(t *testing.T) {
 	}
 	if _, err := wc.DownloadBackup(ctx, "", &buf); apiErr(t, err).Code != client.CodeForbidden {
 		t.Errorf("a write token downloading: %v", err)
+	}
+	if _, err := wc.Backups(ctx); apiErr(t, err).Code != client.CodeForbidden {
+		t.Errorf("a write token listing: %v", err)
+	}
+	if _, err := wc.DeleteBackup(ctx, b.Name); apiErr(t, err).Code != client.CodeForbidden {
+		t.Errorf("a write token deleting: %v", err)
 	}
 }
 

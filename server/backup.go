@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -81,6 +82,9 @@ type backupAnswer struct {
 	Change  int64     `json:"change"`
 	TookMS  int64     `json:"took_ms"`
 	Created time.Time `json:"created"`
+	// Pruned names the automatically named backups removed after this
+	// one to keep the newest Options.BackupKeep.
+	Pruned []string `json:"pruned,omitempty"`
 }
 
 // POST /admin/backup[?download=true] {"name": "nightly.db"} (the body is
@@ -161,8 +165,152 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
 	s.backupDone(mode, took)
 	s.log.Info("backup written", "request_id", requestIDOf(r), "actor", actorOf(r), "path", filepath.Join(dir, name),
 		"bytes", snap.Bytes, "change", snap.Change, "sha256", snap.SHA256, "took_ms", took.Milliseconds())
+	// Still holding the one-backup slot, so no other backup adds a file
+	// while the old ones are counted.
+	pruned := s.pruneBackups(r, dir)
 	return s.writeJSON(w, r, http.StatusCreated, backupAnswer{Name: name, Bytes: snap.Bytes, SHA256: snap.SHA256,
-		Change: snap.Change, TookMS: took.Milliseconds(), Created: start.Truncate(time.Second)})
+		Change: snap.Change, TookMS: took.Milliseconds(), Created: start.Truncate(time.Second), Pruned: pruned})
+}
+
+// autoBackupName matches the names defaultBackupName gives: the time, and
+// the number of a second backup within the same second.
+var autoBackupName = regexp.MustCompile(`^clusto-(\d{8}T\d{6}Z)(?:-(\d+))?\.db$`)
+
+// pruneBackups removes the automatically named backups in dir beyond the
+// newest Options.BackupKeep (by the time in their names, which a copy or
+// a touch does not change) and returns their names. The backup has
+// succeeded whatever happens here, so a file that cannot be removed is
+// logged, not returned as an error.
+func (s *Server) pruneBackups(r *http.Request, dir string) []string {
+	if s.opts.BackupKeep <= 0 {
+		return nil
+	}
+	files, err := listBackups(dir)
+	if err != nil {
+		s.log.Warn("list backups to prune", "request_id", requestIDOf(r), "err", err)
+		return nil
+	}
+	type auto struct {
+		name, at string
+		n        int
+	}
+	var autos []auto
+	for _, f := range files {
+		m := autoBackupName.FindStringSubmatch(f.Name)
+		if m == nil {
+			continue
+		}
+		n := 1
+		if m[2] != "" {
+			n, _ = strconv.Atoi(m[2])
+		}
+		autos = append(autos, auto{f.Name, m[1], n})
+	}
+	// Newest first: the name's time, then the number within its second.
+	sort.Slice(autos, func(i, j int) bool {
+		if autos[i].at != autos[j].at {
+			return autos[i].at > autos[j].at
+		}
+		return autos[i].n > autos[j].n
+	})
+	var pruned []string
+	for _, a := range autos[min(s.opts.BackupKeep, len(autos)):] {
+		if err := os.Remove(filepath.Join(dir, a.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("prune a backup", "request_id", requestIDOf(r), "name", a.name, "err", err)
+			continue
+		}
+		pruned = append(pruned, a.name)
+	}
+	if len(pruned) > 0 {
+		s.log.Info("backups pruned", "request_id", requestIDOf(r), "keep", s.opts.BackupKeep, "names", pruned)
+	}
+	return pruned
+}
+
+// backupFile describes a finished backup in the backup directory.
+type backupFile struct {
+	Name     string    `json:"name"`
+	Bytes    int64     `json:"bytes"`
+	Modified time.Time `json:"modified"`
+}
+
+// listBackups lists the finished backups in dir, newest first: its
+// regular files, less the hidden ones (the server's temporary files). A
+// directory not made yet holds none.
+func listBackups(dir string) ([]backupFile, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var out []backupFile
+	for _, d := range ents {
+		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
+			continue
+		}
+		fi, err := d.Info()
+		if err != nil {
+			continue // removed since the directory was read
+		}
+		out = append(out, backupFile{Name: d.Name(), Bytes: fi.Size(), Modified: fi.ModTime().UTC().Truncate(time.Second)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Modified.Equal(out[j].Modified) {
+			return out[i].Modified.After(out[j].Modified)
+		}
+		return out[i].Name > out[j].Name
+	})
+	return out, nil
+}
+
+// backupList is the answer of GET /admin/backups.
+type backupList struct {
+	Backups []backupFile `json:"backups"`
+	// Keep is Options.BackupKeep: how many automatically named backups
+	// are kept (0: all).
+	Keep int `json:"keep"`
+}
+
+// GET /admin/backups: the backups in the backup directory, newest first.
+func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) error {
+	files, err := listBackups(s.opts.BackupDir)
+	if err != nil {
+		return entity.Internal("list the backup directory", err)
+	}
+	if files == nil {
+		files = []backupFile{}
+	}
+	return s.writeJSON(w, r, http.StatusOK, backupList{Backups: files, Keep: s.opts.BackupKeep})
+}
+
+// DELETE /admin/backups/{name}: remove one backup from the backup
+// directory; the answer describes the file removed.
+func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
+	name, err := pathVar(r, "name")
+	if err != nil {
+		return err
+	}
+	if err := validBackupName(name); err != nil {
+		return err
+	}
+	path := filepath.Join(s.opts.BackupDir, name)
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return entity.Errorf(entity.KindNotFound, "no backup named %q in the backup directory", name).WithCode("backup_not_found")
+	} else if err != nil {
+		return entity.Internal("read the backup directory", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return entity.Errorf(entity.KindInvalid, "%q in the backup directory is not a backup file; it is left alone", name)
+	}
+	if err := os.Remove(path); errors.Is(err, fs.ErrNotExist) {
+		return entity.Errorf(entity.KindNotFound, "no backup named %q in the backup directory", name).WithCode("backup_not_found")
+	} else if err != nil {
+		return entity.Internal("remove a backup", err)
+	}
+	s.log.Info("backup deleted", "request_id", requestIDOf(r), "actor", actorOf(r), "name", name, "bytes", fi.Size())
+	return s.writeJSON(w, r, http.StatusOK, backupFile{Name: name, Bytes: fi.Size(), Modified: fi.ModTime().UTC().Truncate(time.Second)})
 }
 
 // downloadBackup makes the snapshot in a hidden temporary file in dir,
@@ -254,20 +402,11 @@ func freeBackupName(dir string, t time.Time) (string, error) {
 // when there is none), so that the last-success metric survives a
 // restart instead of reading as "never" until the next backup.
 func newestBackup(dir string) time.Time {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
+	files, err := listBackups(dir)
+	if err != nil || len(files) == 0 {
 		return time.Time{}
 	}
-	var newest time.Time
-	for _, d := range ents {
-		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
-			continue
-		}
-		if fi, err := d.Info(); err == nil && fi.ModTime().After(newest) {
-			newest = fi.ModTime()
-		}
-	}
-	return newest
+	return files[0].Modified
 }
 
 func backupExists(name string) error {

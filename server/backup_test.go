@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -519,5 +520,75 @@ func TestBackupDirOption(t *testing.T) {
 	want := fmt.Sprintf("clusto_backup_last_success_timestamp_seconds %g", float64(old.Unix()))
 	if body := string(e.do("GET", "/metrics", nil).Body); !strings.Contains(body, want) {
 		t.Errorf("metrics lack %s", want)
+	}
+}
+
+// TestBackupListDeleteAndKeep: GET /admin/backups lists finished backups
+// (not the server's temporary files, not directories); DELETE removes one;
+// with BackupKeep the older automatically named backups go after each new
+// one, and named ones stay.
+func TestBackupListDeleteAndKeep(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.BackupKeep = 2 })
+	e.mk("s1", "server")
+	var list backupList
+	e.do("GET", api+"/admin/backups", nil).want(t, http.StatusOK).decode(t, &list)
+	if len(list.Backups) != 0 || list.Keep != 2 {
+		t.Fatalf("before any backup: %+v", list)
+	}
+	e.do("POST", api+"/admin/backup", map[string]any{"name": "keepme.db"}).want(t, http.StatusCreated)
+	dir := e.srv.opts.BackupDir
+	old := map[string]time.Time{
+		"clusto-20200101T000000Z.db":   time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
+		"clusto-20200101T000000Z-2.db": time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
+		"clusto-20210101T000000Z.db":   time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC),
+		entity.BackupTempPrefix + "x":  time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for name, at := range old {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("old"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(filepath.Join(dir, name), at, at)
+	}
+	os.Mkdir(filepath.Join(dir, "sub"), 0o700)
+
+	var got backupAnswer
+	e.do("POST", api+"/admin/backup", nil).want(t, http.StatusCreated).decode(t, &got)
+	if diff := cmp.Diff([]string{"clusto-20200101T000000Z-2.db", "clusto-20200101T000000Z.db"}, got.Pruned); diff != "" {
+		t.Errorf("pruned (-want +got):\n%s", diff)
+	}
+	wantFiles := []string{entity.BackupTempPrefix + "x", got.Name, "clusto-20210101T000000Z.db", "keepme.db", "sub"}
+	slices.Sort(wantFiles)
+	if diff := cmp.Diff(wantFiles, e.backupFiles()); diff != "" {
+		t.Errorf("backup directory (-want +got):\n%s", diff)
+	}
+
+	e.do("GET", api+"/admin/backups", nil).want(t, http.StatusOK).decode(t, &list)
+	var names []string
+	for _, b := range list.Backups {
+		names = append(names, b.Name)
+		fi, err := os.Stat(filepath.Join(dir, b.Name))
+		if err != nil || fi.Size() != b.Bytes || !fi.ModTime().UTC().Truncate(time.Second).Equal(b.Modified) {
+			t.Errorf("listed %+v; the file: %v %v", b, fi, err)
+		}
+	}
+	// Newest first: the two made now (same second: by name), then 2021.
+	if diff := cmp.Diff([]string{"keepme.db", got.Name, "clusto-20210101T000000Z.db"}, names); diff != "" {
+		t.Errorf("listed (-want +got):\n%s", diff)
+	}
+
+	var deleted backupFile
+	e.do("DELETE", api+"/admin/backups/keepme.db", nil).want(t, http.StatusOK).decode(t, &deleted)
+	if deleted.Name != "keepme.db" || deleted.Bytes == 0 {
+		t.Errorf("deleted %+v", deleted)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keepme.db")); !os.IsNotExist(err) {
+		t.Errorf("keepme.db is still there (%v)", err)
+	}
+	e.do("DELETE", api+"/admin/backups/keepme.db", nil).wantErr(t, http.StatusNotFound, "not_found")
+	e.do("DELETE", api+"/admin/backups/"+entity.BackupTempPrefix+"x", nil).wantErr(t, http.StatusBadRequest, "invalid")
+	e.do("DELETE", api+"/admin/backups/sub", nil).wantErr(t, http.StatusBadRequest, "invalid")
+	e.do("DELETE", api+"/admin/backups/..%2Finventory.db", nil).wantErr(t, http.StatusBadRequest, "invalid")
+	if _, err := os.Stat(filepath.Join(dir, "sub")); err != nil {
+		t.Errorf("the directory was removed: %v", err)
 	}
 }

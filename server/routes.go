@@ -103,6 +103,8 @@ func (s *Server) routeTable() []route {
 		{Method: post, Path: "/tokens", Role: admin, Handle: s.createToken, Doc: "create a token"},
 		{Method: del, Path: "/tokens/{token}", Role: admin, Handle: s.revokeToken, Doc: "revoke a token"},
 		{Method: post, Path: "/admin/backup", Role: admin, Params: []string{"download"}, Handle: s.backup, Doc: "a consistent snapshot of the live database"},
+		{Method: get, Path: "/admin/backups", Role: admin, Handle: s.listBackups, Doc: "the backups in the backup directory"},
+		{Method: del, Path: "/admin/backups/{name}", Role: admin, Handle: s.deleteBackup, Doc: "remove a backup from the backup directory"},
 	}
 }
 

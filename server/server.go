@@ -44,6 +44,11 @@ type Options struct {
 	// the temporary files of downloads); empty means a "backups" directory
 	// beside the database file. It is created, owner-only, on first use.
 	BackupDir string
+	// BackupKeep, when positive, is how many automatically named backups
+	// (clusto-<UTC time>.db) the backup directory keeps: after each backup
+	// written there the older ones go. Backups given a name are never
+	// removed but by DELETE /api/v1/admin/backups/{name}. 0 keeps all.
+	BackupKeep int
 }
 
 // Server serves the inventory API. It is an http.Handler.

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,9 +21,10 @@ import (
 const backupTimeout = time.Hour
 
 func (a *app) backupCmd() *cobra.Command {
-	var download string
+	var download, remove string
+	var list bool
 	cmd := &cobra.Command{
-		Use:   "backup [NAME | --download FILE]",
+		Use:   "backup [NAME | --download FILE | --list | --delete NAME]",
 		Short: "Have the server take a consistent snapshot of its database (admin)",
 		Long: `Have clustod take a consistent snapshot of the live database while it keeps
 serving writes (POST /api/v1/admin/backup; an admin token).
@@ -36,20 +39,43 @@ server keeps no copy. FILE must not exist: it is written under a temporary
 name beside it and renamed only once its length and SHA-256 match what the
 server announced, so an interrupted download leaves no FILE behind.
 
-The line printed names the newest change the snapshot holds. One backup runs
-at a time; asking while another runs is exit 4. Unless --timeout is given,
-backup waits up to an hour.`,
+The line printed names the newest change the snapshot holds, and any older
+automatically named backups the server removed to keep its newest N
+(clustod serve --backup-keep). One backup runs at a time; asking while
+another runs is exit 4. Unless --timeout is given, backup waits up to an
+hour.
+
+--list shows the backups in the server's backup directory, newest first;
+--delete NAME removes one (a NAME not there is exit 3).`,
 		Example: `  clusto backup
   clusto backup nightly.db
-  clusto backup --download clusto-$(date +%F).db`,
+  clusto backup --download clusto-$(date +%F).db
+  clusto backup --list
+  clusto backup --delete nightly.db`,
 		Args:        args(0, 1),
 		Annotations: map[string]string{defaultTimeoutAnnotation: backupTimeout.String()},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if download != "" && len(args) > 0 {
-				return &usageError{msg: "give NAME (kept on the server) or --download FILE (kept here), not both", cmd: cmd.CommandPath()}
+			given := 0
+			for _, on := range []bool{len(args) > 0, download != "", list, remove != ""} {
+				if on {
+					given++
+				}
 			}
-			if download != "" {
+			if given > 1 {
+				return &usageError{msg: "give one of NAME (kept on the server), --download FILE (kept here), --list and --delete NAME", cmd: cmd.CommandPath()}
+			}
+			switch {
+			case download != "":
 				return a.downloadBackup(download)
+			case list:
+				return a.listBackups()
+			case remove != "":
+				f, err := a.cli.DeleteBackup(a.ctx, remove)
+				if err != nil {
+					return err
+				}
+				return a.done(f.Name, f, "backup %s removed from the server's backup directory (%d bytes, modified %s)",
+					f.Name, f.Bytes, f.Modified.UTC().Format(time.RFC3339))
 			}
 			name := ""
 			if len(args) == 1 {
@@ -59,12 +85,42 @@ backup waits up to an hour.`,
 			if err != nil {
 				return err
 			}
-			return a.done(b.Name, b, "backup %s written to the server's backup directory: change %d, %d bytes, sha256 %s, took %d ms",
-				b.Name, b.Change, b.Bytes, b.SHA256, b.TookMS)
+			format := "backup %s written to the server's backup directory: change %d, %d bytes, sha256 %s, took %d ms"
+			if len(b.Pruned) > 0 {
+				format += fmt.Sprintf("\nremoved %d older backups to keep the newest (clustod serve --backup-keep): %s",
+					len(b.Pruned), strings.Join(b.Pruned, ", "))
+			}
+			return a.done(b.Name, b, format, b.Name, b.Change, b.Bytes, b.SHA256, b.TookMS)
 		},
 	}
 	cmd.Flags().StringVar(&download, "download", "", "receive the snapshot into `FILE` (which must not exist) instead of keeping it on the server")
+	cmd.Flags().BoolVar(&list, "list", false, "list the backups in the server's backup directory, newest first")
+	cmd.Flags().StringVar(&remove, "delete", "", "remove the backup `NAME` from the server's backup directory")
 	return cmd
+}
+
+// listBackups prints the server's backups: a table, the names (-o names)
+// or the answer (-o json).
+func (a *app) listBackups() error {
+	l, err := a.cli.Backups(a.ctx)
+	if err != nil {
+		return err
+	}
+	switch a.output {
+	case "json":
+		return a.printJSON(l)
+	case "names":
+		for _, f := range l.Backups {
+			a.println(f.Name)
+		}
+		return nil
+	}
+	t := newTable("NAME", "BYTES", "MODIFIED").alignRight(1)
+	for _, f := range l.Backups {
+		t.add(f.Name, strconv.FormatInt(f.Bytes, 10), f.Modified.UTC().Format(time.RFC3339))
+	}
+	a.printTable(t)
+	return nil
 }
 
 // downloadedFile is -o json of backup --download.

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -553,15 +554,21 @@ var (
 	backupBytes = regexp.MustCompile(`\b\d+ bytes`)
 	backupSHA   = regexp.MustCompile(`sha256 [0-9a-f]{64}`)
 	backupTook  = regexp.MustCompile(`took \d+ ms`)
+	backupTime  = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z`)
+	// A size in the BYTES column of backup --list, between its spaces.
+	backupSize = regexp.MustCompile(`  \d{5,}  `)
 )
 
 // normalizeBackup replaces what changes from run to run in a backup's
 // description: the time in its default name, its size (the stored
-// timestamps vary in length), its checksum and how long it took.
+// timestamps vary in length), its checksum, how long it took and when
+// its file was written.
 func normalizeBackup(s string) string {
 	s = backupName.ReplaceAllString(s, "clusto-20261122T100000Z")
 	s = backupBytes.ReplaceAllString(s, "294912 bytes")
 	s = backupSHA.ReplaceAllString(s, "sha256 b6efd05436495d83b5620a20ebd129ec71a6076dc03034fa120cd57a52de8b14")
+	s = backupTime.ReplaceAllString(s, "2026-11-22T10:00:00Z")
+	s = backupSize.ReplaceAllString(s, "  294912  ")
 	return backupTook.ReplaceAllString(s, "took 9 ms")
 }
 
@@ -578,6 +585,11 @@ func TestBackupSession(t *testing.T) {
 	s.run(0, "backup", "--download", "inventory.db")
 	s.run(1, "backup", "--download", "inventory.db")
 	s.run(2, "backup", "x.db", "--download", "y.db")
+	s.run(0, "backup", "--list")
+	s.run(0, "backup", "--delete", "nightly.db")
+	s.run(3, "backup", "--delete", "nightly.db")
+	s.run(0, "backup", "--list")
+	s.run(2, "backup", "--list", "--delete", "x.db")
 	golden(t, "session-backup", normalizeBackup(strings.TrimSuffix(s.tr.String(), "\n")))
 
 	var b struct {
@@ -593,11 +605,28 @@ func TestBackupSession(t *testing.T) {
 	if res := r.ok("backup", "named.db", "-o", "names"); res.stdout != "named.db\n" {
 		t.Errorf("backup -o names: %q", res.stdout)
 	}
+	names := strings.Fields(r.ok("backup", "--list", "-o", "names").stdout)
+	slices.Sort(names)
+	if len(names) != 2 || !backupName.MatchString(names[0]) || names[1] != "named.db" {
+		t.Errorf("backup --list -o names: %q", names)
+	}
+	var listed struct {
+		Backups []struct {
+			Name  string `json:"name"`
+			Bytes int64  `json:"bytes"`
+		} `json:"backups"`
+		Keep int `json:"keep"`
+	}
+	if err := json.Unmarshal([]byte(r.ok("backup", "--list", "-o", "json").stdout), &listed); err != nil || len(listed.Backups) != 2 || listed.Backups[0].Bytes == 0 {
+		t.Errorf("backup --list -o json: %v %+v", err, listed)
+	}
+	r.with("CLUSTO_TOKEN="+secrets["robot"]).run("backup", "--list").expect(t, 1, "needs the admin role")
 	r.with("CLUSTO_TOKEN="+secrets["robot"]).run("backup").expect(t, 1, `token "robot" has the write role`, "needs the admin role")
 	r.with("CLUSTO_TOKEN="+secrets["robot"]).run("backup", "--download", "w.db").expect(t, 1, "needs the admin role")
 
-	// The server kept what it was asked to keep, owner-only; the download
-	// left one file here, no temporary one, and it is a sound inventory.
+	// The server kept what it was asked to keep (nightly.db was deleted),
+	// owner-only; the download left one file here, no temporary one, and
+	// it is a sound inventory.
 	list := func(dir string) map[string]os.FileMode {
 		ents, err := os.ReadDir(dir)
 		if err != nil {
@@ -613,7 +642,7 @@ func TestBackupSession(t *testing.T) {
 		}
 		return out
 	}
-	if got, want := list(filepath.Join(filepath.Dir(srv.db), "backups")), map[string]os.FileMode{"nightly.db": 0o600, "clusto-T.db": 0o600, "named.db": 0o600}; !mapsEqual(got, want) {
+	if got, want := list(filepath.Join(filepath.Dir(srv.db), "backups")), map[string]os.FileMode{"clusto-T.db": 0o600, "named.db": 0o600}; !mapsEqual(got, want) {
 		t.Errorf("server's backup directory: %v, want %v", got, want)
 	}
 	if got, want := list(work), map[string]os.FileMode{"inventory.db": 0o600}; !mapsEqual(got, want) {

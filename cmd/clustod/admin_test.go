@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -200,7 +201,7 @@ func TestBackupDir(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "inv.db")
 	cfg := filepath.Join(dir, "clustod.conf")
-	os.WriteFile(cfg, []byte("backup-dir = "+filepath.Join(dir, "from-file")+"\n"), 0o644)
+	os.WriteFile(cfg, []byte("backup-dir = "+filepath.Join(dir, "from-file")+"\nbackup-keep = 3\n"), 0o644)
 	for _, c := range []struct {
 		name string
 		env  []string
@@ -214,8 +215,12 @@ func TestBackupDir(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := startDaemonEnv(t, c.env, append([]string{"--db", db, "--listen", "127.0.0.1:0"}, c.args...)...)
-			if got := d.logLines()[len(d.logLines())-1]; got["msg"] != "serving" || got["backup_dir"] != c.want {
-				t.Errorf("serving log line %v, want backup_dir %s", got, c.want)
+			wantKeep := 0.0 // JSON numbers decode as float64
+			if slices.Contains(c.args, "--config") {
+				wantKeep = 3 // from the file: no flag or variable sets it
+			}
+			if got := d.logLines()[len(d.logLines())-1]; got["msg"] != "serving" || got["backup_dir"] != c.want || got["backup_keep"] != wantKeep {
+				t.Errorf("serving log line %v, want backup_dir %s and backup_keep %v", got, c.want, wantKeep)
 			}
 			d.want(d.call("POST", "/api/v1/entities", "", strings.NewReader(`{"name":"s-`+c.name+`","driver":"server"}`)), 201)
 			a := d.want(d.call("POST", "/api/v1/admin/backup", "", strings.NewReader(`{"name":"b.db"}`)), 201)

@@ -1,12 +1,12 @@
 // Command clustod is the clusto inventory server.
 //
-//	clustod serve [--db PATH] [--listen ADDR] [--drivers FILE] [--max-body BYTES] [--backup-dir DIR] [--insecure]
+//	clustod serve [--db PATH] [--listen ADDR] [--drivers FILE] [--max-body BYTES] [--backup-dir DIR] [--backup-keep N] [--insecure]
 //	clustod token create NAME --role read|write|admin [--db PATH]
 //	clustod token list [--db PATH]
 //	clustod token revoke NAME [--db PATH]
 //
 // Flags fall back to the environment: CLUSTO_DB, CLUSTO_LISTEN,
-// CLUSTO_DRIVERS, CLUSTO_MAX_BODY, CLUSTO_BACKUP_DIR.
+// CLUSTO_DRIVERS, CLUSTO_MAX_BODY, CLUSTO_BACKUP_DIR, CLUSTO_BACKUP_KEEP.
 package main
 
 import (
@@ -139,6 +139,16 @@ func serve(args []string, stderr io.Writer) int {
 	maxBody := fs.Int64("max-body", defBody, "largest request body accepted, in bytes (env CLUSTO_MAX_BODY)")
 	seed := fs.String("seed", envOr("CLUSTO_SEED", ""), "inventory file to load when the database is new (env CLUSTO_SEED)")
 	backupDir := fs.String("backup-dir", envOr("CLUSTO_BACKUP_DIR", ""), "directory POST /api/v1/admin/backup writes snapshots into, created owner-only on first use (default: backups beside the --db file) (env CLUSTO_BACKUP_DIR)")
+	defKeep := 0
+	if v := envOr("CLUSTO_BACKUP_KEEP", ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			fmt.Fprintf(stderr, "clustod serve: CLUSTO_BACKUP_KEEP=%q must be a whole number (0 keeps every backup)\n", v)
+			return 2
+		}
+		defKeep = n
+	}
+	backupKeep := fs.Int("backup-keep", defKeep, "how many automatically named backups (clusto-<UTC time>.db) the backup directory keeps; older ones are removed after each new one, named ones never (0: keep all) (env CLUSTO_BACKUP_KEEP)")
 	insecure := fs.Bool("insecure", envOr("CLUSTO_INSECURE", "") == "true", "serve without authentication on a non-loopback address while no token exists (never do this on a shared network) (env CLUSTO_INSECURE=true)")
 	fs.String("config", "", "file of name = value settings, one per line, for any of these flags (env CLUSTO_CONFIG); the command line overrides the environment, which overrides the file")
 	if cfg := configPath(args); cfg != "" {
@@ -155,6 +165,10 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "clustod serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *backupKeep < 0 {
+		fmt.Fprintf(stderr, "clustod serve: --backup-keep %d must be 0 (keep every backup) or more\n", *backupKeep)
 		return 2
 	}
 	if *maxBody <= 0 {
@@ -225,7 +239,7 @@ func serve(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
-	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: *backupDir})
+	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: *backupDir, BackupKeep: *backupKeep})
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -233,7 +247,7 @@ func serve(args []string, stderr io.Writer) int {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("serving", "addr", addr.String(), "db", *dbPath, "authentication", !anonymous, "max_body", *maxBody, "backup_dir", api.BackupDir())
+	log.Info("serving", "addr", addr.String(), "db", *dbPath, "authentication", !anonymous, "max_body", *maxBody, "backup_dir", api.BackupDir(), "backup_keep", *backupKeep)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -81,7 +81,7 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 func startDaemonEnv(t *testing.T, env []string, args ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(clustodBinary(t), append([]string{"serve"}, args...)...)
-	cmd.Env = append(os.Environ(), "CLUSTO_DB=", "CLUSTO_LISTEN=", "CLUSTO_DRIVERS=", "CLUSTO_MAX_BODY=", "CLUSTO_BACKUP_DIR=", "CLUSTO_CONFIG=")
+	cmd.Env = append(os.Environ(), "CLUSTO_DB=", "CLUSTO_LISTEN=", "CLUSTO_DRIVERS=", "CLUSTO_MAX_BODY=", "CLUSTO_BACKUP_DIR=", "CLUSTO_BACKUP_KEEP=", "CLUSTO_CONFIG=")
 	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -379,6 +379,7 @@ func TestTokenCommands(t *testing.T) {
 		{args: []string{"token", "frobnicate", "--db", db}, code: 2, err: "unknown command"},
 		{args: []string{"serve", "extra"}, code: 2, err: "unexpected argument"},
 		{args: []string{"serve", "--max-body", "0"}, code: 2, err: "--max-body"},
+		{args: []string{"serve", "--backup-keep", "-1"}, code: 2, err: "--backup-keep -1 must be 0 (keep every backup) or more"},
 		{args: []string{"serve", "--help"}, code: 0, err: "-backup-dir string\n    \tdirectory POST /api/v1/admin/backup writes snapshots into"},
 		{args: []string{"serve", "--help"}, code: 0, err: "(default: backups beside the --db file) (env CLUSTO_BACKUP_DIR)"},
 		{args: []string{"bogus"}, code: 2, err: "unknown command"},
