@@ -97,7 +97,7 @@ func Restore(ctx context.Context, backup, dbPath string) (Snapshot, error) {
 		}
 	}
 	removeTmp() // left by an earlier restore that failed
-	snap, err := restoreCopy(ctx, backup, tmp)
+	snap, err := restoreCopy(ctx, backup, tmp, dbPath)
 	if err != nil {
 		removeTmp()
 		return Snapshot{}, err
@@ -119,9 +119,18 @@ func Restore(ctx context.Context, backup, dbPath string) (Snapshot, error) {
 	return snap, nil
 }
 
-// restoreCopy copies backup to tmp and checks the copy.
-func restoreCopy(ctx context.Context, backup, tmp string) (Snapshot, error) {
-	if err := copyNew(backup, tmp); err != nil {
+// restoreCopy copies backup to tmp and checks the copy. The copy gets the
+// permissions of the database it replaces (owner-only for a new one): it
+// holds the token hashes.
+func restoreCopy(ctx context.Context, backup, tmp, dbPath string) (Snapshot, error) {
+	if err := refuseLiveLog(backup); err != nil {
+		return Snapshot{}, err
+	}
+	perm := fs.FileMode(0o600)
+	if fi, err := os.Stat(dbPath); err == nil {
+		perm = fi.Mode().Perm()
+	}
+	if err := copyNew(backup, tmp, perm); err != nil {
 		return Snapshot{}, err
 	}
 	copied, err := Open(ctx, tmp, Options{Schema: schema.Options{MustExist: true}})
@@ -147,9 +156,21 @@ func restoreCopy(ctx context.Context, backup, tmp string) (Snapshot, error) {
 	return describeSnapshot(ctx, tmp)
 }
 
-// copyNew copies the regular file src to a new file dst, streaming (a
-// backup can be larger than memory).
-func copyNew(src, dst string) error {
+// refuseLiveLog refuses a backup with a write-ahead log beside it: the
+// file alone lacks the transactions in the log (it is a database in use,
+// or one not closed cleanly), and a copy or check of it would silently
+// miss them.
+func refuseLiveLog(backup string) error {
+	if fi, err := os.Stat(backup + "-wal"); err == nil && fi.Size() > 0 {
+		return Errorf(KindInvalid, "backup %s has a write-ahead log beside it (%s-wal), so the file alone is not the whole database; "+
+			"make a single-file copy of it with clustod backup", backup, backup)
+	}
+	return nil
+}
+
+// copyNew copies the regular file src to a new file dst with permissions
+// perm, streaming (a backup can be larger than memory).
+func copyNew(src, dst string, perm fs.FileMode) error {
 	in, err := os.Open(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Errorf(KindNotFound, "backup %s does not exist", src)
@@ -162,7 +183,7 @@ func copyNew(src, dst string) error {
 	} else if !fi.Mode().IsRegular() {
 		return Errorf(KindInvalid, "backup %s is not a regular file", src)
 	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return Internal("restore: create the copy", err)
 	}

@@ -90,6 +90,9 @@ func CheckSnapshot(ctx context.Context, path string) ([]Problem, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, Errorf(KindNotFound, "backup %s does not exist", path)
 	}
+	if err := refuseLiveLog(path); err != nil {
+		return nil, err
+	}
 	db, err := schema.OpenSnapshot(path)
 	if err != nil {
 		return nil, Errorf(KindInvalid, "backup %s: %v", path, err)

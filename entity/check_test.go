@@ -183,9 +183,23 @@ func TestRestore(t *testing.T) {
 	if _, err := entity.Restore(ctx, filepath.Join(dir, "typo.db"), db); entity.KindOf(err) != entity.KindNotFound {
 		t.Fatalf("restore from a missing file: %v (kind %s), want not_found", err, entity.KindOf(err))
 	}
+	// A file with a log beside it is not whole without the log.
+	os.WriteFile(backup+"-wal", []byte("frames"), 0o600)
+	if _, err := entity.Restore(ctx, backup, db); entity.KindOf(err) != entity.KindInvalid || !strings.Contains(err.Error(), "write-ahead log") {
+		t.Fatalf("restore from a file with a log beside it: %v", err)
+	}
+	if _, err := entity.CheckSnapshot(ctx, backup); entity.KindOf(err) != entity.KindInvalid {
+		t.Fatalf("check of a file with a log beside it: %v", err)
+	}
+	os.Remove(backup + "-wal")
+	// The database keeps its permissions (it holds the token hashes).
+	os.Chmod(db, 0o600)
 	got, err := entity.Restore(ctx, backup, db)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fi, err := os.Stat(db); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("restored database: %v %v, want mode 0600 as before", fi.Mode(), err)
 	}
 	if got.Change != want.Change {
 		t.Errorf("restored change %d, the backup holds %d", got.Change, want.Change)
