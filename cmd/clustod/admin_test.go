@@ -19,6 +19,10 @@ func TestSeedLoadsTheDemoIntoANewDatabaseOnly(t *testing.T) {
 	if a.body["name"] != "s0004" {
 		t.Fatalf("demo not loaded: %v", a.body)
 	}
+	const created = "created a new, empty database"
+	if !strings.Contains(d.log(), created) {
+		t.Errorf("a new database was not logged:\n%s", d.log())
+	}
 	d.want(d.call("DELETE", "/api/v1/entities/s0001?cascade=true", "", nil), 200)
 	// While it serves, restore is refused, and so are import and generate,
 	// whose long transactions would stall its writes.
@@ -34,9 +38,13 @@ func TestSeedLoadsTheDemoIntoANewDatabaseOnly(t *testing.T) {
 	if code := d.stop(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	// A second start does not load the seed again over the existing data.
+	// A second start does not load the seed again over the existing data,
+	// nor say the database is new.
 	d = startDaemon(t, "--db", db, "--listen", "127.0.0.1:0", "--seed", demo)
 	d.want(d.call("GET", "/api/v1/entities/s0001", "", nil), 404)
+	if strings.Contains(d.log(), created) {
+		t.Errorf("an existing database was logged as new:\n%s", d.log())
+	}
 	d.stop()
 }
 

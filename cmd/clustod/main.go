@@ -101,7 +101,7 @@ func envOr(key, def string) string {
 }
 
 func dbFlag(fs *flag.FlagSet) *string {
-	return fs.String("db", envOr("CLUSTO_DB", "clusto.db"), "SQLite database file, created if absent (env CLUSTO_DB)")
+	return fs.String("db", envOr("CLUSTO_DB", "clusto.db"), "SQLite database file; serve, import, generate and token create it if absent, check, export and backup refuse a missing one (env CLUSTO_DB)")
 }
 
 // parseInterspersed parses flags that may come before or after positional
@@ -191,12 +191,18 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer unlock()
+	_, statErr := os.Stat(*dbPath)
 	store, err := entity.Open(ctx, *dbPath, entity.Options{Drivers: reg})
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod: %v\n", err)
 		return 1
 	}
 	defer store.Close()
+	if errors.Is(statErr, os.ErrNotExist) {
+		// Said out loud: a mistyped --db in a unit file otherwise serves an
+		// empty inventory without a word.
+		log.Warn("created a new, empty database: no file was at --db", "db", *dbPath)
+	}
 	if *seed != "" {
 		latest, err := store.LatestChange(ctx)
 		if err != nil {
