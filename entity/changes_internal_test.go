@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -135,5 +136,33 @@ func TestEntityIDsAreReservedSparingly(t *testing.T) {
 	var dup int
 	if err := s.db.Read.QueryRowContext(ctx, "SELECT count(*) - count(DISTINCT id) FROM entities").Scan(&dup); err != nil || dup != 0 {
 		t.Errorf("%d entities share an id (%v)", dup, err)
+	}
+}
+
+// TestChildBlocksPlan: a block's child blocks are read through the
+// parent's connections, whatever other indexes could give the order.
+func TestChildBlocksPlan(t *testing.T) {
+	s, err := Open(context.Background(), t.TempDir()+"/inv.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.db.Read.Query("EXPLAIN QUERY PLAN "+childBlocksSQL, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if len(plan) < 2 || !strings.HasPrefix(plan[0], "SEARCH c USING INDEX conn_cur_a (a=? AND type=?)") ||
+		!strings.HasPrefix(plan[1], "SEARCH e USING INDEX entities_cur_id (id=?)") {
+		t.Errorf("plan %q: want the parent's connections first, then each child by id", plan)
 	}
 }
