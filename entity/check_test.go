@@ -36,7 +36,7 @@ func TestCheckFindsBrokenInvariants(t *testing.T) {
 	}
 	// Break things behind the store's back, as a hand edit would.
 	for _, q := range []string{
-		"DROP INDEX conn_cur_port", "DROP INDEX ipalloc_cur_offset",
+		"DROP INDEX conn_cur_a", "DROP INDEX ipalloc_cur_offset",
 		"UPDATE connections SET position = 1 WHERE type = 'contains' AND position = 2",
 		`INSERT INTO connections(type, a, b, a_port, b_port, port_type, since)
 			SELECT 'link', a, b, a_port, '2', port_type, since FROM connections WHERE type = 'link' AND a_port = 'eth0'`,

@@ -81,6 +81,88 @@ func TestMigrateEmptyThenExisting(t *testing.T) {
 	}
 }
 
+// TestMigration4FoldsThePortIndex: a version-3 file with cables migrates;
+// conn_cur_a then keeps a port to one current link (as conn_cur_port did)
+// without constraining containment or membership, and finds a port's link
+// by index.
+func TestMigration4FoldsThePortIndex(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "inv.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := schema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:3] {
+		if _, err := raw.Exec(m.SQL); err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+	}
+	for _, q := range []string{
+		"PRAGMA user_version = 3",
+		"INSERT INTO entity_ids(id) VALUES (1), (2), (3)",
+		"INSERT INTO changes(id, at, actor, op) VALUES (1, '2026-01-01T00:00:00Z', 't', 'link')",
+		`INSERT INTO connections(type, a, b, a_port, b_port, port_type, since) VALUES
+			('link', 1, 2, 'eth0', '1', 'nic', 1), ('link', 2, 1, '1', 'eth0', 'nic', 1)`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+
+	db, err := schema.Open(ctx, path, schema.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, _ := db.Version(ctx); v < 4 {
+		t.Fatalf("version %d after migrating", v)
+	}
+	if names := tables(t, db); contains(names, "conn_cur_port") || !contains(names, "conn_cur_a") {
+		t.Errorf("indexes after migrating: %v", names)
+	}
+	var n int
+	db.Read.QueryRow("SELECT count(*) FROM connections WHERE type = 'link' AND until IS NULL").Scan(&n)
+	if n != 2 {
+		t.Errorf("%d current link rows after migrating, want 2", n)
+	}
+	_, err = db.Write.Exec("INSERT INTO connections(type, a, b, a_port, b_port, port_type, since) VALUES ('link', 1, 3, 'eth0', '2', 'nic', 1)")
+	if !schema.IsUniqueViolation(err) {
+		t.Errorf("a second current link on port eth0: %v, want a unique violation", err)
+	}
+	for _, q := range []string{
+		// Many children and members share a parent or group: NULL ports.
+		"INSERT INTO connections(type, a, b, since) VALUES ('contains', 1, 2, 1), ('contains', 1, 3, 1)",
+		"INSERT INTO connections(type, a, b, since) VALUES ('member', 1, 2, 1), ('member', 1, 3, 1)",
+		// The port is free again once its link has ended.
+		"UPDATE connections SET until = 1 WHERE type = 'link' AND a = 1",
+		"INSERT INTO connections(type, a, b, a_port, b_port, port_type, since) VALUES ('link', 1, 3, 'eth0', '2', 'nic', 1)",
+	} {
+		if _, err := db.Write.Exec(q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	rows, err := db.Read.Query("EXPLAIN QUERY PLAN SELECT b, b_port FROM connections WHERE a = ? AND a_port = ? AND type = 'link' AND until IS NULL", 1, "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		rows.Scan(&id, &parent, &unused, &detail)
+		plan = append(plan, detail)
+	}
+	rows.Close()
+	if len(plan) != 1 || !strings.Contains(plan[0], "USING INDEX conn_cur_a (a=? AND type=? AND a_port=?)") {
+		t.Errorf("a port's link is not found through conn_cur_a: %q", plan)
+	}
+}
+
 func TestRefuseNewerSchema(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "inv.db")
