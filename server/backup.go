@@ -185,7 +185,7 @@ func (s *Server) pruneBackups(r *http.Request, dir string) []string {
 	if s.opts.BackupKeep <= 0 {
 		return nil
 	}
-	files, err := listBackups(dir)
+	files, err := readBackupDir(dir)
 	if err != nil {
 		s.log.Warn("list backups to prune", "request_id", requestIDOf(r), "err", err)
 		return nil
@@ -234,10 +234,10 @@ type backupFile struct {
 	Modified time.Time `json:"modified"`
 }
 
-// listBackups lists the finished backups in dir, newest first: its
+// readBackupDir lists the finished backups in dir, newest first: its
 // regular files, less the hidden ones (the server's temporary files). A
 // directory not made yet holds none.
-func listBackups(dir string) ([]backupFile, error) {
+func readBackupDir(dir string) ([]backupFile, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -274,7 +274,7 @@ type backupList struct {
 
 // GET /admin/backups: the backups in the backup directory, newest first.
 func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) error {
-	files, err := listBackups(s.opts.BackupDir)
+	files, err := readBackupDir(s.opts.BackupDir)
 	if err != nil {
 		return entity.Internal("list the backup directory", err)
 	}
@@ -402,7 +402,7 @@ func freeBackupName(dir string, t time.Time) (string, error) {
 // when there is none), so that the last-success metric survives a
 // restart instead of reading as "never" until the next backup.
 func newestBackup(dir string) time.Time {
-	files, err := listBackups(dir)
+	files, err := readBackupDir(dir)
 	if err != nil || len(files) == 0 {
 		return time.Time{}
 	}

@@ -191,8 +191,9 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	ctx := context.Background()
 	var problems []entity.Problem
 	var err error
+	checked := *dbPath
 	if *backup != "" {
-		*dbPath = *backup // what the messages below name
+		checked = *backup
 		problems, err = entity.CheckSnapshot(ctx, *backup)
 	} else {
 		s, ok := openStore(ctx, *dbPath, false, stderr)
@@ -221,11 +222,11 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if len(problems) > 0 {
-		fmt.Fprintf(stderr, "clustod check: %d problems in %s\n", len(problems), *dbPath)
+		fmt.Fprintf(stderr, "clustod check: %d problems in %s\n", len(problems), checked)
 		return 1
 	}
 	if !*asJSON {
-		fmt.Fprintf(stdout, "ok: %s passes the integrity check and every inventory invariant\n", *dbPath)
+		fmt.Fprintf(stdout, "ok: %s passes the integrity check and every inventory invariant\n", checked)
 	}
 	return 0
 }
