@@ -654,6 +654,26 @@ func TestBackupSession(t *testing.T) {
 	}
 }
 
+// TestBackupKeep: a server keeping its newest automatically named backup
+// removes the older one after the next, and backup says which.
+func TestBackupKeep(t *testing.T) {
+	t.Setenv("CLUSTO_BACKUP_KEEP", "1") // inherited by the clustod started below
+	srv, secrets := startServer(t, true, "ops=admin")
+	r := newRunner(t, srv, "CLUSTO_TOKEN="+secrets["ops"])
+	first := strings.Fields(r.ok("backup", "-o", "names").stdout)
+	if len(first) != 1 || !backupName.MatchString(first[0]) {
+		t.Fatalf("first backup: %q", first)
+	}
+	out := r.ok("backup").stdout
+	want := "removed 1 older backups to keep the newest (clustod serve --backup-keep): " + first[0] + "\n"
+	if !strings.HasSuffix(out, want) {
+		t.Errorf("second backup printed %q; want it to end with %q", out, want)
+	}
+	if left := strings.Fields(r.ok("backup", "--list", "-o", "names").stdout); len(left) != 1 || left[0] == first[0] {
+		t.Errorf("after the second backup the server lists %q; want only the second", left)
+	}
+}
+
 func mapsEqual[K, V comparable](a, b map[K]V) bool {
 	if len(a) != len(b) {
 		return false
