@@ -297,7 +297,7 @@ func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 	path := filepath.Join(s.opts.BackupDir, name)
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return entity.Errorf(entity.KindNotFound, "no backup named %q in the backup directory", name).WithCode("backup_not_found")
+		return backupNotFound(name)
 	} else if err != nil {
 		return entity.Internal("read the backup directory", err)
 	}
@@ -305,7 +305,7 @@ func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 		return entity.Errorf(entity.KindInvalid, "%q in the backup directory is not a backup file; it is left alone", name)
 	}
 	if err := os.Remove(path); errors.Is(err, fs.ErrNotExist) {
-		return entity.Errorf(entity.KindNotFound, "no backup named %q in the backup directory", name).WithCode("backup_not_found")
+		return backupNotFound(name)
 	} else if err != nil {
 		return entity.Internal("remove a backup", err)
 	}
@@ -407,6 +407,10 @@ func newestBackup(dir string) time.Time {
 		return time.Time{}
 	}
 	return files[0].Modified
+}
+
+func backupNotFound(name string) error {
+	return entity.Errorf(entity.KindNotFound, "no backup named %q in the backup directory", name).WithCode("backup_not_found")
 }
 
 func backupExists(name string) error {

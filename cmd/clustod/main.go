@@ -100,8 +100,24 @@ func envOr(key, def string) string {
 	return def
 }
 
+// envInt is the default of a numeric flag taken from its environment
+// variable key (def when unset). A value that is not a whole number of at
+// least min is reported on stderr and ok is false.
+func envInt(stderr io.Writer, key string, def, min int64, want string) (n int64, ok bool) {
+	v := envOr(key, "")
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < min {
+		fmt.Fprintf(stderr, "clustod serve: %s=%q must be %s\n", key, v, want)
+		return 0, false
+	}
+	return n, true
+}
+
 func dbFlag(fs *flag.FlagSet) *string {
-	return fs.String("db", envOr("CLUSTO_DB", "clusto.db"), "SQLite database file; serve, import, generate and token create it if absent, check, export and backup refuse a missing one (env CLUSTO_DB)")
+	return fs.String("db", envOr("CLUSTO_DB", "clusto.db"), "SQLite database file; serve, import, generate and the token commands create it if absent, check, export and backup refuse a missing one (env CLUSTO_DB)")
 }
 
 // parseInterspersed parses flags that may come before or after positional
@@ -127,28 +143,18 @@ func serve(args []string, stderr io.Writer) int {
 	dbPath := dbFlag(fs)
 	listen := fs.String("listen", envOr("CLUSTO_LISTEN", "127.0.0.1:8642"), "address to listen on (env CLUSTO_LISTEN)")
 	driversFile := fs.String("drivers", envOr("CLUSTO_DRIVERS", ""), "JSON file of extra drivers (env CLUSTO_DRIVERS)")
-	defBody := int64(server.DefaultMaxBody)
-	if v := envOr("CLUSTO_MAX_BODY", ""); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			fmt.Fprintf(stderr, "clustod serve: CLUSTO_MAX_BODY=%q must be a positive number of bytes\n", v)
-			return 2
-		}
-		defBody = n
+	defBody, ok := envInt(stderr, "CLUSTO_MAX_BODY", server.DefaultMaxBody, 1, "a positive number of bytes")
+	if !ok {
+		return 2
 	}
 	maxBody := fs.Int64("max-body", defBody, "largest request body accepted, in bytes (env CLUSTO_MAX_BODY)")
 	seed := fs.String("seed", envOr("CLUSTO_SEED", ""), "inventory file to load when the database is new (env CLUSTO_SEED)")
 	backupDir := fs.String("backup-dir", envOr("CLUSTO_BACKUP_DIR", ""), "directory POST /api/v1/admin/backup writes snapshots into, created owner-only on first use (default: backups beside the --db file) (env CLUSTO_BACKUP_DIR)")
-	defKeep := 0
-	if v := envOr("CLUSTO_BACKUP_KEEP", ""); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			fmt.Fprintf(stderr, "clustod serve: CLUSTO_BACKUP_KEEP=%q must be a whole number (0 keeps every backup)\n", v)
-			return 2
-		}
-		defKeep = n
+	defKeep, ok := envInt(stderr, "CLUSTO_BACKUP_KEEP", 0, 0, "a whole number (0 keeps every backup)")
+	if !ok {
+		return 2
 	}
-	backupKeep := fs.Int("backup-keep", defKeep, "how many automatically named backups (clusto-<UTC time>.db) the backup directory keeps; older ones are removed after each new one, named ones never (0: keep all) (env CLUSTO_BACKUP_KEEP)")
+	backupKeep := fs.Int("backup-keep", int(defKeep), "how many automatically named backups (clusto-<UTC time>.db) the backup directory keeps; older ones are removed after each new one, named ones never (0: keep all) (env CLUSTO_BACKUP_KEEP)")
 	insecure := fs.Bool("insecure", envOr("CLUSTO_INSECURE", "") == "true", "serve without authentication on a non-loopback address while no token exists (never do this on a shared network) (env CLUSTO_INSECURE=true)")
 	fs.String("config", "", "file of name = value settings, one per line, for any of these flags (env CLUSTO_CONFIG); the command line overrides the environment, which overrides the file")
 	if cfg := configPath(args); cfg != "" {

@@ -394,3 +394,26 @@ func TestTokenCommands(t *testing.T) {
 		})
 	}
 }
+
+// TestBadNumericEnvironment: a numeric setting from the environment that
+// is not a whole number in range stops serve before it opens anything.
+func TestBadNumericEnvironment(t *testing.T) {
+	for _, tc := range []struct{ key, value, want string }{
+		{"CLUSTO_MAX_BODY", "0", `CLUSTO_MAX_BODY="0" must be a positive number of bytes`},
+		{"CLUSTO_MAX_BODY", "4MB", `CLUSTO_MAX_BODY="4MB" must be a positive number of bytes`},
+		{"CLUSTO_BACKUP_KEEP", "-1", `CLUSTO_BACKUP_KEEP="-1" must be a whole number (0 keeps every backup)`},
+		{"CLUSTO_BACKUP_KEEP", "seven", `CLUSTO_BACKUP_KEEP="seven" must be a whole number (0 keeps every backup)`},
+	} {
+		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
+			t.Setenv(tc.key, tc.value)
+			db := filepath.Join(t.TempDir(), "inventory.db")
+			var out, errOut bytes.Buffer
+			if code := run([]string{"serve", "--db", db, "--listen", "127.0.0.1:0"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, errOut.String(), tc.want)
+			}
+			if _, err := os.Stat(db); !os.IsNotExist(err) {
+				t.Errorf("the database was created (%v)", err)
+			}
+		})
+	}
+}
