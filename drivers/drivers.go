@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -178,8 +179,34 @@ func (d *Driver) Validate() error {
 			return fmt.Errorf("driver %s: attribute %q has unknown type %q", d.Name, k, a.Type)
 		}
 	}
+	// The rack-unit rules read `units` of a container with units and
+	// `height` of equipment that can be placed: they are positive
+	// integers whatever a driver file says of them.
+	for key, applies := range map[string]bool{"units": d.Units > 0, "height": d.Placeable()} {
+		if !applies {
+			continue
+		}
+		spec, ok := d.Attrs[key]
+		if ok && spec.Type != TypeInt {
+			return fmt.Errorf("driver %s: attribute %q must be an int (the rack-unit rules read it), not %s", d.Name, key, spec.Type)
+		}
+		if !ok || spec.Min == nil || *spec.Min < 1 {
+			if d.Attrs == nil {
+				d.Attrs = map[string]AttrSpec{}
+			}
+			if spec.Description == "" {
+				spec.Description = map[string]string{"units": "rack units it holds", "height": "size in rack units"}[key]
+			}
+			spec.Type, spec.Min = TypeInt, int64p(1)
+			d.Attrs[key] = spec
+		}
+	}
 	return nil
 }
+
+// Placeable reports whether the driver's entities can be placed at rack
+// units: equipment that may sit in something.
+func (d *Driver) Placeable() bool { return d.Kind == Equipment && len(d.Parents) > 0 }
 
 // Registry holds the drivers a server knows. It is safe for concurrent use.
 type Registry struct {
@@ -237,9 +264,47 @@ func (r *Registry) Register(d Driver) error {
 // LoadFile registers the drivers in a JSON file: {"drivers":[{...}, ...]}.
 // Either all of them register or none do.
 func (r *Registry) LoadFile(path string) error {
+	staged, err := r.Staged(path)
+	if err != nil {
+		return err
+	}
+	r.Replace(staged)
+	return nil
+}
+
+// Replace makes r hold exactly the drivers of other.
+func (r *Registry) Replace(other *Registry) {
+	other.mu.RLock()
+	ds := make(map[string]*Driver, len(other.drivers))
+	for k, v := range other.drivers {
+		ds[k] = v
+	}
+	other.mu.RUnlock()
+	r.mu.Lock()
+	r.drivers = ds
+	r.mu.Unlock()
+}
+
+// Changed lists, sorted, the drivers that other adds to r or defines
+// differently.
+func (r *Registry) Changed(other *Registry) []string {
+	var out []string
+	for _, n := range other.Names() {
+		od, _ := other.Lookup(n)
+		if d, ok := r.Lookup(n); !ok || !reflect.DeepEqual(d, od) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Staged returns a new registry holding r's drivers and those of a
+// drivers file, leaving r as it is: a caller can judge the result before
+// adopting it with Replace.
+func (r *Registry) Staged(path string) (*Registry, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("read drivers file: %w", err)
+		return nil, fmt.Errorf("read drivers file: %w", err)
 	}
 	var doc struct {
 		Drivers []Driver `json:"drivers"`
@@ -247,10 +312,10 @@ func (r *Registry) LoadFile(path string) error {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
-		return fmt.Errorf("drivers file %s: %w", path, err)
+		return nil, fmt.Errorf("drivers file %s: %w", path, err)
 	}
 	if len(doc.Drivers) == 0 {
-		return fmt.Errorf("drivers file %s: no drivers in it (expected {\"drivers\":[...]})", path)
+		return nil, fmt.Errorf("drivers file %s: no drivers in it (expected {\"drivers\":[...]})", path)
 	}
 	staged := &Registry{drivers: map[string]*Driver{}}
 	r.mu.RLock()
@@ -260,13 +325,10 @@ func (r *Registry) LoadFile(path string) error {
 	r.mu.RUnlock()
 	for i, d := range doc.Drivers {
 		if err := staged.Register(d); err != nil {
-			return fmt.Errorf("drivers file %s: driver #%d: %w", path, i+1, err)
+			return nil, fmt.Errorf("drivers file %s: driver #%d: %w", path, i+1, err)
 		}
 	}
-	r.mu.Lock()
-	r.drivers = staged.drivers
-	r.mu.Unlock()
-	return nil
+	return staged, nil
 }
 
 func int64p(v int64) *int64 { return &v }

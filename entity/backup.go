@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/clusto/clusto/drivers"
 	"github.com/clusto/clusto/schema"
 )
 
@@ -89,7 +90,9 @@ func (s *Store) Backup(ctx context.Context, path string) (Snapshot, error) {
 // Check, by a rename, so that a crash leaves either the old database or
 // the restored one, and a backup that fails leaves the old one untouched.
 // A missing backup is an error (KindNotFound), never an empty inventory.
-func Restore(ctx context.Context, backup, dbPath string) (Snapshot, error) {
+// reg is the driver registry the rules judge the copy by (nil: the
+// built-in drivers).
+func Restore(ctx context.Context, backup, dbPath string, reg *drivers.Registry) (Snapshot, error) {
 	tmp := dbPath + ".restore"
 	removeTmp := func() {
 		for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -97,7 +100,7 @@ func Restore(ctx context.Context, backup, dbPath string) (Snapshot, error) {
 		}
 	}
 	removeTmp() // left by an earlier restore that failed
-	snap, err := restoreCopy(ctx, backup, tmp, dbPath)
+	snap, err := restoreCopy(ctx, backup, tmp, dbPath, reg)
 	if err != nil {
 		removeTmp()
 		return Snapshot{}, err
@@ -122,7 +125,7 @@ func Restore(ctx context.Context, backup, dbPath string) (Snapshot, error) {
 // restoreCopy copies backup to tmp and checks the copy. The copy gets the
 // permissions of the database it replaces (owner-only for a new one): it
 // holds the token hashes.
-func restoreCopy(ctx context.Context, backup, tmp, dbPath string) (Snapshot, error) {
+func restoreCopy(ctx context.Context, backup, tmp, dbPath string, reg *drivers.Registry) (Snapshot, error) {
 	if err := refuseLiveLog(backup); err != nil {
 		return Snapshot{}, err
 	}
@@ -133,7 +136,7 @@ func restoreCopy(ctx context.Context, backup, tmp, dbPath string) (Snapshot, err
 	if err := copyNew(backup, tmp, perm); err != nil {
 		return Snapshot{}, err
 	}
-	copied, err := Open(ctx, tmp, Options{Schema: schema.Options{MustExist: true}})
+	copied, err := Open(ctx, tmp, Options{Drivers: reg, Schema: schema.Options{MustExist: true}})
 	if err != nil {
 		return Snapshot{}, Errorf(KindInvalid, "backup %s: %v", backup, err)
 	}
@@ -146,7 +149,7 @@ func restoreCopy(ctx context.Context, backup, tmp, dbPath string) (Snapshot, err
 	}
 	if len(problems) > 0 {
 		return Snapshot{}, Errorf(KindInvalid, "backup %s does not pass clustod check (%d problems, the first: %s: %s); not restoring",
-			backup, len(problems), problems[0].Check, problems[0].Message)
+			backup, len(problems), problems[0].Rule, problems[0].Message)
 	}
 	// Closing the last connection checkpoints the copy's log into it and
 	// removes the log; a log left behind would not follow the rename.

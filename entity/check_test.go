@@ -35,26 +35,22 @@ func TestCheckFindsBrokenInvariants(t *testing.T) {
 		t.Fatalf("a healthy inventory has problems: %v %v", p, err)
 	}
 	// Break things behind the store's back, as a hand edit would.
-	for _, q := range []string{
+	handEdit(t, s,
 		"DROP INDEX conn_cur_a", "DROP INDEX ipalloc_cur_offset",
 		"UPDATE connections SET position = 1 WHERE type = 'contains' AND position = 2",
 		`INSERT INTO connections(type, a, b, a_port, b_port, port_type, since)
 			SELECT 'link', a, b, a_port, '2', port_type, since FROM connections WHERE type = 'link' AND a_port = 'eth0'`,
 		"INSERT INTO ip_allocations(block_id, offset, address, entity_id, since) SELECT block_id, offset, address, entity_id, since FROM ip_allocations LIMIT 1",
-	} {
-		if _, err := s.DB().Write.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	)
 	problems, err := s.Check(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := map[string]bool{}
 	for _, p := range problems {
-		found[p.Check] = true
+		found[p.Rule] = true
 	}
-	for _, want := range []string{"rack-overlap", "port-two-links", "link-one-sided", "address-twice", "runs-count"} {
+	for _, want := range []string{"rack-overlap", "port-one-link", "link-both-ends", "address-one-holder", "free-space-index"} {
 		if !found[want] {
 			t.Errorf("check did not report %s; it reported %+v", want, problems)
 		}
@@ -180,21 +176,21 @@ func TestRestore(t *testing.T) {
 	create(t, s, entity.NewEntity{Name: "after-backup", Driver: "server"})
 	s.Close()
 
-	if _, err := entity.Restore(ctx, filepath.Join(dir, "typo.db"), db); entity.KindOf(err) != entity.KindNotFound {
+	if _, err := entity.Restore(ctx, filepath.Join(dir, "typo.db"), db, nil); entity.KindOf(err) != entity.KindNotFound {
 		t.Fatalf("restore from a missing file: %v (kind %s), want not_found", err, entity.KindOf(err))
 	}
 	// A file with a log beside it is not whole without the log.
 	os.WriteFile(backup+"-wal", []byte("frames"), 0o600)
-	if _, err := entity.Restore(ctx, backup, db); entity.KindOf(err) != entity.KindInvalid || !strings.Contains(err.Error(), "write-ahead log") {
+	if _, err := entity.Restore(ctx, backup, db, nil); entity.KindOf(err) != entity.KindInvalid || !strings.Contains(err.Error(), "write-ahead log") {
 		t.Fatalf("restore from a file with a log beside it: %v", err)
 	}
-	if _, err := entity.CheckSnapshot(ctx, backup); entity.KindOf(err) != entity.KindInvalid {
+	if _, err := entity.CheckSnapshot(ctx, backup, nil); entity.KindOf(err) != entity.KindInvalid {
 		t.Fatalf("check of a file with a log beside it: %v", err)
 	}
 	os.Remove(backup + "-wal")
 	// The database keeps its permissions (it holds the token hashes).
 	os.Chmod(db, 0o600)
-	got, err := entity.Restore(ctx, backup, db)
+	got, err := entity.Restore(ctx, backup, db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +225,7 @@ func TestCheckSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(backup)
-	problems, err := entity.CheckSnapshot(ctx, backup)
+	problems, err := entity.CheckSnapshot(ctx, backup, nil)
 	if err != nil || len(problems) != 0 {
 		t.Fatalf("check of a sound backup: %v, %v", problems, err)
 	}
@@ -245,7 +241,7 @@ func TestCheckSnapshot(t *testing.T) {
 		path string
 		kind entity.ErrorKind
 	}{{filepath.Join(dir, "missing.db"), entity.KindNotFound}, {junk, entity.KindInvalid}} {
-		if _, err := entity.CheckSnapshot(ctx, tc.path); entity.KindOf(err) != tc.kind {
+		if _, err := entity.CheckSnapshot(ctx, tc.path, nil); entity.KindOf(err) != tc.kind {
 			t.Errorf("%s: %v (kind %s), want %s", tc.path, err, entity.KindOf(err), tc.kind)
 		}
 	}

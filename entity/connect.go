@@ -126,7 +126,7 @@ func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement, op str
 			return Errorf(KindInvalid, "a height needs a position: say where in %s %s goes", p.name, c.name)
 		}
 		P := *at.Position
-		if P < 1 || P+h-1 > units {
+		if !fitsUnits(P, h, units) {
 			return Errorf(KindInvalid, "%s at unit %d with height %d does not fit in %s, which has units 1-%d", c.name, P, h, p.name, units).
 				With("units", units)
 		}
@@ -159,6 +159,53 @@ func (tx *Tx) contain(p, c *entRow, pd, cd *drivers.Driver, at Placement, op str
 		return err
 	}
 	return tx.bump(p, cid)
+}
+
+// fitsUnits reports whether h units from position P lie inside 1..units,
+// compared so that no sum can overflow (a height of 2^63-1 does not wrap
+// round to fit).
+func fitsUnits(P, h, units int64) bool {
+	return P >= 1 && P <= units && h >= 1 && h <= units-P+1
+}
+
+// followHeight keeps a placed child's units in step with its height:
+// when change cid writes the `height` attribute of a child that has a
+// position, its placement takes the new height (the driver's default when
+// the attribute is gone) as part of the same change. Whether the new
+// units fit and are free is for the rules (rack-fit, rack-overlap) to say
+// at commit.
+func (tx *Tx) followHeight(r *entRow, key string, cid int64) error {
+	if key != "height" {
+		return nil
+	}
+	var rid, parent, pos, h int64
+	err := tx.queryRow("SELECT rid, a, position, height FROM connections WHERE b = ? AND type = 'contains' AND until IS NULL AND position IS NOT NULL AND height IS NOT NULL",
+		r.id).Scan(&rid, &parent, &pos, &h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return Internal("read placement", err)
+	}
+	d, err := tx.driver(r.driver)
+	if err != nil {
+		return err
+	}
+	nh, err := tx.height(r, d, nil)
+	if err != nil || nh == h {
+		return err
+	}
+	if _, err := tx.exec("move placement", "UPDATE connections SET until = ? WHERE rid = ?", cid, rid); err != nil {
+		return err
+	}
+	if _, err := tx.exec("move placement", "INSERT INTO connections(type, a, b, position, height, since) VALUES ('contains',?,?,?,?,?)", parent, r.id, pos, nh, cid); err != nil {
+		return err
+	}
+	// What this transaction knew of the parent's free units is stale.
+	if err := tx.untrack(parent); err != nil {
+		return err
+	}
+	return tx.bumpIDs(map[int64]bool{parent: true}, cid)
 }
 
 // checkFree fails with a conflict naming the occupant when any of units

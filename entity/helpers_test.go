@@ -2,6 +2,7 @@ package entity_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 
@@ -75,5 +76,22 @@ func wantKind(t testing.TB, err error, k entity.ErrorKind) {
 	}
 	if got := entity.KindOf(err); got != k {
 		t.Fatalf("got error kind %s (%v), want %s", got, err, k)
+	}
+}
+
+// handEdit runs SQL on the inventory file through a connection of its own,
+// as an operator editing the file by hand would: behind the store's back,
+// past every check it makes. (The store's writer connection is its own.)
+func handEdit(t testing.TB, s *entity.Store, queries ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+s.DB().Path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range queries {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("hand edit %s: %v", q, err)
+		}
 	}
 }

@@ -174,13 +174,18 @@ func (tx *Tx) blockPrefix(r *entRow) (*block, error) {
 		return nil, Errorf(KindInvalid, "ipblock %s has a bad cidr %q", r.name, cidr)
 	}
 	b := &block{row: r, prefix: p}
-	hostBits := p.Addr().BitLen() - p.Bits()
+	setMaxOff(b)
+	return b, nil
+}
+
+// setMaxOff sets the largest offset a block's prefix can hand out.
+func setMaxOff(b *block) {
+	hostBits := b.prefix.Addr().BitLen() - b.prefix.Bits()
 	if hostBits >= 64 {
 		b.maxOff = ^uint64(0)
 	} else {
 		b.maxOff = uint64(1)<<hostBits - 1
 	}
-	return b, nil
 }
 
 // childBlocks returns the blocks directly inside block id, by name. The

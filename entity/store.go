@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,17 @@ type Store struct {
 	writeWait atomic.Value // func(time.Duration)
 	// readStmts are the prepared statements of snapshot reads (snapshot.go).
 	readStmts stmtCache
+	// The single writer: the write pool's one connection, held for the
+	// store's life, taken by one transaction at a time (writer is its
+	// token), with the statements prepared on it kept across transactions
+	// (writeStmts, touched only by the holder of writer): the rules run a
+	// few dozen statements at every commit, and preparing them each time
+	// cost more than running them.
+	writeConn  *sql.Conn
+	writer     chan struct{}
+	writeStmts map[string]*sql.Stmt
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // Options configure Open.
@@ -54,14 +66,31 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, drivers: reg, now: now}, nil
+	wc, err := db.Write.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, Internal("open the writer", err)
+	}
+	return &Store{db: db, drivers: reg, now: now, writeConn: wc, writer: make(chan struct{}, 1), writeStmts: map[string]*sql.Stmt{}}, nil
 }
 
-// Close closes the database.
+// Close closes the database, once it holds the writer (no write is left
+// running). Later calls return the first call's answer.
 func (s *Store) Close() error {
-	s.readStmts.close()
-	return s.db.Close()
+	s.closeOnce.Do(func() {
+		s.readStmts.close()
+		s.writer <- struct{}{} // no transaction is running, nor will one start
+		for _, st := range s.writeStmts {
+			st.Close()
+		}
+		s.closeErr = errors.Join(s.writeConn.Close(), s.db.Close())
+	})
+	return s.closeErr
 }
+
+// maxWriteStmts caps the statements kept prepared on the writer; past it
+// a transaction prepares its statements for itself.
+const maxWriteStmts = 512
 
 // ObserveWriteWait registers fn to be told how long each write transaction
 // waited to begin (for metrics).

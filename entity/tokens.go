@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"regexp"
 	"strings"
@@ -98,10 +99,15 @@ func (s *Store) CreateToken(ctx context.Context, name string, role Role) (string
 	}
 	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
 	tok := Token{Name: name, Role: role, CreatedAt: parseTime(formatTime(s.now()))}
-	res, err := s.db.Write.ExecContext(ctx, "INSERT INTO tokens(name, role, hash, created_at) VALUES (?,?,?,?) ON CONFLICT(name) DO NOTHING",
-		name, string(role), hashToken(secret), formatTime(tok.CreatedAt))
+	var res sql.Result
+	err := s.Update(ctx, "", func(tx *Tx) error {
+		var err error
+		res, err = tx.exec("store token", "INSERT INTO tokens(name, role, hash, created_at) VALUES (?,?,?,?) ON CONFLICT(name) DO NOTHING",
+			name, string(role), hashToken(secret), formatTime(tok.CreatedAt))
+		return err
+	})
 	if err != nil {
-		return "", Token{}, Internal("store token", err)
+		return "", Token{}, err
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return "", Token{}, Internal("store token", err)
@@ -139,9 +145,14 @@ func (s *Store) RevokeToken(ctx context.Context, name string) error {
 	if err := ValidateTokenName(name); err != nil {
 		return err
 	}
-	res, err := s.db.Write.ExecContext(ctx, "DELETE FROM tokens WHERE name = ?", name)
+	var res sql.Result
+	err := s.Update(ctx, "", func(tx *Tx) error {
+		var err error
+		res, err = tx.exec("revoke token", "DELETE FROM tokens WHERE name = ?", name)
+		return err
+	})
 	if err != nil {
-		return Internal("revoke token", err)
+		return err
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return Internal("revoke token", err)

@@ -21,6 +21,7 @@ type Tx struct {
 	s     *Store
 	ctx   context.Context
 	tx    *sql.Tx
+	write bool // on the writer (Update), not a read (View)
 	actor string
 	now   string
 	stmts map[string]*sql.Stmt
@@ -55,7 +56,18 @@ func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (e
 		actor = DefaultActor
 	}
 	waitStart := time.Now()
-	sqlTx, err := s.db.Write.BeginTx(ctx, nil)
+	select {
+	case s.writer <- struct{}{}:
+	case <-ctx.Done():
+		return Internal("begin write", ctx.Err())
+	}
+	defer func() { <-s.writer }()
+	// The transaction's own context is never canceled: database/sql would
+	// then roll it back from another goroutine, and a statement of ours
+	// already past its own check of ctx would run outside any transaction.
+	// Each statement gets ctx, so a canceled request still stops at its
+	// next statement (or within one), and the deferred rollback ends it.
+	sqlTx, err := s.writeConn.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return Internal("begin write", err)
 	}
@@ -68,19 +80,23 @@ func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (e
 			sqlTx.Rollback()
 		}
 	}()
-	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, actor: actor, now: formatTime(s.now())}
+	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, write: true, actor: actor, now: formatTime(s.now())}
 	defer func() {
 		for _, st := range tx.stmts {
 			st.Close()
 		}
 	}()
 	if err := fn(tx); err != nil {
+		if errors.Is(err, ErrDryRun) {
+			// A dry run is judged as its commit would be, then rolled
+			// back: what it reports as fine is what would commit.
+			if ferr := tx.finish(); ferr != nil {
+				return ferr
+			}
+		}
 		return err
 	}
-	if err := tx.writeAllRuns(); err != nil {
-		return err
-	}
-	if err := tx.flushVersions(); err != nil {
+	if err := tx.finish(); err != nil {
 		return err
 	}
 	done = true
@@ -88,6 +104,18 @@ func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (e
 		return Internal("commit", err)
 	}
 	return nil
+}
+
+// finish writes what the transaction kept in memory (new blocks' runs,
+// versions) and checks the rules over what it touched.
+func (tx *Tx) finish() error {
+	if err := tx.writeAllRuns(); err != nil {
+		return err
+	}
+	if err := tx.flushVersions(); err != nil {
+		return err
+	}
+	return tx.checkCommit()
 }
 
 // Context returns the transaction's context.
@@ -108,6 +136,21 @@ func (tx *Tx) SQL() *sql.Tx { return tx.tx }
 // thousands of times. (Preparing on the pool would wait for the single
 // writer connection, which this transaction holds.)
 func (tx *Tx) stmt(query string) (*sql.Stmt, error) {
+	if tx.write {
+		// Statements prepared on the writer connection run inside the
+		// transaction open on it, and outlive it.
+		if st, ok := tx.s.writeStmts[query]; ok {
+			return st, nil
+		}
+		if len(tx.s.writeStmts) < maxWriteStmts {
+			st, err := tx.s.writeConn.PrepareContext(tx.ctx, query)
+			if err != nil {
+				return nil, err
+			}
+			tx.s.writeStmts[query] = st
+			return st, nil
+		}
+	}
 	if st, ok := tx.stmts[query]; ok {
 		return st, nil
 	}
@@ -601,6 +644,9 @@ func (tx *Tx) normalize(d *drivers.Driver, a Attr) (Attr, error) {
 		if p.Masked() != p {
 			return a, Errorf(KindInvalid, "attribute %s: %s has host bits set; the network is %s", a.Key, p, p.Masked())
 		}
+		if p, err = canonicalPrefix(p); err != nil {
+			return a, Errorf(KindInvalid, "attribute %s: %v", a.Key, err)
+		}
 		a.Value = String(p.String())
 	}
 	if spec.Min != nil {
@@ -791,18 +837,20 @@ func (tx *Tx) addAttr(name string, a Attr, autoNumber bool) (Attr, error) {
 	if err := tx.insertAttr(r.id, a, cid); err != nil {
 		return a, err
 	}
+	if err := tx.followHeight(r, a.Key, cid); err != nil {
+		return a, err
+	}
 	return a, tx.bump(r, cid)
 }
 
-// closeAttrs ends the current rows matching sel and returns what they held.
-func (tx *Tx) closeAttrs(r *entRow, sel AttrSelector, cid int64) ([]Attr, error) {
-	var sub *string = sel.Subkey
-	before, err := tx.s.attrsOf(tx.ctx, cached{tx}, r.id, 0, sel.Key, sub)
+// selected returns the current values sel picks.
+func (tx *Tx) selected(r *entRow, sel AttrSelector) ([]Attr, error) {
+	all, err := tx.s.attrsOf(tx.ctx, cached{tx}, r.id, 0, sel.Key, sel.Subkey)
 	if err != nil {
 		return nil, err
 	}
 	var matched []Attr
-	for _, a := range before {
+	for _, a := range all {
 		if sel.Number != nil && (a.Number == nil || *a.Number != *sel.Number) {
 			continue
 		}
@@ -810,6 +858,37 @@ func (tx *Tx) closeAttrs(r *entRow, sel AttrSelector, cid int64) ([]Attr, error)
 			continue
 		}
 		matched = append(matched, a)
+	}
+	return matched, nil
+}
+
+// sameAttrs reports whether two lists hold the same values, in any order.
+func sameAttrs(a, b []Attr) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	ids := func(l []Attr) []string {
+		out := make([]string, len(l))
+		for i, x := range l {
+			out[i] = attrIdentity(x) + "\x00" + string(x.Value.Type)
+		}
+		sort.Strings(out)
+		return out
+	}
+	x, y := ids(a), ids(b)
+	for i := range x {
+		if x[i] != y[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// closeAttrs ends the current rows matching sel and returns what they held.
+func (tx *Tx) closeAttrs(r *entRow, sel AttrSelector, cid int64) ([]Attr, error) {
+	matched, err := tx.selected(r, sel)
+	if err != nil {
+		return nil, err
 	}
 	if len(matched) == 0 {
 		return nil, nil
@@ -834,6 +913,13 @@ func (tx *Tx) SetAttr(name string, sel AttrSelector, values []Value) ([]Attr, er
 	if err != nil {
 		return nil, err
 	}
+	// Setting exactly the values there are changes nothing: no change
+	// is recorded and no version moves (Clusto's testSetAttrAlreadySet).
+	if cur, err := tx.selected(r, sel); err != nil {
+		return nil, err
+	} else if sameAttrs(cur, after) {
+		return after, nil
+	}
 	cid, err := tx.record(OpAttrSet, r, nil, nil, after)
 	if err != nil {
 		return nil, err
@@ -843,6 +929,9 @@ func (tx *Tx) SetAttr(name string, sel AttrSelector, values []Value) ([]Attr, er
 		return nil, err
 	}
 	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(before), cid); err != nil {
+		return nil, err
+	}
+	if err := tx.followHeight(r, sel.Key, cid); err != nil {
 		return nil, err
 	}
 	return after, tx.bump(r, cid)
@@ -926,6 +1015,11 @@ func (tx *Tx) Claim(name string, set []Attr, why string) error {
 	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(map[string]any{"attrs": before}), cid); err != nil {
 		return err
 	}
+	for _, a := range after {
+		if err := tx.followHeight(r, a.Key, cid); err != nil {
+			return err
+		}
+	}
 	return tx.bump(r, cid)
 }
 
@@ -953,6 +1047,9 @@ func (tx *Tx) DelAttr(name string, sel AttrSelector) ([]Attr, error) {
 		return nil, Errorf(KindNotFound, "%s has no attribute %s", name, sel)
 	}
 	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(removed), cid); err != nil {
+		return nil, err
+	}
+	if err := tx.followHeight(r, sel.Key, cid); err != nil {
 		return nil, err
 	}
 	return removed, tx.bump(r, cid)

@@ -3,6 +3,7 @@ package schema
 import (
 	"database/sql/driver"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"sync"
 
@@ -80,5 +81,21 @@ func init() {
 	})
 	if err != nil {
 		panic(fmt.Sprintf("register regexp function: %v", err))
+	}
+}
+
+func init() {
+	// ip_text(address) spells a stored 16-byte address (IPv4 mapped, as
+	// every address column holds it) as text, for the messages of clustod
+	// check. Anything else gives NULL.
+	err := sqlite.RegisterDeterministicScalarFunction("ip_text", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		b, ok := args[0].([]byte)
+		if !ok || len(b) != 16 {
+			return nil, nil
+		}
+		return netip.AddrFrom16([16]byte(b)).Unmap().String(), nil
+	})
+	if err != nil {
+		panic(fmt.Sprintf("register ip_text function: %v", err))
 	}
 }

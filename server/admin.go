@@ -47,10 +47,8 @@ func (s *Server) reloadDrivers(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.DriversFile == "" {
 		return entity.Errorf(entity.KindConflict, "the server was started without a drivers file (--drivers); there is nothing to reload")
 	}
-	if err := s.store.Drivers().LoadFile(s.opts.DriversFile); err != nil {
-		// The message names the file and the faulty definition: it is the
-		// operator's own file, shown to an admin.
-		return entity.Errorf(entity.KindInvalid, "%s", err.Error())
+	if err := s.store.ReloadDrivers(r.Context(), s.opts.DriversFile); err != nil {
+		return err
 	}
 	s.log.Info("drivers reloaded", "request_id", requestIDOf(r), "actor", actorOf(r), "file", s.opts.DriversFile)
 	return s.writeJSON(w, r, http.StatusOK, map[string]any{"drivers": s.store.Drivers().Names()})

@@ -353,9 +353,7 @@ func TestBackupDownloadAbandoned(t *testing.T) {
 	e.mk("s1", "server")
 	// Ballast, so that the answer cannot fit in the socket buffers and the
 	// server is still sending when the client leaves.
-	if _, err := e.store.DB().Write.Exec("CREATE TABLE ballast(b BLOB); INSERT INTO ballast VALUES (zeroblob(8000000))"); err != nil {
-		t.Fatal(err)
-	}
+	handEdit(t, e.store, "CREATE TABLE ballast(b BLOB)", "INSERT INTO ballast VALUES (zeroblob(8000000))")
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", e.ts.URL+api+"/admin/backup?download=true", nil)
 	res, err := e.ts.Client().Do(req)

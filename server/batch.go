@@ -53,6 +53,10 @@ type dryRun struct{ answer any }
 
 func (dryRun) Error() string { return "dry run" }
 
+// Is makes a dry run the store's: the store judges it by the rules, as
+// it would a commit, before rolling it back.
+func (dryRun) Is(target error) bool { return target == entity.ErrDryRun }
+
 type fileRequest struct {
 	File    string `json:"file"`
 	Content string `json:"content"`

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -256,4 +257,20 @@ func (e *env) changeCount() int64 {
 		e.t.Fatal(err)
 	}
 	return n
+}
+
+// handEdit runs SQL on the store's file through a connection of its own,
+// behind the store's back, as an operator editing the file would.
+func handEdit(t testing.TB, st *entity.Store, queries ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+st.DB().Path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range queries {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("hand edit %s: %v", q, err)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clusto/clusto/drivers"
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/invfile"
 	"github.com/clusto/clusto/entity/invgen"
@@ -35,6 +36,24 @@ func lockDatabase(path string) (func(), error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// driversFlag is the --drivers flag of the commands that judge an
+// inventory by its rules (check, restore), which read the drivers: give
+// them the file clustod serve is given.
+func driversFlag(fs *flag.FlagSet) *string {
+	return fs.String("drivers", envOr("CLUSTO_DRIVERS", ""), "JSON file of extra drivers, the one clustod serve is given: the rules read the drivers (env CLUSTO_DRIVERS)")
+}
+
+// loadDrivers returns the built-in drivers with those of file, if any.
+func loadDrivers(file string) (*drivers.Registry, error) {
+	reg := drivers.Builtin()
+	if file != "" {
+		if err := reg.LoadFile(file); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
 }
 
 // openStore opens the database at path, creating it when create is set.
@@ -183,25 +202,30 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("clustod check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbPath := dbFlag(fs)
+	driversFile := driversFlag(fs)
 	backup := fs.String("backup", "", "check this backup file instead, without writing to it (its SHA-256 stays as reported)")
 	asJSON := fs.Bool("json", false, "print the problems as JSON")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return flagExit(err)
 	}
+	reg, err := loadDrivers(*driversFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod check: %v\n", err)
+		return 2
+	}
 	ctx := context.Background()
 	var problems []entity.Problem
-	var err error
 	checked := *dbPath
 	if *backup != "" {
 		checked = *backup
-		problems, err = entity.CheckSnapshot(ctx, *backup)
+		problems, err = entity.CheckSnapshot(ctx, *backup, reg)
 	} else {
 		s, ok := openStore(ctx, *dbPath, false, stderr)
 		if !ok {
 			return 1
 		}
 		defer s.Close()
-		problems, err = s.Check(ctx)
+		problems, err = s.CheckWith(ctx, reg)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod check: %v\n", err)
@@ -214,7 +238,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 		json.NewEncoder(stdout).Encode(map[string]any{"problems": problems})
 	} else {
 		for _, p := range problems {
-			fmt.Fprintf(stdout, "%s: %s", p.Check, p.Message)
+			fmt.Fprintf(stdout, "%s: %s", p.Rule, p.Message)
 			if len(p.Entities) > 0 {
 				fmt.Fprintf(stdout, " (%v)", p.Entities)
 			}
@@ -261,9 +285,15 @@ func restoreCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("clustod restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbPath := dbFlag(fs)
-	backup, code, ok := oneArg(fs, args, "usage: clustod restore BACKUP [--db PATH]")
+	driversFile := driversFlag(fs)
+	backup, code, ok := oneArg(fs, args, "usage: clustod restore BACKUP [--db PATH] [--drivers FILE]")
 	if !ok {
 		return code
+	}
+	reg, err := loadDrivers(*driversFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod restore: %v\n", err)
+		return 2
 	}
 	unlock, err := lockDatabase(*dbPath)
 	if err != nil {
@@ -271,7 +301,7 @@ func restoreCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer unlock()
-	snap, err := entity.Restore(context.Background(), backup, *dbPath)
+	snap, err := entity.Restore(context.Background(), backup, *dbPath, reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod restore: %v\n", err)
 		return 1
