@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"os/user"
 	"strconv"
 	"syscall"
 	"text/tabwriter"
@@ -279,6 +280,17 @@ func serve(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// cliCaller is who clustod token create and revoke act as in the token
+// audit list: whoever can write the database file on the server's host,
+// named by their operating-system user.
+func cliCaller() entity.Caller {
+	name := "uid:" + strconv.Itoa(os.Getuid())
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	return entity.Caller{Actor: "clustod/" + name}
+}
+
 const tokenUsage = `Usage:
   clustod token create NAME --role read|write|admin [--db PATH]
   clustod token list [--db PATH]
@@ -329,7 +341,7 @@ func token(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "clustod token create: --role: %v\n", err)
 			return 2
 		}
-		secret, tok, err := store.CreateToken(ctx, pos[0], r)
+		secret, tok, err := store.CreateToken(ctx, cliCaller(), pos[0], r)
 		if err != nil {
 			fmt.Fprintf(stderr, "clustod token create: %v\n", err)
 			return 1
@@ -349,7 +361,7 @@ func token(args []string, stdout, stderr io.Writer) int {
 		}
 		tw.Flush()
 	case "revoke":
-		if err := store.RevokeToken(ctx, pos[0]); err != nil {
+		if err := store.RevokeToken(ctx, cliCaller(), pos[0]); err != nil {
 			fmt.Fprintf(stderr, "clustod token revoke: %v\n", err)
 			return 1
 		}

@@ -3,18 +3,24 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/clusto/clusto/entity"
 )
 
 var (
@@ -415,5 +421,46 @@ func TestBadNumericEnvironment(t *testing.T) {
 				t.Errorf("the database was created (%v)", err)
 			}
 		})
+	}
+}
+
+// clustod token create and revoke are entered in the token audit list as
+// done by clustod/USER, the operating-system user who ran them; a refused
+// one is not, and the secret is nowhere in the list.
+func TestTokenCommandsAreAudited(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "inventory.db")
+	secret, _, code := runCLI(t, "token", "create", "ops", "--role", "admin", "--db", db)
+	if code != 0 {
+		t.Fatalf("token create: exit %d", code)
+	}
+	if _, _, code := runCLI(t, "token", "create", "ops", "--role", "read", "--db", db); code != 1 {
+		t.Fatalf("a second ops: exit %d", code)
+	}
+	if _, _, code := runCLI(t, "token", "revoke", "ops", "--db", db); code != 0 {
+		t.Fatalf("token revoke: exit %d", code)
+	}
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := entity.Open(context.Background(), db, entity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	events, err := st.TokenAudit(context.Background(), 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range events {
+		got = append(got, fmt.Sprintf("%s %s %s %s %q", ev.Actor, ev.Action, ev.Token, ev.Role, ev.RequestID))
+		if strings.Contains(fmt.Sprint(ev), strings.TrimSpace(secret)) {
+			t.Errorf("event %d holds the secret", ev.ID)
+		}
+	}
+	actor := "clustod/" + u.Username
+	if diff := cmp.Diff([]string{actor + ` create ops admin ""`, actor + ` revoke ops admin ""`}, got); diff != "" {
+		t.Fatalf("audit (-want +got):\n%s", diff)
 	}
 }
