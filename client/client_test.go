@@ -631,3 +631,32 @@ func TestNew(t *testing.T) {
 		t.Errorf("keys %q %q", k1, k2)
 	}
 }
+
+// An answer without the API's error body (a proxy, or not clustod) still
+// becomes an *Error with the code its status stands for.
+func TestPlainErrorBodies(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		code   string
+	}{
+		{400, client.CodeInvalid},
+		{404, client.CodeNotFound},
+		{413, client.CodeTooLarge},
+		{415, client.CodeUnsupportedMediaType},
+		{431, client.CodeInternal},
+		{502, client.CodeInternal},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "plain words\nsecond line", tc.status)
+			}))
+			defer ts.Close()
+			_, err := newClient(t, ts.URL, client.WithRetries(0)).Whoami(context.Background())
+			e := apiErr2(t, err)
+			want := fmt.Sprintf("the server answered %d %s without a clusto error body: plain words", tc.status, http.StatusText(tc.status))
+			if e.Status != tc.status || e.Code != tc.code || e.Message != want {
+				t.Errorf("got %d %q %q; want %d %q %q", e.Status, e.Code, e.Message, tc.status, tc.code, want)
+			}
+		})
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -117,6 +118,20 @@ func envInt(stderr io.Writer, key string, def, min int64, want string) (n int64,
 	return n, true
 }
 
+// parseOrigins reads --allow-origin: origins separated by commas (and
+// spaces), each checked, in the form browsers send.
+func parseOrigins(list string) ([]string, error) {
+	var out []string
+	for _, o := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == ' ' }) {
+		norm, err := server.ParseOrigin(o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, norm)
+	}
+	return out, nil
+}
+
 func dbFlag(fs *flag.FlagSet) *string {
 	return fs.String("db", envOr("CLUSTO_DB", "clusto.db"), "SQLite database file; serve, import, generate and the token commands create it if absent, check, export and backup refuse a missing one (env CLUSTO_DB)")
 }
@@ -156,6 +171,7 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	backupKeep := fs.Int("backup-keep", int(defKeep), "how many automatically named backups (clusto-<UTC time>.db) the backup directory keeps; older ones are removed after each new one, named ones never (0: keep all) (env CLUSTO_BACKUP_KEEP)")
+	allowOrigin := fs.String("allow-origin", envOr("CLUSTO_ALLOW_ORIGIN", ""), "comma-separated web origins besides the server's own whose pages may call the API, such as https://clusto.example.net for a reverse proxy in front of it (env CLUSTO_ALLOW_ORIGIN)")
 	insecure := fs.Bool("insecure", envOr("CLUSTO_INSECURE", "") == "true", "serve without authentication on a non-loopback address while no token exists (never do this on a shared network) (env CLUSTO_INSECURE=true)")
 	fs.String("config", "", "file of name = value settings, one per line, for any of these flags (env CLUSTO_CONFIG); the command line overrides the environment, which overrides the file")
 	if cfg := configPath(args); cfg != "" {
@@ -180,6 +196,11 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	if *maxBody <= 0 {
 		fmt.Fprintf(stderr, "clustod serve: --max-body must be a positive number of bytes\n")
+		return 2
+	}
+	origins, err := parseOrigins(*allowOrigin)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod serve: --allow-origin: %v\n", err)
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
@@ -252,7 +273,7 @@ func serve(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
-	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: *backupDir, BackupKeep: *backupKeep})
+	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: *backupDir, BackupKeep: *backupKeep, AllowedOrigins: origins})
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -87,7 +87,7 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 func startDaemonEnv(t *testing.T, env []string, args ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(clustodBinary(t), append([]string{"serve"}, args...)...)
-	cmd.Env = append(os.Environ(), "CLUSTO_DB=", "CLUSTO_LISTEN=", "CLUSTO_DRIVERS=", "CLUSTO_MAX_BODY=", "CLUSTO_BACKUP_DIR=", "CLUSTO_BACKUP_KEEP=", "CLUSTO_CONFIG=")
+	cmd.Env = append(os.Environ(), "CLUSTO_DB=", "CLUSTO_LISTEN=", "CLUSTO_DRIVERS=", "CLUSTO_MAX_BODY=", "CLUSTO_BACKUP_DIR=", "CLUSTO_BACKUP_KEEP=", "CLUSTO_CONFIG=", "CLUSTO_ALLOW_ORIGIN=", "CLUSTO_INSECURE=", "CLUSTO_SEED=")
 	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -175,6 +175,9 @@ func (d *daemon) call(method, path, token string, body io.Reader) answer {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -278,6 +281,7 @@ func TestEndToEnd(t *testing.T) {
 	go func() {
 		req, _ := http.NewRequest("POST", d.base+"/api/v1/entities/server1/attrs", pr)
 		req.Header.Set("Authorization", "Bearer "+late)
+		req.Header.Set("Content-Type", "application/json")
 		req.ContentLength = -1
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
