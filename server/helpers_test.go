@@ -89,7 +89,10 @@ func newEnv(t testing.TB, opts ...func(*Options)) *env {
 		f(&o)
 	}
 	srv := New(st, o)
-	ts := httptest.NewServer(srv)
+	// Behind the server's own listener, as clustod serves it.
+	ts := httptest.NewUnstartedServer(srv)
+	ts.Listener = srv.Listener(ts.Listener)
+	ts.Start()
 	t.Cleanup(ts.Close)
 	return &env{t: t, store: st, srv: srv, ts: ts, logs: logs}
 }

@@ -277,13 +277,15 @@ func serve(args []string, stderr io.Writer) int {
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    server.MaxHeaderBytes,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("serving", "addr", addr.String(), "db", *dbPath, "authentication", !anonymous, "max_body", *maxBody, "backup_dir", api.BackupDir(), "backup_keep", *backupKeep)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	// The listener turns net/http's own plain-text refusals into JSON.
+	go func() { errc <- srv.Serve(api.Listener(ln)) }()
 	select {
 	case err := <-errc:
 		fmt.Fprintf(stderr, "clustod: %v\n", err)

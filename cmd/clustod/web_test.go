@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The real clustod, as make run starts it (loopback, no token), refuses
@@ -78,6 +81,60 @@ func TestBrowserRequestsAgainstTheBinary(t *testing.T) {
 	status, body = send("GET", "/api/v1/whoami", "", "Authorization", "Bearer "+secret, "Origin", "https://clusto.example.net")
 	if status != 200 || body["name"] != "mallory" {
 		t.Fatalf("allowed origin: %d %v", status, body)
+	}
+	if code := d.stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// The real clustod answers what net/http refuses before any handler runs
+// in the API's JSON error shape too, and logs it under the request id.
+func TestMalformedRequestsAgainstTheBinary(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "inventory.db")
+	d := startDaemon(t, "--db", db, "--listen", "127.0.0.1:0")
+	host := strings.TrimPrefix(d.base, "http://")
+	for _, tc := range []struct {
+		name, raw string
+		status    int
+		code      string
+		says      string
+	}{
+		{"a bad %-escape in the path", "GET /api/v1/entities/%zz HTTP/1.1\r\nHost: " + host + "\r\n\r\n", 400, "invalid", `the request path "/api/v1/entities/%zz" is not correctly %-escaped`},
+		{"no Host", "GET /healthz HTTP/1.1\r\n\r\n", 400, "invalid", "no Host header"},
+		{"a header without a colon", "GET /healthz HTTP/1.1\r\nHost: " + host + "\r\nbroken\r\n\r\n", 400, "invalid", `header line 3 ("broken") is not "Name: value"`},
+		{"a header over 1 MiB", "GET /healthz HTTP/1.1\r\nHost: " + host + "\r\nX-Big: " + strings.Repeat("b", 1<<20+8192) + "\r\n\r\n", 431, "too_large", "larger than the limit of 1048576 bytes"},
+		{"HTTP/3.0", "GET /healthz HTTP/3.0\r\nHost: " + host + "\r\n\r\n", 505, "invalid", `HTTP version "HTTP/3.0" is not supported`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			go io.WriteString(conn, tc.raw)
+			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var body struct {
+				Error struct {
+					Code      string `json:"code"`
+					Message   string `json:"message"`
+					RequestID string `json:"request_id"`
+				} `json:"error"`
+			}
+			if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+				t.Fatalf("answer %d is not JSON: %v", res.StatusCode, err)
+			}
+			e := body.Error
+			if res.StatusCode != tc.status || res.Header.Get("Content-Type") != "application/json" || e.Code != tc.code ||
+				!strings.Contains(e.Message, tc.says) || e.RequestID == "" || res.Header.Get("X-Request-Id") != e.RequestID {
+				t.Fatalf("%d %v %+v; want %d %s %q", res.StatusCode, res.Header, e, tc.status, tc.code, tc.says)
+			}
+			waitFor(t, func() bool { return strings.Contains(d.log(), `"request_id":"`+e.RequestID+`"`) })
+		})
 	}
 	if code := d.stop(); code != 0 {
 		t.Fatalf("exit %d", code)
