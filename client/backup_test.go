@@ -97,7 +97,7 @@ func TestBackup(t *testing.T) {
 		t.Errorf("deleting a path: %v", err)
 	}
 
-	secret, _, err := srv.store.CreateToken(ctx, "robot", entity.RoleWrite)
+	secret, _, err := srv.store.CreateToken(ctx, entity.Caller{Actor: "clustod/test"}, "robot", entity.RoleWrite)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,7 +133,10 @@ const (
 	CodeConflict     = "conflict"
 	CodePrecondition = "precondition_failed"
 	CodeTooLarge     = "too_large"
-	CodeInternal     = "internal"
+	// CodeUnsupportedMediaType is a request body not sent as
+	// application/json (this client always sends JSON).
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeInternal             = "internal"
 )
 
 // Error is a failure the server answered: its HTTP status and the API's
@@ -449,6 +452,8 @@ func codeForStatus(status int) string {
 		return CodePrecondition
 	case http.StatusRequestEntityTooLarge:
 		return CodeTooLarge
+	case http.StatusUnsupportedMediaType:
+		return CodeUnsupportedMediaType
 	}
 	return CodeInternal
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/clusto/clusto/client"
 	"github.com/clusto/clusto/entity"
@@ -436,7 +439,7 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("switch: %+v %v", d, err)
 	}
 
-	secret, _, err := srv.store.CreateToken(ctx, "alice", entity.RoleAdmin)
+	secret, _, err := srv.store.CreateToken(ctx, entity.Caller{Actor: "clustod/test"}, "alice", entity.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,6 +467,24 @@ func TestAdmin(t *testing.T) {
 	}
 	if _, err := rc.Whoami(ctx); apiErr(t, err).Status != 401 {
 		t.Errorf("a revoked token: %v", err)
+	}
+	// The audit list has both, paged; the revoked token may not read it.
+	audit, err := ac.TokenAudit(ctx, client.Page{Since: 1, Limit: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range audit.Events {
+		got = append(got, fmt.Sprintf("%d %s %s %s %s", ev.ID, ev.Actor, ev.Action, ev.Token, ev.Role))
+		if ev.Time.IsZero() || ev.RequestID == "" {
+			t.Errorf("event %d lacks its time or request id: %+v", ev.ID, ev)
+		}
+	}
+	if diff := cmp.Diff([]string{"2 alice create robot read", "3 alice revoke robot read"}, got); diff != "" || audit.Next != 3 {
+		t.Errorf("audit after 1 (next %d; -want +got):\n%s", audit.Next, diff)
+	}
+	if _, err := rc.TokenAudit(ctx, client.Page{}); apiErr(t, err).Status != 401 {
+		t.Errorf("the audit with a revoked token: %v", err)
 	}
 }
 
@@ -608,5 +629,34 @@ func TestNew(t *testing.T) {
 	k1, k2 := client.NewIdempotencyKey(), client.NewIdempotencyKey()
 	if len(k1) != 36 || k1 == k2 {
 		t.Errorf("keys %q %q", k1, k2)
+	}
+}
+
+// An answer without the API's error body (a proxy, or not clustod) still
+// becomes an *Error with the code its status stands for.
+func TestPlainErrorBodies(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		code   string
+	}{
+		{400, client.CodeInvalid},
+		{404, client.CodeNotFound},
+		{413, client.CodeTooLarge},
+		{415, client.CodeUnsupportedMediaType},
+		{431, client.CodeInternal},
+		{502, client.CodeInternal},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "plain words\nsecond line", tc.status)
+			}))
+			defer ts.Close()
+			_, err := newClient(t, ts.URL, client.WithRetries(0)).Whoami(context.Background())
+			e := apiErr2(t, err)
+			want := fmt.Sprintf("the server answered %d %s without a clusto error body: plain words", tc.status, http.StatusText(tc.status))
+			if e.Status != tc.status || e.Code != tc.code || e.Message != want {
+				t.Errorf("got %d %q %q; want %d %q %q", e.Status, e.Code, e.Message, tc.status, tc.code, want)
+			}
+		})
 	}
 }

@@ -186,3 +186,13 @@ func (c *Client) RevokeToken(ctx context.Context, name string) error {
 	_, err := c.do(ctx, request{method: http.MethodDelete, path: "/tokens/" + pathEscape(name)}, nil)
 	return err
 }
+
+// TokenAudit reads a page of the token audit list (admin): the tokens
+// created and revoked after event p.Since, oldest first.
+func (c *Client) TokenAudit(ctx context.Context, p Page) (*TokenAudit, error) {
+	var out TokenAudit
+	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/tokens/audit", query: pageQuery(p), retry: true}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

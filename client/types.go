@@ -297,6 +297,31 @@ type Token struct {
 	Token     string    `json:"token,omitempty"`
 }
 
+// TokenEvent is one entry of the token audit list: a token created or
+// revoked. It never holds the token's secret.
+type TokenEvent struct {
+	// ID numbers the events in order (the Since of Page).
+	ID   int64     `json:"id"`
+	Time time.Time `json:"time"`
+	// Actor is the token the request was made with ("anonymous" without
+	// one), or "clustod/USER" for clustod token run on the server's host.
+	Actor string `json:"actor"`
+	// Action is "create" or "revoke".
+	Action string `json:"action"`
+	// Token and Role are the name and role of the token created or revoked.
+	Token string `json:"token"`
+	Role  string `json:"role"`
+	// RequestID is the API request's id ("" from the command line).
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// TokenAudit is a page of the token audit list.
+type TokenAudit struct {
+	Events []TokenEvent `json:"events"`
+	// Next is the Since of the next page.
+	Next int64 `json:"next"`
+}
+
 // Driver is a type of thing the server knows.
 type Driver struct {
 	Name        string   `json:"name"`

@@ -19,7 +19,10 @@ const (
 	KindUnauthorized ErrorKind = "unauthorized"
 	KindForbidden    ErrorKind = "forbidden"
 	KindTooLarge     ErrorKind = "too_large"
-	KindInternal     ErrorKind = "internal"
+	// KindUnsupportedMedia is a request body of a type the API does not
+	// take (anything but JSON).
+	KindUnsupportedMedia ErrorKind = "unsupported_media_type"
+	KindInternal         ErrorKind = "internal"
 )
 
 // Error is the project's error value: a kind, an optional finer code

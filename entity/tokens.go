@@ -83,10 +83,43 @@ func hashToken(secret string) []byte {
 	return h[:]
 }
 
+// Caller is who creates or revokes a token, as the token audit list
+// records it.
+type Caller struct {
+	// Actor is the name of the token the request was made with
+	// (DefaultActor without one), or "clustod/USER" for the clustod
+	// command line run by the operating-system user USER. Token names
+	// hold no '/', so the two cannot be confused.
+	Actor string
+	// RequestID is the API request's id, under which the access log has
+	// it; empty on the command line.
+	RequestID string
+}
+
+// The actions of the token audit list.
+const (
+	TokenCreated = "create"
+	TokenRevoked = "revoke"
+)
+
+// TokenEvent is one entry of the token audit list: a token made or
+// revoked. It holds the token's name and role, never its secret or hash.
+type TokenEvent struct {
+	// ID numbers the events in order; it is the paging key.
+	ID        int64     `json:"id"`
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	Token     string    `json:"token"`
+	Role      Role      `json:"role"`
+	RequestID string    `json:"request_id,omitempty"`
+}
+
 // CreateToken makes a token with a fresh random secret (32 bytes from the
 // system's CSPRNG) and stores only its SHA-256 hash. The secret is returned
-// here once and can never be read back.
-func (s *Store) CreateToken(ctx context.Context, name string, role Role) (string, Token, error) {
+// here once and can never be read back. The creation is entered in the
+// token audit list, by by, in the same transaction.
+func (s *Store) CreateToken(ctx context.Context, by Caller, name string, role Role) (string, Token, error) {
 	if err := ValidateTokenName(name); err != nil {
 		return "", Token{}, err
 	}
@@ -99,22 +132,71 @@ func (s *Store) CreateToken(ctx context.Context, name string, role Role) (string
 	}
 	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
 	tok := Token{Name: name, Role: role, CreatedAt: parseTime(formatTime(s.now()))}
-	var res sql.Result
-	err := s.Update(ctx, "", func(tx *Tx) error {
-		var err error
-		res, err = tx.exec("store token", "INSERT INTO tokens(name, role, hash, created_at) VALUES (?,?,?,?) ON CONFLICT(name) DO NOTHING",
+	err := s.tokenWrite(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "INSERT INTO tokens(name, role, hash, created_at) VALUES (?,?,?,?) ON CONFLICT(name) DO NOTHING",
 			name, string(role), hashToken(secret), formatTime(tok.CreatedAt))
-		return err
+		if err != nil {
+			return Internal("store token", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return Internal("store token", err)
+		} else if n == 0 {
+			return Errorf(KindConflict, "a token named %q already exists; revoke it first to replace it", name)
+		}
+		return auditToken(ctx, tx, by, TokenCreated, tok.Name, tok.Role, tok.CreatedAt)
 	})
 	if err != nil {
 		return "", Token{}, err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return "", Token{}, Internal("store token", err)
-	} else if n == 0 {
-		return "", Token{}, Errorf(KindConflict, "a token named %q already exists; revoke it first to replace it", name)
-	}
 	return secret, tok, nil
+}
+
+// tokenWrite runs fn in one write transaction, so that a token and its
+// audit entry are stored together or not at all.
+func (s *Store) tokenWrite(ctx context.Context, fn func(*sql.Tx) error) error {
+	// On the single writer, like every write; token writes record no
+	// change (they are not inventory), so the rules have nothing to check.
+	return s.Update(ctx, "", func(tx *Tx) error { return fn(tx.tx) })
+}
+
+// auditToken enters one event in the token audit list.
+func auditToken(ctx context.Context, tx *sql.Tx, by Caller, action, name string, role Role, at time.Time) error {
+	if by.Actor == "" {
+		by.Actor = DefaultActor
+	}
+	var reqID any
+	if by.RequestID != "" {
+		reqID = by.RequestID
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO token_audit(at, actor, action, token, role, request_id) VALUES (?,?,?,?,?,?)",
+		formatTime(at), by.Actor, action, name, string(role), reqID)
+	return Internal("record token audit", err)
+}
+
+// TokenAudit lists the token audit list's events after event since,
+// oldest first: at most limit of them (100 when limit is 0 or less,
+// never more than 1000).
+func (s *Store) TokenAudit(ctx context.Context, since int64, limit int) ([]TokenEvent, error) {
+	limit = clampLimit(limit)
+	rows, err := s.db.Read.QueryContext(ctx, "SELECT id, at, actor, action, token, role, coalesce(request_id, '') FROM token_audit WHERE id > ? ORDER BY id LIMIT ?", since, limit)
+	if err != nil {
+		return nil, Internal("read token audit", err)
+	}
+	defer rows.Close()
+	out := []TokenEvent{}
+	for rows.Next() {
+		var ev TokenEvent
+		var at, role string
+		if err := rows.Scan(&ev.ID, &at, &ev.Actor, &ev.Action, &ev.Token, &role, &ev.RequestID); err != nil {
+			return nil, Internal("read token audit", err)
+		}
+		ev.Time, ev.Role = parseTime(at), Role(role)
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, Internal("read token audit", err)
+	}
+	return out, nil
 }
 
 // Tokens lists the tokens by name.
@@ -140,26 +222,24 @@ func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
 	return out, nil
 }
 
-// RevokeToken deletes the token named name; requests with it fail from now on.
-func (s *Store) RevokeToken(ctx context.Context, name string) error {
+// RevokeToken deletes the token named name; requests with it fail from now
+// on. The revocation is entered in the token audit list, by by, in the same
+// transaction.
+func (s *Store) RevokeToken(ctx context.Context, by Caller, name string) error {
 	if err := ValidateTokenName(name); err != nil {
 		return err
 	}
-	var res sql.Result
-	err := s.Update(ctx, "", func(tx *Tx) error {
-		var err error
-		res, err = tx.exec("revoke token", "DELETE FROM tokens WHERE name = ?", name)
-		return err
+	return s.tokenWrite(ctx, func(tx *sql.Tx) error {
+		var role string
+		err := tx.QueryRowContext(ctx, "DELETE FROM tokens WHERE name = ? RETURNING role", name).Scan(&role)
+		if isNoRows(err) {
+			return Errorf(KindNotFound, "no token named %q", name)
+		}
+		if err != nil {
+			return Internal("revoke token", err)
+		}
+		return auditToken(ctx, tx, by, TokenRevoked, name, Role(role), s.now())
 	})
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return Internal("revoke token", err)
-	} else if n == 0 {
-		return Errorf(KindNotFound, "no token named %q", name)
-	}
-	return nil
 }
 
 // HasTokens reports whether any token exists.

@@ -81,7 +81,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	secret, tok, err := s.store.CreateToken(r.Context(), req.Name, role)
+	secret, tok, err := s.store.CreateToken(r.Context(), callerOf(r), req.Name, role)
 	if err != nil {
 		return err
 	}
@@ -101,9 +101,40 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	if err := entity.ValidateTokenName(name); err != nil {
 		return err
 	}
-	if err := s.store.RevokeToken(r.Context(), name); err != nil {
+	if err := s.store.RevokeToken(r.Context(), callerOf(r), name); err != nil {
 		return err
 	}
 	s.log.Info("token revoked", "request_id", requestIDOf(r), "actor", actorOf(r), "token", name)
 	return s.writeJSON(w, r, http.StatusOK, map[string]any{"revoked": name})
+}
+
+// callerOf is who a request acts as, for the token audit list.
+func callerOf(r *http.Request) entity.Caller {
+	return entity.Caller{Actor: actorOf(r), RequestID: requestIDOf(r)}
+}
+
+// tokenAuditPage is a page of the token audit list. Next is the ?since= of
+// the page after, as in the change log: the last event listed, or since
+// itself when the page is empty.
+type tokenAuditPage struct {
+	Events []entity.TokenEvent `json:"events"`
+	Next   int64               `json:"next"`
+}
+
+// GET /tokens/audit[?since=N][&limit=M]: who created and revoked which
+// tokens, oldest first.
+func (s *Server) tokenAudit(w http.ResponseWriter, r *http.Request) error {
+	since, limit, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	events, err := s.store.TokenAudit(r.Context(), since, limit)
+	if err != nil {
+		return err
+	}
+	p := tokenAuditPage{Events: events, Next: since}
+	if n := len(events); n > 0 {
+		p.Next = events[n-1].ID
+	}
+	return s.writeJSON(w, r, http.StatusOK, p)
 }

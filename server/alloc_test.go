@@ -285,6 +285,7 @@ func (e *env) doQuiet(method, path string, body any) *resp {
 	if err != nil {
 		return &resp{Body: []byte(err.Error())}
 	}
+	req.Header.Set("Content-Type", "application/json")
 	res, err := e.ts.Client().Do(req)
 	if err != nil {
 		return &resp{Body: []byte(err.Error())}

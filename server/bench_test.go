@@ -260,7 +260,7 @@ func BenchmarkHTTPGetEntity(b *testing.B) {
 	})
 
 	b.Run("http", func(b *testing.B) {
-		token, _, err := st.CreateToken(ctx, fmt.Sprintf("bench-%d", os.Getpid()), entity.RoleRead)
+		token, _, err := st.CreateToken(ctx, entity.Caller{Actor: "clustod/bench"}, fmt.Sprintf("bench-%d", os.Getpid()), entity.RoleRead)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,15 +9,16 @@ import (
 
 // statusOf is the one mapping from error kinds to HTTP statuses.
 var statusOf = map[entity.ErrorKind]int{
-	entity.KindInvalid:      http.StatusBadRequest,
-	entity.KindQuerySyntax:  http.StatusBadRequest,
-	entity.KindUnauthorized: http.StatusUnauthorized,
-	entity.KindForbidden:    http.StatusForbidden,
-	entity.KindNotFound:     http.StatusNotFound,
-	entity.KindConflict:     http.StatusConflict,
-	entity.KindPrecondition: http.StatusPreconditionFailed,
-	entity.KindTooLarge:     http.StatusRequestEntityTooLarge,
-	entity.KindInternal:     http.StatusInternalServerError,
+	entity.KindInvalid:          http.StatusBadRequest,
+	entity.KindQuerySyntax:      http.StatusBadRequest,
+	entity.KindUnauthorized:     http.StatusUnauthorized,
+	entity.KindForbidden:        http.StatusForbidden,
+	entity.KindNotFound:         http.StatusNotFound,
+	entity.KindConflict:         http.StatusConflict,
+	entity.KindPrecondition:     http.StatusPreconditionFailed,
+	entity.KindTooLarge:         http.StatusRequestEntityTooLarge,
+	entity.KindUnsupportedMedia: http.StatusUnsupportedMediaType,
+	entity.KindInternal:         http.StatusInternalServerError,
 }
 
 // allocationCodes are the finer codes that replace "conflict" as the code

@@ -27,6 +27,7 @@ func TestBodyLimit(t *testing.T) {
 	// Without a Content-Length (chunked), the cap is met while reading.
 	req, _ := http.NewRequest("POST", e.ts.URL+api+"/entities/s1/attrs", io.MultiReader(strings.NewReader(big)))
 	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/json")
 	res, err := e.ts.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +117,8 @@ func TestErrorMapping(t *testing.T) {
 			`{"error":{"code":"exhausted","message":"no free port","reason":"exhausted","details":{"n":0},"request_id":"rid"}}`},
 		{entity.Errorf(entity.KindPrecondition, "stale"), 412, `{"error":{"code":"precondition_failed","message":"stale","request_id":"rid"}}`},
 		{entity.Errorf(entity.KindTooLarge, "big"), 413, `{"error":{"code":"too_large","message":"big","request_id":"rid"}}`},
+		{entity.Errorf(entity.KindUnsupportedMedia, "sent as text/plain").With("needs", "application/json"), 415,
+			`{"error":{"code":"unsupported_media_type","message":"sent as text/plain","details":{"needs":"application/json"},"request_id":"rid"}}`},
 		{fmt.Errorf("attrs[1]: %w", entity.Errorf(entity.KindInvalid, "bad key")), 400, `{"error":{"code":"invalid","message":"attrs[1]: bad key","request_id":"rid"}}`},
 		{entity.Internal("read", fmt.Errorf("SQL logic error near SELECT")), 500,
 			`{"error":{"code":"internal","message":"internal error; the server log has the details under request id rid","request_id":"rid"}}`},
@@ -136,7 +139,7 @@ func TestErrorMapping(t *testing.T) {
 	}
 	// Every kind has a status.
 	for _, k := range []entity.ErrorKind{entity.KindInvalid, entity.KindNotFound, entity.KindConflict, entity.KindPrecondition,
-		entity.KindQuerySyntax, entity.KindUnauthorized, entity.KindForbidden, entity.KindTooLarge, entity.KindInternal} {
+		entity.KindQuerySyntax, entity.KindUnauthorized, entity.KindForbidden, entity.KindTooLarge, entity.KindUnsupportedMedia, entity.KindInternal} {
 		if statusOf[k] == 0 {
 			t.Errorf("kind %s has no status", k)
 		}
@@ -159,6 +162,7 @@ func TestConcurrentAttributeWrites(t *testing.T) {
 			for i := range each {
 				body := fmt.Sprintf(`{"key":"tag","value":"w%d-%d"}`, w, i)
 				req, _ := http.NewRequest("POST", e.ts.URL+api+"/entities/s1/attrs", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
 				res, err := e.ts.Client().Do(req)
 				if err != nil {
 					errs <- err.Error()

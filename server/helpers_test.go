@@ -90,7 +90,10 @@ func newEnv(t testing.TB, opts ...func(*Options)) *env {
 		f(&o)
 	}
 	srv := New(st, o)
-	ts := httptest.NewServer(srv)
+	// Behind the server's own listener, as clustod serves it.
+	ts := httptest.NewUnstartedServer(srv)
+	ts.Listener = srv.Listener(ts.Listener)
+	ts.Start()
 	t.Cleanup(ts.Close)
 	return &env{t: t, store: st, srv: srv, ts: ts, logs: logs}
 }
@@ -101,8 +104,10 @@ type resp struct {
 	Body   []byte
 }
 
-// do sends a request; body is JSON-encoded unless it is a string or []byte.
-// hdr is name, value pairs.
+// do sends a request; body is JSON-encoded unless it is a string or []byte,
+// and declared as application/json. hdr is name, value pairs, set last:
+// "Host" sets the Host the request is sent with, an empty value removes
+// the header.
 func (e *env) do(method, path string, body any, hdr ...string) *resp {
 	e.t.Helper()
 	var rd io.Reader
@@ -126,8 +131,19 @@ func (e *env) do(method, path string, body any, hdr ...string) *resp {
 	if e.token != "" {
 		req.Header.Set("Authorization", "Bearer "+e.token)
 	}
+	if body != nil {
+		// As every client must; a test of other types says so in hdr.
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
+		switch {
+		case hdr[i] == "Host":
+			req.Host = hdr[i+1]
+		case hdr[i+1] == "":
+			req.Header.Del(hdr[i])
+		default:
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
 	}
 	res, err := e.ts.Client().Do(req)
 	if err != nil {

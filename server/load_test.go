@@ -47,6 +47,7 @@ func TestLoadWithFaults(t *testing.T) {
 	defer client.CloseIdleConnections()
 	do := func(method, path, body string) (int, []byte) {
 		req, _ := http.NewRequest(method, e.ts.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		res, err := client.Do(req)
 		if err != nil {
 			return -1, []byte(err.Error())
@@ -109,7 +110,7 @@ func TestLoadWithFaults(t *testing.T) {
 			}
 			defer conn.Close()
 			body := fmt.Sprintf(`{"key":"slow","value":"x%d"}`, f)
-			fmt.Fprintf(conn, "POST %s/entities/c00/attrs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", api, len(body))
+			fmt.Fprintf(conn, "POST %s/entities/c00/attrs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", api, len(body))
 			for i := 0; i < len(body); i++ {
 				conn.Write([]byte{body[i]})
 				time.Sleep(5 * time.Millisecond)
@@ -128,7 +129,7 @@ func TestLoadWithFaults(t *testing.T) {
 			if err != nil {
 				return
 			}
-			fmt.Fprintf(conn, "POST %s/ipblocks/net/allocate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"entity\":", api)
+			fmt.Fprintf(conn, "POST %s/ipblocks/net/allocate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"entity\":", api)
 			time.Sleep(20 * time.Millisecond)
 			conn.Close()
 		}()

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/gorilla/mux"
@@ -82,7 +83,64 @@ func decode(r *http.Request, v any) error {
 		}
 		return bodyError(err)
 	}
+	// The same for an escaped UTF-16 surrogate without its other half
+	// ("\ud800"): valid JSON, decoded as U+FFFD. Looked for once the body
+	// is known to be valid JSON, so that the scan reads it right.
+	if at, esc, ok := loneSurrogate(raw); ok {
+		return entity.Errorf(entity.KindInvalid, "request body holds %s at byte %d: half of a UTF-16 surrogate pair without the other half, which is no character (JSON strings must be valid Unicode)", esc, at)
+	}
 	return nil
+}
+
+// loneSurrogate finds, in valid JSON, the first \u escape of a UTF-16
+// surrogate (D800-DFFF) that is not a high one followed at once by an
+// escaped low one: its byte offset and its text.
+func loneSurrogate(raw []byte) (at int, esc string, ok bool) {
+	if !bytes.Contains(raw, []byte(`\u`)) {
+		return 0, "", false
+	}
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if !inString {
+			inString = c == '"'
+			continue
+		}
+		switch c {
+		case '"':
+			inString = false
+		case '\\':
+			r, isU := escapedUnit(raw, i)
+			if !isU {
+				i++ // \n, \", \\ and the like: skip the escaped byte
+				continue
+			}
+			if !utf16.IsSurrogate(r) {
+				i += 5
+				continue
+			}
+			if r < 0xdc00 {
+				if r2, ok := escapedUnit(raw, i+6); ok && r2 >= 0xdc00 && r2 <= 0xdfff {
+					i += 11
+					continue
+				}
+			}
+			return i, string(raw[i : i+6]), true
+		}
+	}
+	return 0, "", false
+}
+
+// escapedUnit reads the UTF-16 code unit of a \uXXXX escape at raw[i].
+func escapedUnit(raw []byte, i int) (rune, bool) {
+	if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+	if err != nil {
+		return 0, false
+	}
+	return rune(n), true
 }
 
 // decodeOptional is decode for a body that may be left out: an empty (or

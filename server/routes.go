@@ -101,6 +101,7 @@ func (s *Server) routeTable() []route {
 		{Method: get, Path: "/whoami", Role: read, Handle: s.whoami, Doc: "the caller's token name and role"},
 		{Method: get, Path: "/tokens", Role: admin, Handle: s.listTokens, Doc: "list tokens"},
 		{Method: post, Path: "/tokens", Role: admin, Handle: s.createToken, Doc: "create a token"},
+		{Method: get, Path: "/tokens/audit", Role: admin, Params: []string{"since", "limit"}, Handle: s.tokenAudit, Doc: "who created and revoked which tokens"},
 		{Method: del, Path: "/tokens/{token}", Role: admin, Handle: s.revokeToken, Doc: "revoke a token"},
 		{Method: post, Path: "/admin/backup", Role: admin, Params: []string{"download"}, Handle: s.backup, Doc: "a consistent snapshot of the live database"},
 		{Method: get, Path: "/admin/backups", Role: admin, Handle: s.listBackups, Doc: "the backups in the backup directory"},

@@ -49,6 +49,11 @@ type Options struct {
 	// written there the older ones go. Backups given a name are never
 	// removed but by DELETE /api/v1/admin/backups/{name}. 0 keeps all.
 	BackupKeep int
+	// AllowedOrigins are web origins, besides the server's own, whose
+	// pages may send it requests (see gate.go), in ParseOrigin's form: the
+	// address of a reverse proxy in front of the server, under which the
+	// browser sees the server's pages. No CORS headers are sent for them.
+	AllowedOrigins []string
 }
 
 // Server serves the inventory API. It is an http.Handler.
@@ -79,6 +84,16 @@ func New(store *entity.Store, opts Options) *Server {
 		// Resolved now, so that the log names the real directory.
 		opts.BackupDir = abs
 	}
+	var origins []string
+	for _, o := range opts.AllowedOrigins {
+		norm, err := ParseOrigin(o)
+		if err != nil {
+			opts.Log.Warn("allowed origin ignored", "err", err)
+			continue
+		}
+		origins = append(origins, norm)
+	}
+	opts.AllowedOrigins = origins
 	s := &Server{store: store, opts: opts, log: opts.Log}
 	s.metrics = newMetrics(s)
 	if t := newestBackup(opts.BackupDir); !t.IsZero() {
@@ -92,7 +107,7 @@ func New(store *entity.Store, opts Options) *Server {
 	for _, rt := range s.routeTable() {
 		s.register(rt)
 	}
-	s.handler = s.middleware(s.router)
+	s.handler = s.middleware(s.gate(s.router))
 	return s
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/clusto/clusto/client"
 )
 
 // TestReadCommands runs every read command on the demo inventory and
@@ -684,4 +687,61 @@ func mapsEqual[K, V comparable](a, b map[K]V) bool {
 		}
 	}
 	return true
+}
+
+// TestTokenAuditSession makes and revokes tokens over the API, as an admin
+// would, and reads the audit list with clusto token audit.
+func TestTokenAuditSession(t *testing.T) {
+	srv, _ := startServer(t, false)
+	ctx := context.Background()
+	anon, err := client.New(srv.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := anon.CreateToken(ctx, "ops", "admin") // while no token exists: anonymous
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := client.New(srv.url, client.WithToken(ops.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	robot, err := admin.CreateToken(ctx, "robot", "write")
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer, err := admin.CreateToken(ctx, "viewer", "read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.RevokeToken(ctx, "robot"); err != nil {
+		t.Fatal(err)
+	}
+	r := newRunner(t, srv, "CLUSTO_TOKEN="+ops.Token)
+	s := &session{t: t, r: r}
+	s.run(0, "token", "audit")
+	s.run(0, "token", "audit", "--since", "1", "--limit", "2")
+	s.run(0, "token", "audit", "--since", "4")
+	s.run(0, "token", "audit", "-o", "names")
+	s.run(2, "token", "audit", "--limit", "0")
+	s.run(2, "token")
+	s.r = r.with("CLUSTO_TOKEN=" + viewer.Token)
+	s.run(1, "token", "audit")
+	s.check("session-token-audit")
+
+	var got client.TokenAudit
+	res := r.ok("token", "audit", "-o", "json")
+	if err := json.Unmarshal([]byte(res.stdout), &got); err != nil || len(got.Events) != 4 || got.Next != 4 {
+		t.Fatalf("token audit -o json: %v\n%s", err, res.stdout)
+	}
+	for _, ev := range got.Events {
+		if ev.RequestID == "" {
+			t.Errorf("event %d has no request id: %+v", ev.ID, ev)
+		}
+	}
+	for _, secret := range []string{ops.Token, robot.Token, viewer.Token} {
+		if strings.Contains(res.stdout, secret) || strings.Contains(s.tr.String(), secret) {
+			t.Errorf("the audit shows a token's secret:\n%s%s", res.stdout, s.tr.String())
+		}
+	}
 }

@@ -91,7 +91,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.connectCmd(), a.disconnectCmd())
 	add("alloc", a.allocateCmd(), a.releaseCmd())
 	add("files", a.batchCmd(), a.planCmd(), a.applyCmd(), a.exportCmd())
-	add("other", a.versionCmd(), a.whoamiCmd(), a.driversCmd(), a.backupCmd(), a.completionCmd())
+	add("other", a.versionCmd(), a.whoamiCmd(), a.driversCmd(), a.backupCmd(), a.tokenCmd(), a.completionCmd())
 	root.SetHelpCommandGroupID("other")
 	return root
 }

@@ -12,7 +12,7 @@ import (
 var envNames = map[string]string{
 	"db": "CLUSTO_DB", "listen": "CLUSTO_LISTEN", "drivers": "CLUSTO_DRIVERS", "max-body": "CLUSTO_MAX_BODY",
 	"seed": "CLUSTO_SEED", "insecure": "CLUSTO_INSECURE", "backup-dir": "CLUSTO_BACKUP_DIR",
-	"backup-keep": "CLUSTO_BACKUP_KEEP",
+	"backup-keep": "CLUSTO_BACKUP_KEEP", "allow-origin": "CLUSTO_ALLOW_ORIGIN",
 }
 
 // configPath finds --config FILE (or --config=FILE) among args, else

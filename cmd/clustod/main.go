@@ -20,7 +20,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -116,6 +118,20 @@ func envInt(stderr io.Writer, key string, def, min int64, want string) (n int64,
 	return n, true
 }
 
+// parseOrigins reads --allow-origin: origins separated by commas (and
+// spaces), each checked, in the form browsers send.
+func parseOrigins(list string) ([]string, error) {
+	var out []string
+	for _, o := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == ' ' }) {
+		norm, err := server.ParseOrigin(o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, norm)
+	}
+	return out, nil
+}
+
 func dbFlag(fs *flag.FlagSet) *string {
 	return fs.String("db", envOr("CLUSTO_DB", "clusto.db"), "SQLite database file; serve, import, generate and the token commands create it if absent, check, export and backup refuse a missing one (env CLUSTO_DB)")
 }
@@ -155,6 +171,7 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	backupKeep := fs.Int("backup-keep", int(defKeep), "how many automatically named backups (clusto-<UTC time>.db) the backup directory keeps; older ones are removed after each new one, named ones never (0: keep all) (env CLUSTO_BACKUP_KEEP)")
+	allowOrigin := fs.String("allow-origin", envOr("CLUSTO_ALLOW_ORIGIN", ""), "comma-separated web origins besides the server's own whose pages may call the API, such as https://clusto.example.net for a reverse proxy in front of it (env CLUSTO_ALLOW_ORIGIN)")
 	insecure := fs.Bool("insecure", envOr("CLUSTO_INSECURE", "") == "true", "serve without authentication on a non-loopback address while no token exists (never do this on a shared network) (env CLUSTO_INSECURE=true)")
 	fs.String("config", "", "file of name = value settings, one per line, for any of these flags (env CLUSTO_CONFIG); the command line overrides the environment, which overrides the file")
 	if cfg := configPath(args); cfg != "" {
@@ -179,6 +196,11 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	if *maxBody <= 0 {
 		fmt.Fprintf(stderr, "clustod serve: --max-body must be a positive number of bytes\n")
+		return 2
+	}
+	origins, err := parseOrigins(*allowOrigin)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod serve: --allow-origin: %v\n", err)
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
@@ -251,17 +273,19 @@ func serve(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
-	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: *backupDir, BackupKeep: *backupKeep})
+	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: *backupDir, BackupKeep: *backupKeep, AllowedOrigins: origins})
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    server.MaxHeaderBytes,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("serving", "addr", addr.String(), "db", *dbPath, "authentication", !anonymous, "max_body", *maxBody, "backup_dir", api.BackupDir(), "backup_keep", *backupKeep)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	// The listener turns net/http's own plain-text refusals into JSON.
+	go func() { errc <- srv.Serve(api.Listener(ln)) }()
 	select {
 	case err := <-errc:
 		fmt.Fprintf(stderr, "clustod: %v\n", err)
@@ -277,6 +301,17 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// cliCaller is who clustod token create and revoke act as in the token
+// audit list: whoever can write the database file on the server's host,
+// named by their operating-system user.
+func cliCaller() entity.Caller {
+	name := "uid:" + strconv.Itoa(os.Getuid())
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	return entity.Caller{Actor: "clustod/" + name}
 }
 
 const tokenUsage = `Usage:
@@ -329,7 +364,7 @@ func token(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "clustod token create: --role: %v\n", err)
 			return 2
 		}
-		secret, tok, err := store.CreateToken(ctx, pos[0], r)
+		secret, tok, err := store.CreateToken(ctx, cliCaller(), pos[0], r)
 		if err != nil {
 			fmt.Fprintf(stderr, "clustod token create: %v\n", err)
 			return 1
@@ -349,7 +384,7 @@ func token(args []string, stdout, stderr io.Writer) int {
 		}
 		tw.Flush()
 	case "revoke":
-		if err := store.RevokeToken(ctx, pos[0]); err != nil {
+		if err := store.RevokeToken(ctx, cliCaller(), pos[0]); err != nil {
 			fmt.Fprintf(stderr, "clustod token revoke: %v\n", err)
 			return 1
 		}

@@ -3,18 +3,24 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/clusto/clusto/entity"
 )
 
 var (
@@ -81,7 +87,7 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 func startDaemonEnv(t *testing.T, env []string, args ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(clustodBinary(t), append([]string{"serve"}, args...)...)
-	cmd.Env = append(os.Environ(), "CLUSTO_DB=", "CLUSTO_LISTEN=", "CLUSTO_DRIVERS=", "CLUSTO_MAX_BODY=", "CLUSTO_BACKUP_DIR=", "CLUSTO_BACKUP_KEEP=", "CLUSTO_CONFIG=")
+	cmd.Env = append(os.Environ(), "CLUSTO_DB=", "CLUSTO_LISTEN=", "CLUSTO_DRIVERS=", "CLUSTO_MAX_BODY=", "CLUSTO_BACKUP_DIR=", "CLUSTO_BACKUP_KEEP=", "CLUSTO_CONFIG=", "CLUSTO_ALLOW_ORIGIN=", "CLUSTO_INSECURE=", "CLUSTO_SEED=")
 	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -169,6 +175,9 @@ func (d *daemon) call(method, path, token string, body io.Reader) answer {
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -272,6 +281,7 @@ func TestEndToEnd(t *testing.T) {
 	go func() {
 		req, _ := http.NewRequest("POST", d.base+"/api/v1/entities/server1/attrs", pr)
 		req.Header.Set("Authorization", "Bearer "+late)
+		req.Header.Set("Content-Type", "application/json")
 		req.ContentLength = -1
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -415,5 +425,46 @@ func TestBadNumericEnvironment(t *testing.T) {
 				t.Errorf("the database was created (%v)", err)
 			}
 		})
+	}
+}
+
+// clustod token create and revoke are entered in the token audit list as
+// done by clustod/USER, the operating-system user who ran them; a refused
+// one is not, and the secret is nowhere in the list.
+func TestTokenCommandsAreAudited(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "inventory.db")
+	secret, _, code := runCLI(t, "token", "create", "ops", "--role", "admin", "--db", db)
+	if code != 0 {
+		t.Fatalf("token create: exit %d", code)
+	}
+	if _, _, code := runCLI(t, "token", "create", "ops", "--role", "read", "--db", db); code != 1 {
+		t.Fatalf("a second ops: exit %d", code)
+	}
+	if _, _, code := runCLI(t, "token", "revoke", "ops", "--db", db); code != 0 {
+		t.Fatalf("token revoke: exit %d", code)
+	}
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := entity.Open(context.Background(), db, entity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	events, err := st.TokenAudit(context.Background(), 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range events {
+		got = append(got, fmt.Sprintf("%s %s %s %s %q", ev.Actor, ev.Action, ev.Token, ev.Role, ev.RequestID))
+		if strings.Contains(fmt.Sprint(ev), strings.TrimSpace(secret)) {
+			t.Errorf("event %d holds the secret", ev.ID)
+		}
+	}
+	actor := "clustod/" + u.Username
+	if diff := cmp.Diff([]string{actor + ` create ops admin ""`, actor + ` revoke ops admin ""`}, got); diff != "" {
+		t.Fatalf("audit (-want +got):\n%s", diff)
 	}
 }
