@@ -43,6 +43,9 @@ type Options struct {
 	// BackupDir is where POST /api/v1/admin/backup writes snapshots (and
 	// the temporary files of downloads); empty means a "backups" directory
 	// beside the database file. It is created, owner-only, on first use.
+	// Check it with ResolveBackupDir first: the database's own directory
+	// is refused there. (Even in it, only finished backups are listed or
+	// deleted, never the live database's files.)
 	BackupDir string
 	// BackupKeep, when positive, is how many automatically named backups
 	// (clusto-<UTC time>.db) the backup directory keeps: after each backup
@@ -81,7 +84,7 @@ func New(store *entity.Store, opts Options) *Server {
 	}
 	s := &Server{store: store, opts: opts, log: opts.Log}
 	s.metrics = newMetrics(s)
-	if t := newestBackup(opts.BackupDir); !t.IsZero() {
+	if t := s.newestBackup(); !t.IsZero() {
 		s.metrics.backupLast.Set(float64(t.UnixNano()) / 1e9)
 	}
 	// Entity names may hold '/', sent escaped as %2F: match on the escaped

@@ -181,6 +181,14 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "clustod serve: --max-body must be a positive number of bytes\n")
 		return 2
 	}
+	// Checked before the lock file or the database is made: a backup
+	// directory that is the database's own must stop clustod with nothing
+	// touched.
+	backups, err := server.ResolveBackupDir(*dbPath, *backupDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod serve: --backup-dir: %v\n", err)
+		return 2
+	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	reg := drivers.Builtin()
 	if *driversFile != "" {
@@ -251,7 +259,7 @@ func serve(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
-	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: *backupDir, BackupKeep: *backupKeep})
+	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: backups, BackupKeep: *backupKeep})
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
