@@ -28,6 +28,8 @@ type Store struct {
 	writeWait atomic.Value // func(time.Duration)
 	// readStmts are the prepared statements of snapshot reads (snapshot.go).
 	readStmts stmtCache
+	// gate keeps dry runs from making real writes wait (dryrun.go).
+	gate *writerGate
 }
 
 // Options configure Open.
@@ -54,7 +56,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, drivers: reg, now: now}, nil
+	return &Store{db: db, drivers: reg, now: now, gate: newWriterGate()}, nil
 }
 
 // Close closes the database.
@@ -374,6 +376,18 @@ func (s *Store) LatestChange(ctx context.Context) (int64, error) {
 	var n sql.NullInt64
 	if err := s.db.Read.QueryRowContext(ctx, "SELECT max(id) FROM changes").Scan(&n); err != nil {
 		return 0, Internal("read latest change", err)
+	}
+	return n.Int64, nil
+}
+
+// Health returns the number of the newest change, read on the database's
+// health connection (schema.DB.Health) rather than the read pool: the
+// liveness check proves the database answers without waiting behind
+// heavy reads.
+func (s *Store) Health(ctx context.Context) (int64, error) {
+	var n sql.NullInt64
+	if err := s.db.Health.QueryRowContext(ctx, "SELECT max(id) FROM changes").Scan(&n); err != nil {
+		return 0, Internal("health check", err)
 	}
 	return n.Int64, nil
 }

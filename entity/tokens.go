@@ -98,6 +98,7 @@ func (s *Store) CreateToken(ctx context.Context, name string, role Role) (string
 	}
 	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
 	tok := Token{Name: name, Role: role, CreatedAt: parseTime(formatTime(s.now()))}
+	defer s.gate.enter(ctx)() // a real write: it preempts a dry run (dryrun.go)
 	res, err := s.db.Write.ExecContext(ctx, "INSERT INTO tokens(name, role, hash, created_at) VALUES (?,?,?,?) ON CONFLICT(name) DO NOTHING",
 		name, string(role), hashToken(secret), formatTime(tok.CreatedAt))
 	if err != nil {
@@ -139,6 +140,7 @@ func (s *Store) RevokeToken(ctx context.Context, name string) error {
 	if err := ValidateTokenName(name); err != nil {
 		return err
 	}
+	defer s.gate.enter(ctx)() // a real write: it preempts a dry run (dryrun.go)
 	res, err := s.db.Write.ExecContext(ctx, "DELETE FROM tokens WHERE name = ?", name)
 	if err != nil {
 		return Internal("revoke token", err)

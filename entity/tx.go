@@ -54,6 +54,8 @@ func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (e
 	if actor == "" {
 		actor = DefaultActor
 	}
+	// A real write preempts the dry run on the writer (dryrun.go).
+	defer s.gate.enter(ctx)()
 	waitStart := time.Now()
 	sqlTx, err := s.db.Write.BeginTx(ctx, nil)
 	if err != nil {
