@@ -260,11 +260,8 @@ func (tx *Tx) ApplyOp(op Op) (any, error) {
 	return nil, Errorf(KindInvalid, "unknown op %q (create, delete, rename, attr_add, attr_set, attr_del, insert, remove, link, unlink, allocate_ip, release_ip, allocate_ru, allocate_name)", op.Op)
 }
 
-// ErrDryRun is returned by a batch function to roll back after a dry run.
-var ErrDryRun = errors.New("dry run: rolled back")
-
 // Batch applies ops in one transaction; with dryRun it computes the same
-// results and changes and then rolls everything back.
+// results and changes as a dry run (Store.DryRun), which stores nothing.
 func (s *Store) Batch(ctx context.Context, actor string, ops []Op, dryRun bool) ([]OpResult, error) {
 	return s.batch(ctx, actor, ops, dryRun, true)
 }
@@ -277,18 +274,17 @@ func (s *Store) BatchQuiet(ctx context.Context, actor string, ops []Op, dryRun b
 }
 
 func (s *Store) batch(ctx context.Context, actor string, ops []Op, dryRun, collect bool) ([]OpResult, error) {
+	run := s.Update
+	if dryRun {
+		run = s.DryRun
+	}
 	var results []OpResult
-	err := s.Update(ctx, actor, func(tx *Tx) error {
+	err := run(ctx, actor, func(tx *Tx) error {
 		var err error
-		if results, err = tx.applyOps(ops, collect); err != nil {
-			return err
-		}
-		if dryRun {
-			return ErrDryRun
-		}
-		return nil
+		results, err = tx.applyOps(ops, collect)
+		return err
 	})
-	if err != nil && !(dryRun && errors.Is(err, ErrDryRun)) {
+	if err != nil {
 		return nil, err
 	}
 	return results, nil

@@ -23,7 +23,22 @@ const (
 	// take (anything but JSON).
 	KindUnsupportedMedia ErrorKind = "unsupported_media_type"
 	KindInternal         ErrorKind = "internal"
+	// KindTooExpensive is a request that ran into a bound on the work or
+	// the answer one request may take (a query's deadline, an answer's
+	// size): the same request will fail again; a narrower one may not.
+	KindTooExpensive ErrorKind = "too_expensive"
+	// KindTooManyRequests is a caller that has as many heavy requests
+	// running or waiting as it may: retry when one of them is done.
+	KindTooManyRequests ErrorKind = "too_many_requests"
+	// KindUnavailable is a server too busy to take the request now (its
+	// queue is full, or writes kept a dry run from finishing): retry
+	// later. A detail "retry_after" (whole seconds) says when.
+	KindUnavailable ErrorKind = "unavailable"
 )
+
+// RetryAfter is the detail of a KindTooManyRequests or KindUnavailable
+// error that says, in whole seconds, when to try again.
+const RetryAfter = "retry_after"
 
 // Error is the project's error value: a kind, an optional finer code
 // ("exhausted", "insufficient"), a message meant for the user, and for query

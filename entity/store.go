@@ -40,6 +40,8 @@ type Store struct {
 	writeStmts map[string]*sql.Stmt
 	closeOnce  sync.Once
 	closeErr   error
+	// gate keeps dry runs from making real writes wait (dryrun.go).
+	gate *writerGate
 }
 
 // Options configure Open.
@@ -71,7 +73,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, Internal("open the writer", err)
 	}
-	return &Store{db: db, drivers: reg, now: now, writeConn: wc, writer: make(chan struct{}, 1), writeStmts: map[string]*sql.Stmt{}}, nil
+	return &Store{db: db, drivers: reg, now: now, writeConn: wc, writer: make(chan struct{}, 1), writeStmts: map[string]*sql.Stmt{}, gate: newWriterGate()}, nil
 }
 
 // Close closes the database, once it holds the writer (no write is left
@@ -403,6 +405,18 @@ func (s *Store) LatestChange(ctx context.Context) (int64, error) {
 	var n sql.NullInt64
 	if err := s.db.Read.QueryRowContext(ctx, "SELECT max(id) FROM changes").Scan(&n); err != nil {
 		return 0, Internal("read latest change", err)
+	}
+	return n.Int64, nil
+}
+
+// Health returns the number of the newest change, read on the database's
+// health connection (schema.DB.Health) rather than the read pool: the
+// liveness check proves the database answers without waiting behind
+// heavy reads.
+func (s *Store) Health(ctx context.Context) (int64, error) {
+	var n sql.NullInt64
+	if err := s.db.Health.QueryRowContext(ctx, "SELECT max(id) FROM changes").Scan(&n); err != nil {
+		return 0, Internal("health check", err)
 	}
 	return n.Int64, nil
 }

@@ -55,6 +55,8 @@ func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (e
 	if actor == "" {
 		actor = DefaultActor
 	}
+	// A real write preempts the dry run on the writer (dryrun.go).
+	defer s.gate.enter(ctx)()
 	waitStart := time.Now()
 	select {
 	case s.writer <- struct{}{}:
@@ -87,7 +89,7 @@ func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (e
 		}
 	}()
 	if err := fn(tx); err != nil {
-		if errors.Is(err, ErrDryRun) {
+		if errors.Is(err, errDryRunDone) {
 			// A dry run is judged as its commit would be, then rolled
 			// back: what it reports as fine is what would commit.
 			if ferr := tx.finish(); ferr != nil {

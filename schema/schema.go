@@ -82,6 +82,11 @@ type DB struct {
 	Write *sql.DB
 	// Read is a pool of read-only connections.
 	Read *sql.DB
+	// Health is one read-only connection of its own for the liveness
+	// check, so that a read pool busy with heavy queries cannot make the
+	// server look dead: it proves the file answers without queueing
+	// behind them.
+	Health *sql.DB
 	// Path is the file's path as given to Open.
 	Path string
 }
@@ -174,12 +179,21 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		r.Close()
 		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
 	}
-	return &DB{Write: w, Read: r, Path: abs}, nil
+	h, err := sql.Open("sqlite", dsn(abs, rp))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open database %s for health checks: %w", path, err)
+	}
+	h.SetMaxOpenConns(1)
+	h.SetMaxIdleConns(1)
+	h.SetConnMaxIdleTime(0)
+	return &DB{Write: w, Read: r, Health: h, Path: abs}, nil
 }
 
-// Close closes both pools.
+// Close closes the pools.
 func (db *DB) Close() error {
-	return errors.Join(db.Read.Close(), db.Write.Close())
+	return errors.Join(db.Health.Close(), db.Read.Close(), db.Write.Close())
 }
 
 // Version reports the schema version of the file.

@@ -38,8 +38,11 @@ const backupNameMax = 128
 var backupNameChars = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
 // validBackupName refuses any name but a plain file name in the backup
-// directory: no directory part, no "..", and no leading dot, which is kept
-// for the server's temporary files (entity.BackupTempPrefix).
+// directory: no directory part, no "..", no leading dot, which is kept
+// for the server's temporary files (entity.BackupTempPrefix), and none of
+// the endings SQLite and clustod give a database's companion files
+// (-wal, -shm, -journal, .lock), so that no backup can be mistaken for
+// one, nor one for a backup.
 func validBackupName(name string) error {
 	const hint = "; a backup name is a plain file name such as nightly.db"
 	switch {
@@ -55,8 +58,24 @@ func validBackupName(name string) error {
 		return entity.Errorf(entity.KindInvalid, "backup name is %d characters long; the limit is %d", len(name), backupNameMax)
 	case !backupNameChars.MatchString(name):
 		return entity.Errorf(entity.KindInvalid, "backup name %q may hold only letters, digits, '.', '_' and '-'"+hint, name)
+	case companionSuffix(name) != "":
+		return entity.Errorf(entity.KindInvalid, "backup name %q ends in %q, the ending of a database's %s"+hint, name, companionSuffix(name), companionFiles)
 	}
 	return nil
+}
+
+// companionFiles names what companionSuffix recognises, for messages.
+const companionFiles = "write-ahead log, shared-memory index, rollback journal or lock file"
+
+// companionSuffix is the ending that marks name as a file that belongs
+// beside a database rather than a database of its own ("" for none).
+func companionSuffix(name string) string {
+	for _, suffix := range []string{"-wal", "-shm", "-journal", ".lock"} {
+		if strings.HasSuffix(name, suffix) {
+			return suffix
+		}
+	}
+	return ""
 }
 
 // runningBackup is the backup in progress, for the answer to a request
@@ -185,7 +204,7 @@ func (s *Server) pruneBackups(r *http.Request, dir string) []string {
 	if s.opts.BackupKeep <= 0 {
 		return nil
 	}
-	files, err := readBackupDir(dir)
+	files, err := s.backups()
 	if err != nil {
 		s.log.Warn("list backups to prune", "request_id", requestIDOf(r), "err", err)
 		return nil
@@ -234,11 +253,75 @@ type backupFile struct {
 	Modified time.Time `json:"modified"`
 }
 
-// readBackupDir lists the finished backups in dir, newest first: its
-// regular files, less the hidden ones (the server's temporary files). A
-// directory not made yet holds none.
-func readBackupDir(dir string) ([]backupFile, error) {
-	ents, err := os.ReadDir(dir)
+// sqliteHeader starts every SQLite database file.
+const sqliteHeader = "SQLite format 3\x00"
+
+// backupDirView is what telling backups from other files in the backup
+// directory needs to know, read once per listing: whether the directory
+// is the live database's own, and the live database's files (the
+// database, its -wal, -shm and -journal, and the serve lock), to be
+// recognised even under another name (a hard link).
+type backupDirView struct {
+	dir      string
+	dbBase   string
+	sameDir  bool
+	liveInfo []fs.FileInfo
+}
+
+func (s *Server) backupDirView() backupDirView {
+	db := s.store.DB().Path
+	v := backupDirView{dir: s.opts.BackupDir, dbBase: filepath.Base(db)}
+	if a, err := os.Stat(v.dir); err == nil {
+		if b, err := os.Stat(filepath.Dir(db)); err == nil {
+			v.sameDir = os.SameFile(a, b)
+		}
+	}
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal", ".lock"} {
+		if fi, err := os.Stat(db + suffix); err == nil {
+			v.liveInfo = append(v.liveInfo, fi)
+		}
+	}
+	return v
+}
+
+// notABackup says why the file name in the backup directory, described
+// by fi (from Lstat), is not a finished backup; nil when it is one. Only
+// finished backups are listed, pruned or deleted: a regular file with a
+// backup's name that is an SQLite database and none of the live
+// database's files. Temporary files of backups in progress are hidden
+// names, and a database's companion files have endings a backup's name
+// may not have.
+func (v backupDirView) notABackup(name string, fi fs.FileInfo) error {
+	if err := validBackupName(name); err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return entity.Errorf(entity.KindInvalid, "%q in the backup directory is not a backup file; it is left alone", name)
+	}
+	live := v.sameDir && strings.HasPrefix(name, v.dbBase)
+	for _, l := range v.liveInfo {
+		live = live || os.SameFile(fi, l)
+	}
+	if live {
+		return entity.Errorf(entity.KindInvalid, "%q in the backup directory is the live database or one of its files, not a backup; it is left alone", name)
+	}
+	f, err := os.Open(filepath.Join(v.dir, name))
+	if err != nil {
+		return entity.Errorf(entity.KindInvalid, "%q in the backup directory cannot be read; it is left alone", name)
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	if _, err := io.ReadFull(f, head); err != nil || string(head) != sqliteHeader {
+		return entity.Errorf(entity.KindInvalid, "%q in the backup directory is not an SQLite database, so not a backup; it is left alone", name)
+	}
+	return nil
+}
+
+// backups lists the finished backups in the backup directory (see
+// notABackup), newest first. A directory not made yet holds none.
+func (s *Server) backups() ([]backupFile, error) {
+	v := s.backupDirView()
+	ents, err := os.ReadDir(v.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	} else if err != nil {
@@ -246,12 +329,12 @@ func readBackupDir(dir string) ([]backupFile, error) {
 	}
 	var out []backupFile
 	for _, d := range ents {
-		if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
-			continue
-		}
 		fi, err := d.Info()
 		if err != nil {
 			continue // removed since the directory was read
+		}
+		if v.notABackup(d.Name(), fi) != nil {
+			continue
 		}
 		out = append(out, backupFile{Name: d.Name(), Bytes: fi.Size(), Modified: fi.ModTime().UTC().Truncate(time.Second)})
 	}
@@ -274,7 +357,7 @@ type backupList struct {
 
 // GET /admin/backups: the backups in the backup directory, newest first.
 func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) error {
-	files, err := readBackupDir(s.opts.BackupDir)
+	files, err := s.backups()
 	if err != nil {
 		return entity.Internal("list the backup directory", err)
 	}
@@ -301,8 +384,8 @@ func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return entity.Internal("read the backup directory", err)
 	}
-	if !fi.Mode().IsRegular() {
-		return entity.Errorf(entity.KindInvalid, "%q in the backup directory is not a backup file; it is left alone", name)
+	if err := s.backupDirView().notABackup(name, fi); err != nil {
+		return err
 	}
 	if err := os.Remove(path); errors.Is(err, fs.ErrNotExist) {
 		return backupNotFound(name)
@@ -398,15 +481,67 @@ func freeBackupName(dir string, t time.Time) (string, error) {
 	return "", entity.Errorf(entity.KindConflict, "1000 backups named for %s exist already; give a name", t.Format(time.RFC3339))
 }
 
-// newestBackup is the modification time of the newest backup in dir (0
-// when there is none), so that the last-success metric survives a
-// restart instead of reading as "never" until the next backup.
-func newestBackup(dir string) time.Time {
-	files, err := readBackupDir(dir)
+// newestBackup is the modification time of the newest backup in the
+// backup directory (0 when there is none), so that the last-success
+// metric survives a restart instead of reading as "never" until the next
+// backup.
+func (s *Server) newestBackup() time.Time {
+	files, err := s.backups()
 	if err != nil || len(files) == 0 {
 		return time.Time{}
 	}
 	return files[0].Modified
+}
+
+// ResolveBackupDir is the backup directory a server over the database at
+// dbPath uses given dir (empty: "backups" beside the database), as an
+// absolute path. It refuses a directory that holds the database, whatever
+// relative path or symbolic link names it: the backups would share it
+// with the live database and its -wal, -shm and lock files, and one
+// mistaken delete would take the inventory. clustod calls it before it
+// touches anything, so that such a setting stops it with nothing done.
+func ResolveBackupDir(dbPath, dir string) (string, error) {
+	db, err := filepath.Abs(dbPath)
+	if err != nil {
+		return "", fmt.Errorf("database path %s: %w", dbPath, err)
+	}
+	if dir == "" {
+		return filepath.Join(filepath.Dir(db), "backups"), nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("backup directory %s: %w", dir, err)
+	}
+	dbDir := filepath.Dir(db)
+	same := resolveExisting(abs) == resolveExisting(dbDir)
+	if a, err := os.Stat(abs); err == nil {
+		if b, err := os.Stat(dbDir); err == nil {
+			same = same || os.SameFile(a, b)
+		}
+	}
+	if same {
+		return "", fmt.Errorf("the backup directory %s is the directory of the database %s; backups there would sit beside the live database and its -wal, -shm and lock files, "+
+			"and deleting one could delete the inventory: choose a directory of their own (the default is %s)", dir, dbPath, filepath.Join(dbDir, "backups"))
+	}
+	return abs, nil
+}
+
+// resolveExisting is the absolute path p with the symbolic links of its
+// longest existing ancestor resolved; the rest, not made yet, is kept as
+// written.
+func resolveExisting(p string) string {
+	rest := ""
+	for cur := p; ; {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(r, rest)
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return p
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
+	}
 }
 
 func backupNotFound(name string) error {

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -204,6 +206,10 @@ func TestBackupNames(t *testing.T) {
 		{"nul", `{"name":"a\u0000b"}`, "may hold only letters"},
 		{"unicode", `{"name":"sauvegarde-été.db"}`, "may hold only letters"},
 		{"too long", `{"name":"` + strings.Repeat("a", backupNameMax+1) + `"}`, "the limit is 128"},
+		{"a log's name", `{"name":"nightly.db-wal"}`, `ends in "-wal", the ending of a database's write-ahead log`},
+		{"an index's name", `{"name":"nightly.db-shm"}`, `ends in "-shm"`},
+		{"a journal's name", `{"name":"nightly.db-journal"}`, `ends in "-journal"`},
+		{"a lock's name", `{"name":"clusto.db.lock"}`, `ends in ".lock"`},
 		{"not a string", `{"name":7}`, `field "name" must be a JSON string`},
 		{"unknown field", `{"path":"/tmp/x"}`, `unknown field "path"`},
 		{"not JSON", `nightly.db`, "not valid JSON"},
@@ -541,8 +547,13 @@ func TestBackupListDeleteAndKeep(t *testing.T) {
 		"clusto-20210101T000000Z.db":   time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC),
 		entity.BackupTempPrefix + "x":  time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
+	// Backups are SQLite files: the listing reads their header.
+	keepme, err := os.ReadFile(filepath.Join(dir, "keepme.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, at := range old {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte("old"), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), keepme, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		os.Chtimes(filepath.Join(dir, name), at, at)
@@ -588,5 +599,105 @@ func TestBackupListDeleteAndKeep(t *testing.T) {
 	e.do("DELETE", api+"/admin/backups/..%2Finventory.db", nil).wantErr(t, http.StatusBadRequest, "invalid")
 	if _, err := os.Stat(filepath.Join(dir, "sub")); err != nil {
 		t.Errorf("the directory was removed: %v", err)
+	}
+}
+
+// TestBackupsNeverTheLiveDatabase: a server whose backup directory is the
+// database's own (clustod refuses to start so, see ResolveBackupDir; a
+// program embedding the server might not) still lists, prunes and
+// deletes only finished backups: never the live database, its -wal, -shm,
+// journal or lock file, a hard link to it, a backup's temporary file, a
+// database's companion under another name, or a file that is not an
+// SQLite database. Each refusal leaves the file, and the database keeps
+// taking and keeping writes.
+func TestBackupsNeverTheLiveDatabase(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "inventory.db")
+	st, err := entity.Open(context.Background(), db, entity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	logs := &syncBuffer{}
+	srv := New(st, Options{Log: slog.New(slog.NewJSONHandler(logs, nil)), AllowAnonymous: true, BackupDir: dir, BackupKeep: 1})
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	e := &env{t: t, store: st, srv: srv, ts: ts, logs: logs}
+	e.mk("s1", "server")
+
+	var named backupAnswer
+	e.do("POST", api+"/admin/backup", `{"name":"named.db"}`).want(t, http.StatusCreated).decode(t, &named)
+	backup, err := os.ReadFile(filepath.Join(dir, "named.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string][]byte{
+		"inventory.db.lock":           nil,
+		"inventory.db-journal":        nil,    // empty: a journal with content beside the database would be taken for a hot one
+		entity.BackupTempPrefix + "1": backup, // a backup being written
+		"notes.txt":                   []byte("not a database"),
+		"other.db-wal":                backup,
+		"copy.db.lock":                backup,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Link(db, filepath.Join(dir, "linked.db")); err != nil {
+		t.Fatal(err)
+	}
+	// Two automatic backups with BackupKeep 1: pruning removes the older
+	// one and nothing else.
+	var first, second backupAnswer
+	e.do("POST", api+"/admin/backup", nil).want(t, http.StatusCreated).decode(t, &first)
+	e.do("POST", api+"/admin/backup", nil).want(t, http.StatusCreated).decode(t, &second)
+	if diff := cmp.Diff([]string{first.Name}, second.Pruned); diff != "" {
+		t.Errorf("pruned (-want +got):\n%s", diff)
+	}
+
+	var list backupList
+	e.do("GET", api+"/admin/backups", nil).want(t, http.StatusOK).decode(t, &list)
+	var listed []string
+	for _, b := range list.Backups {
+		listed = append(listed, b.Name)
+	}
+	slices.Sort(listed)
+	if diff := cmp.Diff([]string{second.Name, "named.db"}, listed); diff != "" {
+		t.Errorf("listed (-want +got):\n%s", diff)
+	}
+
+	for _, c := range []struct{ name, message string }{
+		{"inventory.db", "is the live database or one of its files"},
+		{"inventory.db-wal", `ends in "-wal"`},
+		{"inventory.db-shm", `ends in "-shm"`},
+		{"inventory.db-journal", `ends in "-journal"`},
+		{"inventory.db.lock", `ends in ".lock"`},
+		{"linked.db", "is the live database or one of its files"},
+		{entity.BackupTempPrefix + "1", "must not start with '.'"},
+		{"notes.txt", "is not an SQLite database"},
+		{"other.db-wal", `ends in "-wal"`},
+		{"copy.db.lock", `ends in ".lock"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before, err := os.Stat(filepath.Join(dir, c.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := e.do("DELETE", api+"/admin/backups/"+c.name, nil).wantErr(t, http.StatusBadRequest, "invalid")
+			if !strings.Contains(got.Message, c.message) {
+				t.Errorf("message %q lacks %q", got.Message, c.message)
+			}
+			if after, err := os.Stat(filepath.Join(dir, c.name)); err != nil || !os.SameFile(before, after) {
+				t.Errorf("%s is gone or replaced: %v", c.name, err)
+			}
+		})
+	}
+	e.do("DELETE", api+"/admin/backups/named.db", nil).want(t, http.StatusOK)
+	e.mk("s2", "server")
+	if problems, err := st.Check(context.Background()); err != nil || len(problems) > 0 {
+		t.Fatalf("check: %v %+v", err, problems)
+	}
+	for _, name := range []string{"s1", "s2"} {
+		e.get(name)
 	}
 }

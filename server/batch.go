@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -20,42 +19,62 @@ type batchAnswer struct {
 	DryRun  bool              `json:"dry_run"`
 }
 
-// POST /batch: ops applied in one transaction, or none of them.
+// POST /batch: ops applied in one transaction, or none of them; with
+// dry_run, a dry run of them (dryRunAnswer).
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
+	if err := checkWriteHeaders(r); err != nil {
+		return err
+	}
+	var req batchRequest
+	if err := decodeReplayable(r, &req); err != nil {
+		return err
+	}
+	if len(req.Ops) == 0 {
+		return entity.Errorf(entity.KindInvalid, "ops is missing: give a list of ops")
+	}
+	ops, err := entity.DecodeOps(req.Ops)
+	if err != nil {
+		return err
+	}
+	if len(ops) > entity.MaxBatchOps {
+		return entity.Errorf(entity.KindInvalid, "the batch has %d ops; the limit is %d (split it, or apply an inventory file)", len(ops), entity.MaxBatchOps)
+	}
+	if req.DryRun {
+		return s.dryRunAnswer(w, r, func(tx *entity.Tx) (any, error) {
+			res, err := tx.ApplyOps(ops)
+			return batchAnswer{Results: res, DryRun: true}, err
+		})
+	}
 	return s.keyedWrite(w, r, func(tx *entity.Tx) (int, any, error) {
-		var req batchRequest
-		if err := decode(r, &req); err != nil {
-			return 0, nil, err
-		}
-		if len(req.Ops) == 0 {
-			return 0, nil, entity.Errorf(entity.KindInvalid, "ops is missing: give a list of ops")
-		}
-		ops, err := entity.DecodeOps(req.Ops)
-		if err != nil {
-			return 0, nil, err
-		}
-		if len(ops) > entity.MaxBatchOps {
-			return 0, nil, entity.Errorf(entity.KindInvalid, "the batch has %d ops; the limit is %d (split it, or apply an inventory file)", len(ops), entity.MaxBatchOps)
-		}
 		res, err := tx.ApplyOps(ops)
 		if err != nil {
 			return 0, nil, err
-		}
-		if req.DryRun {
-			return 0, nil, dryRun{batchAnswer{Results: res, DryRun: true}}
 		}
 		return http.StatusOK, batchAnswer{Results: res}, nil
 	})
 }
 
-// dryRun carries a dry run's answer out of the transaction it rolls back.
-type dryRun struct{ answer any }
-
-func (dryRun) Error() string { return "dry run" }
-
-// Is makes a dry run the store's: the store judges it by the rules, as
-// it would a commit, before rolling it back.
-func (dryRun) Is(target error) bool { return target == entity.ErrDryRun }
+// dryRunAnswer answers what fn computes in a dry run (Store.DryRun: it
+// never makes a real write wait, and stores nothing) under
+// Options.DryRunTimeout. A dry run is not remembered under an
+// Idempotency-Key, nor answered from one: there is nothing to replay.
+func (s *Server) dryRunAnswer(w http.ResponseWriter, r *http.Request, fn func(tx *entity.Tx) (any, error)) error {
+	r, done, err := s.admitDryRun(r)
+	if err != nil {
+		return err
+	}
+	defer done()
+	var answer any
+	err = s.store.DryRun(r.Context(), actorOf(r), func(tx *entity.Tx) error {
+		var err error
+		answer, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return overLimit(r, err)
+	}
+	return s.writeJSON(w, r, http.StatusOK, answer)
+}
 
 type fileRequest struct {
 	File    string `json:"file"`
@@ -105,8 +124,9 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// The check is a dry run on the single writer. A caller who may not
-	// write gets to hold it no longer than a batch would.
+	// The check is a dry run on the single writer, which real writes
+	// preempt (Store.DryRun); still, a caller who may not write gets to
+	// check no more steps than a batch holds.
 	if role := infoOf(r).role; !role.Allows(entity.RoleWrite) && len(plan.Steps) > entity.MaxBatchOps {
 		return entity.Errorf(entity.KindInvalid, "the plan has %d steps; a token with the %s role may check plans of at most %d (a write token has no such limit; or split the file)",
 			len(plan.Steps), role, entity.MaxBatchOps).With("steps", len(plan.Steps)).With("limit", entity.MaxBatchOps)
@@ -126,9 +146,16 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if req.DryRun {
+		var done func()
+		if r, done, err = s.admitDryRun(r); err != nil {
+			return err
+		}
+		defer done()
+	}
 	res, err := plan.Apply(r.Context(), s.store, actorOf(r), req.DryRun)
 	if err != nil {
-		return err
+		return overLimit(r, err)
 	}
 	if res == nil {
 		res = []entity.OpResult{}
@@ -140,13 +167,4 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return s.writeJSON(w, r, http.StatusOK, planAnswer{Plan: plan, Results: res, DryRun: req.DryRun})
-}
-
-// unwrapDryRun turns a dry run's rollback into its answer.
-func unwrapDryRun(err error) (any, bool) {
-	var d dryRun
-	if errors.As(err, &d) {
-		return d.answer, true
-	}
-	return nil, false
 }

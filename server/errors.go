@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/clusto/clusto/entity"
 )
@@ -19,7 +20,16 @@ var statusOf = map[entity.ErrorKind]int{
 	entity.KindTooLarge:         http.StatusRequestEntityTooLarge,
 	entity.KindUnsupportedMedia: http.StatusUnsupportedMediaType,
 	entity.KindInternal:         http.StatusInternalServerError,
+	// The request is well formed but would take more than one request
+	// may (a query's deadline, an answer's size).
+	entity.KindTooExpensive:    http.StatusUnprocessableEntity,
+	entity.KindTooManyRequests: http.StatusTooManyRequests,
+	entity.KindUnavailable:     http.StatusServiceUnavailable,
 }
+
+// retryAfterDefault is the Retry-After, in seconds, of a 429 or 503 whose
+// error names none.
+const retryAfterDefault = 1
 
 // allocationCodes are the finer codes that replace "conflict" as the code
 // of a 409 (they stay in reason as well).
@@ -72,8 +82,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	// Wrapping adds context meant for the user ("attribute #2: ..."); for
 	// these kinds the whole chain is user-facing text.
 	msg := err.Error()
-	if e.Kind == entity.KindUnauthorized {
+	switch e.Kind {
+	case entity.KindUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="clusto"`)
+	case entity.KindTooManyRequests, entity.KindUnavailable:
+		// Every refusal for load says when to come back.
+		secs, ok := e.Details[entity.RetryAfter].(int)
+		if !ok || secs < 1 {
+			secs = retryAfterDefault
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	s.writeErrorStatus(w, r, statusOf[e.Kind], &entity.Error{Kind: e.Kind, Code: e.Code, Message: msg, Line: e.Line, Column: e.Column, Details: e.Details})
 }

@@ -103,27 +103,36 @@ func TestPanicsAreInternalErrors(t *testing.T) {
 func TestErrorMapping(t *testing.T) {
 	e := newEnv(t)
 	tests := []struct {
-		err    error
-		status int
-		want   string
+		err        error
+		status     int
+		want       string
+		retryAfter string
 	}{
-		{entity.Errorf(entity.KindInvalid, "bad"), 400, `{"error":{"code":"invalid","message":"bad","request_id":"rid"}}`},
+		{entity.Errorf(entity.KindInvalid, "bad"), 400, `{"error":{"code":"invalid","message":"bad","request_id":"rid"}}`, ""},
 		{&entity.Error{Kind: entity.KindQuerySyntax, Message: "expected a value after \"=\"", Line: 1, Column: 14}, 400,
-			`{"error":{"code":"query_syntax","message":"expected a value after \"=\"","position":{"line":1,"column":14},"request_id":"rid"}}`},
-		{entity.Errorf(entity.KindUnauthorized, "who are you"), 401, `{"error":{"code":"unauthorized","message":"who are you","request_id":"rid"}}`},
-		{entity.Errorf(entity.KindForbidden, "no"), 403, `{"error":{"code":"forbidden","message":"no","request_id":"rid"}}`},
-		{entity.Errorf(entity.KindNotFound, "gone"), 404, `{"error":{"code":"not_found","message":"gone","request_id":"rid"}}`},
+			`{"error":{"code":"query_syntax","message":"expected a value after \"=\"","position":{"line":1,"column":14},"request_id":"rid"}}`, ""},
+		{entity.Errorf(entity.KindUnauthorized, "who are you"), 401, `{"error":{"code":"unauthorized","message":"who are you","request_id":"rid"}}`, ""},
+		{entity.Errorf(entity.KindForbidden, "no"), 403, `{"error":{"code":"forbidden","message":"no","request_id":"rid"}}`, ""},
+		{entity.Errorf(entity.KindNotFound, "gone"), 404, `{"error":{"code":"not_found","message":"gone","request_id":"rid"}}`, ""},
 		{entity.Errorf(entity.KindConflict, "no free port").WithCode("exhausted").With("n", 0), 409,
-			`{"error":{"code":"exhausted","message":"no free port","reason":"exhausted","details":{"n":0},"request_id":"rid"}}`},
-		{entity.Errorf(entity.KindPrecondition, "stale"), 412, `{"error":{"code":"precondition_failed","message":"stale","request_id":"rid"}}`},
-		{entity.Errorf(entity.KindTooLarge, "big"), 413, `{"error":{"code":"too_large","message":"big","request_id":"rid"}}`},
+			`{"error":{"code":"exhausted","message":"no free port","reason":"exhausted","details":{"n":0},"request_id":"rid"}}`, ""},
+		{entity.Errorf(entity.KindPrecondition, "stale"), 412, `{"error":{"code":"precondition_failed","message":"stale","request_id":"rid"}}`, ""},
+		{entity.Errorf(entity.KindTooLarge, "big"), 413, `{"error":{"code":"too_large","message":"big","request_id":"rid"}}`, ""},
 		{entity.Errorf(entity.KindUnsupportedMedia, "sent as text/plain").With("needs", "application/json"), 415,
-			`{"error":{"code":"unsupported_media_type","message":"sent as text/plain","details":{"needs":"application/json"},"request_id":"rid"}}`},
-		{fmt.Errorf("attrs[1]: %w", entity.Errorf(entity.KindInvalid, "bad key")), 400, `{"error":{"code":"invalid","message":"attrs[1]: bad key","request_id":"rid"}}`},
+			`{"error":{"code":"unsupported_media_type","message":"sent as text/plain","details":{"needs":"application/json"},"request_id":"rid"}}`, ""},
+		{fmt.Errorf("attrs[1]: %w", entity.Errorf(entity.KindInvalid, "bad key")), 400, `{"error":{"code":"invalid","message":"attrs[1]: bad key","request_id":"rid"}}`, ""},
 		{entity.Internal("read", fmt.Errorf("SQL logic error near SELECT")), 500,
-			`{"error":{"code":"internal","message":"internal error; the server log has the details under request id rid","request_id":"rid"}}`},
+			`{"error":{"code":"internal","message":"internal error; the server log has the details under request id rid","request_id":"rid"}}`, ""},
+		{entity.Errorf(entity.KindTooExpensive, "slow").WithCode("query-timeout"), 422,
+			`{"error":{"code":"too_expensive","message":"slow","reason":"query-timeout","request_id":"rid"}}`, ""},
+		{entity.Errorf(entity.KindTooManyRequests, "yours are busy").With(entity.RetryAfter, 1), 429,
+			`{"error":{"code":"too_many_requests","message":"yours are busy","details":{"retry_after":1},"request_id":"rid"}}`, "1"},
+		{entity.Errorf(entity.KindUnavailable, "full").With(entity.RetryAfter, 2), 503,
+			`{"error":{"code":"unavailable","message":"full","details":{"retry_after":2},"request_id":"rid"}}`, "2"},
+		{entity.Errorf(entity.KindUnavailable, "full, no hint"), 503,
+			`{"error":{"code":"unavailable","message":"full, no hint","request_id":"rid"}}`, "1"},
 		{fmt.Errorf("plain Go error: %s", "/home/x/y.go:12"), 500,
-			`{"error":{"code":"internal","message":"internal error; the server log has the details under request id rid","request_id":"rid"}}`},
+			`{"error":{"code":"internal","message":"internal error; the server log has the details under request id rid","request_id":"rid"}}`, ""},
 	}
 	for _, tc := range tests {
 		rec := httptest.NewRecorder()
@@ -136,10 +145,14 @@ func TestErrorMapping(t *testing.T) {
 		if diff := cmp.Diff(tc.want, strings.TrimSpace(rec.Body.String())); diff != "" {
 			t.Errorf("%v: body (-want +got):\n%s", tc.err, diff)
 		}
+		if got := rec.Header().Get("Retry-After"); got != tc.retryAfter {
+			t.Errorf("%v: Retry-After %q, want %q", tc.err, got, tc.retryAfter)
+		}
 	}
 	// Every kind has a status.
 	for _, k := range []entity.ErrorKind{entity.KindInvalid, entity.KindNotFound, entity.KindConflict, entity.KindPrecondition,
-		entity.KindQuerySyntax, entity.KindUnauthorized, entity.KindForbidden, entity.KindTooLarge, entity.KindUnsupportedMedia, entity.KindInternal} {
+		entity.KindQuerySyntax, entity.KindUnauthorized, entity.KindForbidden, entity.KindTooLarge, entity.KindUnsupportedMedia, entity.KindInternal,
+		entity.KindTooExpensive, entity.KindTooManyRequests, entity.KindUnavailable} {
 		if statusOf[k] == 0 {
 			t.Errorf("kind %s has no status", k)
 		}

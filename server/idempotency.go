@@ -26,6 +26,29 @@ func readBody(r *http.Request) ([]byte, error) {
 	return raw, nil
 }
 
+// decodeReplayable is decode that leaves the body to be read again, for
+// a handler that looks at a request before keyedWrite hashes it.
+func decodeReplayable(r *http.Request, v any) error {
+	raw, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	err = decode(r, v)
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	return err
+}
+
+// checkWriteHeaders refuses what keyedWrite would, before the body is
+// read: an If-Match, which names no entity here, and a bad
+// Idempotency-Key.
+func checkWriteHeaders(r *http.Request) error {
+	if err := noIfMatch(r); err != nil {
+		return err
+	}
+	_, err := idempotencyKey(r)
+	return err
+}
+
 // idempotencyKey reads and checks the Idempotency-Key header ("" if none).
 func idempotencyKey(r *http.Request) (string, error) {
 	vals := r.Header.Values("Idempotency-Key")
@@ -103,10 +126,6 @@ func (s *Server) keyedWrite(w http.ResponseWriter, r *http.Request, fn func(tx *
 		}
 		return nil
 	})
-	if answer, ok := unwrapDryRun(err); ok {
-		// A dry run rolled back: nothing changed and nothing is remembered.
-		return s.writeJSON(w, r, http.StatusOK, answer)
-	}
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,9 @@ type metrics struct {
 	backups    *prometheus.CounterVec
 	backupLast prometheus.Gauge
 	backupTime prometheus.Histogram
-	handler    http.Handler
+	// heavy counts heavy requests by admission result.
+	heavy   *prometheus.CounterVec
+	handler http.Handler
 }
 
 func newMetrics(s *Server) *metrics {
@@ -64,10 +66,26 @@ func newMetrics(s *Server) *metrics {
 		Name: "clusto_backup_duration_seconds", Help: "Time a successful backup took to write its snapshot (a download's transfer not included).",
 		Buckets: []float64{.01, .05, .1, .5, 1, 5, 10, 30, 60, 300, 900},
 	})
+	m.heavy = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "clusto_heavy_requests_total", Help: "Heavy requests (queries, exports, plans, dry runs of batches, applies and allocations) by admission: admitted, or refused as per_token (429), queue_full or queue_timeout (503).",
+	}, []string{"result"})
+	for _, r := range []string{admitted, refusedToken, refusedFull, refusedWait} {
+		m.heavy.WithLabelValues(r)
+	}
+	heavyRunning := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "clusto_heavy_running", Help: "Heavy requests running now.",
+	}, func() float64 { return float64(s.heavy.Running()) })
+	heavyWaiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "clusto_heavy_waiting", Help: "Heavy requests waiting for a turn now.",
+	}, func() float64 { return float64(s.heavy.Waiting()) })
+	preemptions := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "clusto_dry_run_preemptions_total", Help: "Dry runs canceled on the single writer because a real write arrived (each then starts again).",
+	}, func() float64 { return float64(s.store.DryRunPreemptions()) })
 	dbSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "clusto_database_size_bytes", Help: "Bytes the database occupies on disk (file and WAL).",
 	}, func() float64 { return float64(s.store.Size()) })
 	m.registry.MustRegister(m.requests, m.latency, m.query, m.allocs, m.writeWait, m.backups, m.backupLast, m.backupTime, dbSize,
+		m.heavy, heavyRunning, heavyWaiting, preemptions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.store.ObserveWriteWait(func(d time.Duration) { m.writeWait.Observe(d.Seconds()) })
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})

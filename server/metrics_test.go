@@ -27,6 +27,10 @@ func TestMetrics(t *testing.T) {
 		`clusto_query_seconds_count{phase="compile"} 1`,
 		`clusto_query_seconds_count{phase="execute"} 1`,
 		`clusto_http_request_duration_seconds_bucket{method="POST",route="/api/v1/ipblocks/{name}/allocate",le="+Inf"} 1`,
+		`clusto_heavy_requests_total{result="admitted"} 1`,
+		`clusto_heavy_requests_total{result="per_token"} 0`,
+		`clusto_heavy_running 0`,
+		`clusto_dry_run_preemptions_total 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)

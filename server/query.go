@@ -130,34 +130,45 @@ type allocateRequest struct {
 }
 
 // POST /allocate: entities matching a query, optionally each under a
-// different ancestor of a driver, claimed and updated in one transaction.
+// different ancestor of a driver, claimed and updated in one transaction;
+// with dry_run, a dry run of it (dryRunAnswer).
 func (s *Server) allocateQuery(w http.ResponseWriter, r *http.Request) error {
-	return s.keyedWrite(w, r, func(tx *entity.Tx) (int, any, error) {
-		var req allocateRequest
-		if err := decode(r, &req); err != nil {
-			return 0, nil, err
-		}
-		set, err := attrMap(req.Set)
-		if err != nil {
-			return 0, nil, err
-		}
+	if err := checkWriteHeaders(r); err != nil {
+		return err
+	}
+	var req allocateRequest
+	if err := decodeReplayable(r, &req); err != nil {
+		return err
+	}
+	set, err := attrMap(req.Set)
+	if err != nil {
+		return err
+	}
+	claim := func(tx *entity.Tx) (entitiesAnswer, error) {
 		names, err := query.Allocate(tx, query.AllocateRequest{Query: req.Query, Count: req.Count, Distinct: req.Distinct, Set: set})
 		if err != nil {
-			return 0, nil, err
+			return entitiesAnswer{}, err
 		}
 		out := make([]*entity.Entity, 0, len(names))
 		for _, n := range names {
 			e, err := tx.Get(n)
 			if err != nil {
-				return 0, nil, err
+				return entitiesAnswer{}, err
 			}
 			out = append(out, e)
 		}
-		if req.DryRun {
-			return 0, nil, dryRun{entitiesAnswer{Results: out}}
+		return entitiesAnswer{Results: out}, nil
+	}
+	if req.DryRun {
+		return s.dryRunAnswer(w, r, func(tx *entity.Tx) (any, error) { return claim(tx) })
+	}
+	return s.keyedWrite(w, r, func(tx *entity.Tx) (int, any, error) {
+		answer, err := claim(tx)
+		if err != nil {
+			return 0, nil, err
 		}
 		s.metrics.allocs.WithLabelValues("query").Inc()
-		return http.StatusOK, entitiesAnswer{Results: out}, nil
+		return http.StatusOK, answer, nil
 	})
 }
 
@@ -167,7 +178,8 @@ type exportAnswer struct {
 }
 
 // GET /export[?q=EXPR]: the inventory, or what a query selects, as an
-// inventory file.
+// inventory file. It is a heavy request: admitted through the queue, under
+// the query deadline, and its file at most Options.MaxAnswerBytes.
 func (s *Server) export(w http.ResponseWriter, r *http.Request) error {
 	q, hasQ, err := queryValue(r, "q")
 	if err != nil {
@@ -195,6 +207,9 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) error {
 	data, err := invfile.Export(r.Context(), s.store, names)
 	if err != nil {
 		return err
+	}
+	if int64(len(data)) > s.opts.MaxAnswerBytes {
+		return s.answerTooLarge("this export", "export less (?q=) or run clustod export on the server")
 	}
 	return s.writeJSON(w, r, http.StatusOK, exportAnswer{Content: string(data), Count: len(names)})
 }

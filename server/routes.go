@@ -31,6 +31,9 @@ type route struct {
 	// Params are the query parameters the endpoint accepts; any other is
 	// refused, so that a misspelt ?cascade=true is an error, not a no-op.
 	Params []string
+	// Cost says whether requests are heavy: admitted through the bounded
+	// queue and run under a deadline (admit.go).
+	Cost   cost
 	Handle handlerFunc
 	// Doc is a one-line summary, for the route listing and panics.
 	Doc string
@@ -86,13 +89,13 @@ func (s *Server) routeTable() []route {
 		{Method: get, Path: "/racks/{name}/elevation", Role: read, Handle: s.elevation, Doc: "every unit of a rack"},
 		{Method: post, Path: "/names/{manager}/allocate", Role: write, Handle: s.allocateNames, Doc: "create entities named by a name manager"},
 
-		{Method: get, Path: "/query", Role: read, Params: []string{"q", "limit", "cursor", "at", "explain"}, Handle: s.queryGet, Doc: "entities matching a query"},
-		{Method: post, Path: "/query", Role: read, Reads: true, Handle: s.queryPost, Doc: "entities matching a query given in the body"},
+		{Method: get, Path: "/query", Role: read, Params: []string{"q", "limit", "cursor", "at", "explain"}, Cost: heavyQuery, Handle: s.queryGet, Doc: "entities matching a query"},
+		{Method: post, Path: "/query", Role: read, Reads: true, Cost: heavyQuery, Handle: s.queryPost, Doc: "entities matching a query given in the body"},
 		{Method: post, Path: "/allocate", Role: write, Handle: s.allocateQuery, Doc: "claim entities matching a query"},
-		{Method: get, Path: "/export", Role: read, Params: []string{"q"}, Handle: s.export, Doc: "the inventory as an inventory file"},
+		{Method: get, Path: "/export", Role: read, Params: []string{"q"}, Cost: heavyQuery, Handle: s.export, Doc: "the inventory as an inventory file"},
 
 		{Method: post, Path: "/batch", Role: write, Handle: s.batch, Doc: "apply ops in one transaction"},
-		{Method: post, Path: "/plan", Role: read, Reads: true, Handle: s.plan, Doc: "what applying an inventory file would change"},
+		{Method: post, Path: "/plan", Role: read, Reads: true, Cost: heavyPlan, Handle: s.plan, Doc: "what applying an inventory file would change"},
 		{Method: post, Path: "/apply", Role: write, Handle: s.apply, Doc: "apply an inventory file"},
 
 		{Method: get, Path: "/drivers", Role: read, Handle: s.listDrivers, Doc: "the drivers"},
@@ -138,8 +141,17 @@ func (s *Server) endpoint(rt route) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		if rt.Cost != light {
+			var done func()
+			var err error
+			if r, done, err = s.admit(rt, r); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			defer done()
+		}
 		if err := rt.Handle(w, r); err != nil {
-			s.writeError(w, r, err)
+			s.writeError(w, r, overLimit(r, err))
 		}
 	})
 }

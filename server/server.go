@@ -43,6 +43,9 @@ type Options struct {
 	// BackupDir is where POST /api/v1/admin/backup writes snapshots (and
 	// the temporary files of downloads); empty means a "backups" directory
 	// beside the database file. It is created, owner-only, on first use.
+	// Check it with ResolveBackupDir first: the database's own directory
+	// is refused there. (Even in it, only finished backups are listed or
+	// deleted, never the live database's files.)
 	BackupDir string
 	// BackupKeep, when positive, is how many automatically named backups
 	// (clusto-<UTC time>.db) the backup directory keeps: after each backup
@@ -54,6 +57,59 @@ type Options struct {
 	// address of a reverse proxy in front of the server, under which the
 	// browser sees the server's pages. No CORS headers are sent for them.
 	AllowedOrigins []string
+
+	// The bounds on heavy requests (queries, exports, plans, and dry
+	// runs of batches, applies and allocations; see admit.go). Zero
+	// means the default.
+
+	// HeavyRunning is how many heavy requests run at once, server-wide;
+	// 0 means DefaultHeavyRunning().
+	HeavyRunning int
+	// HeavyQueue is how many more may wait for a turn (503 beyond); 0
+	// means DefaultHeavyQueue.
+	HeavyQueue int
+	// HeavyPerToken is how many one token may have running or waiting
+	// (429 beyond); 0 means DefaultHeavyPerToken.
+	HeavyPerToken int
+	// HeavyWait is the longest a heavy request waits for a turn (then
+	// 503); 0 means DefaultHeavyWait.
+	HeavyWait time.Duration
+	// QueryTimeout bounds a query (GET and POST /query) and an export,
+	// from its turn to its answer (422 beyond); 0 means
+	// DefaultQueryTimeout.
+	QueryTimeout time.Duration
+	// DryRunTimeout bounds a plan (POST /plan) and the dry run of a
+	// batch, an apply or an allocation, retries after real writes
+	// included (503 when writes kept it from finishing, else 422); 0
+	// means DefaultDryRunTimeout.
+	DryRunTimeout time.Duration
+	// MaxAnswerBytes bounds the answer to a query page and to an export
+	// (422 beyond); 0 means DefaultMaxAnswer.
+	MaxAnswerBytes int64
+}
+
+// withDefaults fills in the zero values of the bounds.
+func (o Options) withDefaults() Options {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.HeavyRunning, DefaultHeavyRunning())
+	def(&o.HeavyQueue, DefaultHeavyQueue)
+	def(&o.HeavyPerToken, DefaultHeavyPerToken)
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&o.HeavyWait, DefaultHeavyWait}, {&o.QueryTimeout, DefaultQueryTimeout}, {&o.DryRunTimeout, DefaultDryRunTimeout}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	if o.MaxAnswerBytes <= 0 {
+		o.MaxAnswerBytes = DefaultMaxAnswer
+	}
+	return o
 }
 
 // Server serves the inventory API. It is an http.Handler.
@@ -68,6 +124,8 @@ type Server struct {
 	// backupRunning is the backup being made, nil when none is: at most
 	// one runs at a time (see backup.go).
 	backupRunning atomic.Pointer[runningBackup]
+	// heavy admits heavy requests (admit.go).
+	heavy *admission
 }
 
 // New returns a server over store.
@@ -78,6 +136,7 @@ func New(store *entity.Store, opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBody
 	}
+	opts = opts.withDefaults()
 	if opts.BackupDir == "" {
 		opts.BackupDir = filepath.Join(filepath.Dir(store.DB().Path), "backups")
 	} else if abs, err := filepath.Abs(opts.BackupDir); err == nil {
@@ -95,8 +154,10 @@ func New(store *entity.Store, opts Options) *Server {
 	}
 	opts.AllowedOrigins = origins
 	s := &Server{store: store, opts: opts, log: opts.Log}
+	s.heavy = newAdmission(opts.HeavyRunning, opts.HeavyQueue, opts.HeavyPerToken, opts.HeavyWait, func(string) {})
 	s.metrics = newMetrics(s)
-	if t := newestBackup(opts.BackupDir); !t.IsZero() {
+	s.heavy.onResult = func(result string) { s.metrics.heavy.WithLabelValues(result).Inc() }
+	if t := s.newestBackup(); !t.IsZero() {
 		s.metrics.backupLast.Set(float64(t.UnixNano()) / 1e9)
 	}
 	// Entity names may hold '/', sent escaped as %2F: match on the escaped
@@ -115,13 +176,20 @@ func New(store *entity.Store, opts Options) *Server {
 // the default applied.
 func (s *Server) BackupDir() string { return s.opts.BackupDir }
 
+// Limits is the server's options with every default applied, for the
+// serving log line.
+func (s *Server) Limits() Options { return s.opts }
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// healthz is the liveness check: the database answers, and the newest change.
+// healthz is the liveness check: the database answers, and the newest
+// change. It reads on a connection of its own (Store.Health), never the
+// read pool, and takes no admission turn, so that heavy requests
+// cannot make a busy server look dead.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	change, err := s.store.LatestChange(ctx)
+	change, err := s.store.Health(ctx)
 	if err != nil {
 		s.log.Error("health check failed", "request_id", requestIDOf(r), "err", err)
 		return s.writeJSON(w, r, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "request_id": requestIDOf(r)})

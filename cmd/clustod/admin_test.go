@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestSeedLoadsTheDemoIntoANewDatabaseOnly(t *testing.T) {
@@ -276,4 +278,38 @@ func TestOneArgumentCommandsUsage(t *testing.T) {
 			t.Errorf("clustod %v: exit %d, stderr %q; want exit %d and %q", tc.args, code, stderr, tc.code, tc.usage)
 		}
 	}
+}
+
+// TestHeavyLimitsConfigured: the bounds on heavy requests come from flags,
+// the environment and the config file, in that order, else their
+// defaults; the serving log line states them, and the server applies
+// them (a query answer over --max-answer is refused with 422).
+func TestHeavyLimitsConfigured(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "inv.db")
+	cfg := filepath.Join(dir, "clustod.conf")
+	os.WriteFile(cfg, []byte("heavy-per-token = 1\nquery-timeout = 5s\nheavy-queue = 9\n"), 0o644)
+	d := startDaemonEnv(t, []string{"CLUSTO_QUERY_TIMEOUT=3s", "CLUSTO_DRY_RUN_TIMEOUT=1m"},
+		"--db", db, "--listen", "127.0.0.1:0", "--config", cfg, "--max-answer", "200", "--heavy-running", "3")
+	var serving map[string]any
+	for _, l := range d.logLines() {
+		if l["msg"] == "serving" {
+			serving = l
+		}
+	}
+	got := map[string]any{}
+	for _, k := range []string{"heavy_running", "heavy_queue", "heavy_per_token", "heavy_wait", "query_timeout", "dry_run_timeout", "max_answer"} {
+		got[k] = serving[k]
+	}
+	want := map[string]any{"heavy_running": 3.0, "heavy_queue": 9.0, "heavy_per_token": 1.0, "heavy_wait": "10s",
+		"query_timeout": "3s", "dry_run_timeout": "1m0s", "max_answer": 200.0}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("serving log line (-want +got):\n%s", diff)
+	}
+	d.want(d.call("POST", "/api/v1/entities", "", strings.NewReader(`{"name":"s1","driver":"server"}`)), 201)
+	a := d.want(d.call("GET", "/api/v1/query?q=*", "", nil), 422)
+	if e := a.body["error"].(map[string]any); e["code"] != "too_expensive" || e["reason"] != "max-answer" {
+		t.Errorf("query over --max-answer: %v", a.body)
+	}
+	d.stop()
 }

@@ -12,7 +12,9 @@ import (
 var envNames = map[string]string{
 	"db": "CLUSTO_DB", "listen": "CLUSTO_LISTEN", "drivers": "CLUSTO_DRIVERS", "max-body": "CLUSTO_MAX_BODY",
 	"seed": "CLUSTO_SEED", "insecure": "CLUSTO_INSECURE", "backup-dir": "CLUSTO_BACKUP_DIR",
-	"backup-keep": "CLUSTO_BACKUP_KEEP", "allow-origin": "CLUSTO_ALLOW_ORIGIN",
+	"backup-keep": "CLUSTO_BACKUP_KEEP", "allow-origin": "CLUSTO_ALLOW_ORIGIN", "heavy-running": "CLUSTO_HEAVY_RUNNING", "heavy-queue": "CLUSTO_HEAVY_QUEUE",
+	"heavy-per-token": "CLUSTO_HEAVY_PER_TOKEN", "heavy-wait": "CLUSTO_HEAVY_WAIT", "query-timeout": "CLUSTO_QUERY_TIMEOUT",
+	"dry-run-timeout": "CLUSTO_DRY_RUN_TIMEOUT", "max-answer": "CLUSTO_MAX_ANSWER",
 }
 
 // configPath finds --config FILE (or --config=FILE) among args, else

@@ -1,12 +1,17 @@
 // Command clustod is the clusto inventory server.
 //
 //	clustod serve [--db PATH] [--listen ADDR] [--drivers FILE] [--max-body BYTES] [--backup-dir DIR] [--backup-keep N] [--insecure]
+//	              [--heavy-running N] [--heavy-queue N] [--heavy-per-token N] [--heavy-wait D]
+//	              [--query-timeout D] [--dry-run-timeout D] [--max-answer BYTES]
 //	clustod token create NAME --role read|write|admin [--db PATH]
 //	clustod token list [--db PATH]
 //	clustod token revoke NAME [--db PATH]
 //
 // Flags fall back to the environment: CLUSTO_DB, CLUSTO_LISTEN,
-// CLUSTO_DRIVERS, CLUSTO_MAX_BODY, CLUSTO_BACKUP_DIR, CLUSTO_BACKUP_KEEP.
+// CLUSTO_DRIVERS, CLUSTO_MAX_BODY, CLUSTO_BACKUP_DIR, CLUSTO_BACKUP_KEEP,
+// CLUSTO_HEAVY_RUNNING, CLUSTO_HEAVY_QUEUE, CLUSTO_HEAVY_PER_TOKEN,
+// CLUSTO_HEAVY_WAIT, CLUSTO_QUERY_TIMEOUT, CLUSTO_DRY_RUN_TIMEOUT,
+// CLUSTO_MAX_ANSWER.
 package main
 
 import (
@@ -132,6 +137,21 @@ func parseOrigins(list string) ([]string, error) {
 	return out, nil
 }
 
+// envDuration is envInt for a duration flag (Go syntax: 10s, 2m): a
+// value that is not a positive duration is reported and ok is false.
+func envDuration(stderr io.Writer, key string, def time.Duration) (d time.Duration, ok bool) {
+	v := envOr(key, "")
+	if v == "" {
+		return def, true
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		fmt.Fprintf(stderr, "clustod serve: %s=%q must be a positive duration such as 10s or 2m\n", key, v)
+		return 0, false
+	}
+	return d, true
+}
+
 func dbFlag(fs *flag.FlagSet) *string {
 	return fs.String("db", envOr("CLUSTO_DB", "clusto.db"), "SQLite database file; serve, import, generate and the token commands create it if absent, check, export and backup refuse a missing one (env CLUSTO_DB)")
 }
@@ -172,6 +192,36 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	backupKeep := fs.Int("backup-keep", int(defKeep), "how many automatically named backups (clusto-<UTC time>.db) the backup directory keeps; older ones are removed after each new one, named ones never (0: keep all) (env CLUSTO_BACKUP_KEEP)")
 	allowOrigin := fs.String("allow-origin", envOr("CLUSTO_ALLOW_ORIGIN", ""), "comma-separated web origins besides the server's own whose pages may call the API, such as https://clusto.example.net for a reverse proxy in front of it (env CLUSTO_ALLOW_ORIGIN)")
+	// The bounds on heavy requests (server/admit.go; docs/operations.md).
+	var heavyInts [3]int64
+	for i, v := range []struct {
+		key string
+		def int64
+	}{{"CLUSTO_HEAVY_RUNNING", int64(server.DefaultHeavyRunning())}, {"CLUSTO_HEAVY_QUEUE", server.DefaultHeavyQueue}, {"CLUSTO_HEAVY_PER_TOKEN", server.DefaultHeavyPerToken}} {
+		if heavyInts[i], ok = envInt(stderr, v.key, v.def, 1, "a positive whole number"); !ok {
+			return 2
+		}
+	}
+	heavyRunning := fs.Int("heavy-running", int(heavyInts[0]), "heavy requests (queries, exports, plans, dry runs) run at once, server-wide; one per core but one (at least one) unless set (env CLUSTO_HEAVY_RUNNING)")
+	heavyQueue := fs.Int("heavy-queue", int(heavyInts[1]), "heavy requests that may wait for a turn beyond those running; more are refused with 503 (env CLUSTO_HEAVY_QUEUE)")
+	heavyPerToken := fs.Int("heavy-per-token", int(heavyInts[2]), "heavy requests one token may have running or waiting; more are refused with 429 (env CLUSTO_HEAVY_PER_TOKEN)")
+	var heavyDurations [3]time.Duration
+	for i, v := range []struct {
+		key string
+		def time.Duration
+	}{{"CLUSTO_HEAVY_WAIT", server.DefaultHeavyWait}, {"CLUSTO_QUERY_TIMEOUT", server.DefaultQueryTimeout}, {"CLUSTO_DRY_RUN_TIMEOUT", server.DefaultDryRunTimeout}} {
+		if heavyDurations[i], ok = envDuration(stderr, v.key, v.def); !ok {
+			return 2
+		}
+	}
+	heavyWait := fs.Duration("heavy-wait", heavyDurations[0], "longest a heavy request waits for a turn before a 503 (env CLUSTO_HEAVY_WAIT)")
+	queryTimeout := fs.Duration("query-timeout", heavyDurations[1], "longest a query or an export may run once admitted; beyond, 422 too_expensive (env CLUSTO_QUERY_TIMEOUT)")
+	dryRunTimeout := fs.Duration("dry-run-timeout", heavyDurations[2], "longest a plan or a dry run may take, retries after the writes that preempt it included; beyond, 503 if writes held it up, else 422 (env CLUSTO_DRY_RUN_TIMEOUT)")
+	defAnswer, ok := envInt(stderr, "CLUSTO_MAX_ANSWER", server.DefaultMaxAnswer, 1, "a positive number of bytes")
+	if !ok {
+		return 2
+	}
+	maxAnswer := fs.Int64("max-answer", defAnswer, "largest answer to a query page or an export, in bytes; beyond, 422 too_expensive (env CLUSTO_MAX_ANSWER)")
 	insecure := fs.Bool("insecure", envOr("CLUSTO_INSECURE", "") == "true", "serve without authentication on a non-loopback address while no token exists (never do this on a shared network) (env CLUSTO_INSECURE=true)")
 	fs.String("config", "", "file of name = value settings, one per line, for any of these flags (env CLUSTO_CONFIG); the command line overrides the environment, which overrides the file")
 	if cfg := configPath(args); cfg != "" {
@@ -201,6 +251,32 @@ func serve(args []string, stderr io.Writer) int {
 	origins, err := parseOrigins(*allowOrigin)
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod serve: --allow-origin: %v\n", err)
+		return 2
+	}
+	for _, c := range []struct {
+		name string
+		ok   bool
+		want string
+	}{
+		{"heavy-running", *heavyRunning > 0, "a positive whole number"},
+		{"heavy-queue", *heavyQueue > 0, "a positive whole number"},
+		{"heavy-per-token", *heavyPerToken > 0, "a positive whole number"},
+		{"heavy-wait", *heavyWait > 0, "a positive duration"},
+		{"query-timeout", *queryTimeout > 0, "a positive duration"},
+		{"dry-run-timeout", *dryRunTimeout > 0, "a positive duration"},
+		{"max-answer", *maxAnswer > 0, "a positive number of bytes"},
+	} {
+		if !c.ok {
+			fmt.Fprintf(stderr, "clustod serve: --%s must be %s\n", c.name, c.want)
+			return 2
+		}
+	}
+	// Checked before the lock file or the database is made: a backup
+	// directory that is the database's own must stop clustod with nothing
+	// touched.
+	backups, err := server.ResolveBackupDir(*dbPath, *backupDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod serve: --backup-dir: %v\n", err)
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
@@ -273,7 +349,9 @@ func serve(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
-	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: *backupDir, BackupKeep: *backupKeep, AllowedOrigins: origins})
+	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: backups, BackupKeep: *backupKeep,
+		HeavyRunning: *heavyRunning, HeavyQueue: *heavyQueue, HeavyPerToken: *heavyPerToken, HeavyWait: *heavyWait,
+		QueryTimeout: *queryTimeout, DryRunTimeout: *dryRunTimeout, MaxAnswerBytes: *maxAnswer, AllowedOrigins: origins})
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -282,7 +360,9 @@ func serve(args []string, stderr io.Writer) int {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("serving", "addr", addr.String(), "db", *dbPath, "authentication", !anonymous, "max_body", *maxBody, "backup_dir", api.BackupDir(), "backup_keep", *backupKeep)
+	log.Info("serving", "addr", addr.String(), "db", *dbPath, "authentication", !anonymous, "max_body", *maxBody, "backup_dir", api.BackupDir(), "backup_keep", *backupKeep,
+		"heavy_running", *heavyRunning, "heavy_queue", *heavyQueue, "heavy_per_token", *heavyPerToken, "heavy_wait", heavyWait.String(),
+		"query_timeout", queryTimeout.String(), "dry_run_timeout", dryRunTimeout.String(), "max_answer", *maxAnswer)
 	errc := make(chan error, 1)
 	// The listener turns net/http's own plain-text refusals into JSON.
 	go func() { errc <- srv.Serve(api.Listener(ln)) }()

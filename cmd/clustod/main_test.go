@@ -86,8 +86,15 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 // startDaemonEnv is startDaemon with settings in the environment (NAME=VALUE).
 func startDaemonEnv(t *testing.T, env []string, args ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(clustodBinary(t), append([]string{"serve"}, args...)...)
-	cmd.Env = append(os.Environ(), "CLUSTO_DB=", "CLUSTO_LISTEN=", "CLUSTO_DRIVERS=", "CLUSTO_MAX_BODY=", "CLUSTO_BACKUP_DIR=", "CLUSTO_BACKUP_KEEP=", "CLUSTO_CONFIG=", "CLUSTO_ALLOW_ORIGIN=", "CLUSTO_INSECURE=", "CLUSTO_SEED=")
+	return startDaemonBin(t, clustodBinary(t), env, args...)
+}
+
+// startDaemonBin is startDaemonEnv with the clustod binary at bin.
+func startDaemonBin(t *testing.T, bin string, env []string, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), "CLUSTO_DB=", "CLUSTO_LISTEN=", "CLUSTO_DRIVERS=", "CLUSTO_MAX_BODY=", "CLUSTO_BACKUP_DIR=", "CLUSTO_BACKUP_KEEP=", "CLUSTO_CONFIG=", "CLUSTO_ALLOW_ORIGIN=", "CLUSTO_INSECURE=", "CLUSTO_SEED=",
+		"CLUSTO_HEAVY_RUNNING=", "CLUSTO_HEAVY_QUEUE=", "CLUSTO_HEAVY_PER_TOKEN=", "CLUSTO_HEAVY_WAIT=", "CLUSTO_QUERY_TIMEOUT=", "CLUSTO_DRY_RUN_TIMEOUT=", "CLUSTO_MAX_ANSWER=")
 	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -390,6 +397,15 @@ func TestTokenCommands(t *testing.T) {
 		{args: []string{"serve", "extra"}, code: 2, err: "unexpected argument"},
 		{args: []string{"serve", "--max-body", "0"}, code: 2, err: "--max-body"},
 		{args: []string{"serve", "--backup-keep", "-1"}, code: 2, err: "--backup-keep -1 must be 0 (keep every backup) or more"},
+		{args: []string{"serve", "--heavy-running", "0"}, code: 2, err: "--heavy-running must be a positive whole number"},
+		{args: []string{"serve", "--heavy-queue", "-3"}, code: 2, err: "--heavy-queue must be a positive whole number"},
+		{args: []string{"serve", "--heavy-per-token", "0"}, code: 2, err: "--heavy-per-token must be a positive whole number"},
+		{args: []string{"serve", "--heavy-wait", "0s"}, code: 2, err: "--heavy-wait must be a positive duration"},
+		{args: []string{"serve", "--query-timeout", "-1s"}, code: 2, err: "--query-timeout must be a positive duration"},
+		{args: []string{"serve", "--dry-run-timeout", "0s"}, code: 2, err: "--dry-run-timeout must be a positive duration"},
+		{args: []string{"serve", "--max-answer", "0"}, code: 2, err: "--max-answer must be a positive number of bytes"},
+		{args: []string{"serve", "--query-timeout", "soon"}, code: 2, err: "invalid value \"soon\" for flag -query-timeout"},
+		{args: []string{"serve", "--help"}, code: 0, err: "-heavy-per-token int\n    \theavy requests one token may have running or waiting; more are refused with 429 (env CLUSTO_HEAVY_PER_TOKEN) (default 4)"},
 		{args: []string{"serve", "--help"}, code: 0, err: "-backup-dir string\n    \tdirectory POST /api/v1/admin/backup writes snapshots into"},
 		{args: []string{"serve", "--help"}, code: 0, err: "(default: backups beside the --db file) (env CLUSTO_BACKUP_DIR)"},
 		{args: []string{"bogus"}, code: 2, err: "unknown command"},
@@ -413,6 +429,13 @@ func TestBadNumericEnvironment(t *testing.T) {
 		{"CLUSTO_MAX_BODY", "4MB", `CLUSTO_MAX_BODY="4MB" must be a positive number of bytes`},
 		{"CLUSTO_BACKUP_KEEP", "-1", `CLUSTO_BACKUP_KEEP="-1" must be a whole number (0 keeps every backup)`},
 		{"CLUSTO_BACKUP_KEEP", "seven", `CLUSTO_BACKUP_KEEP="seven" must be a whole number (0 keeps every backup)`},
+		{"CLUSTO_HEAVY_RUNNING", "0", `CLUSTO_HEAVY_RUNNING="0" must be a positive whole number`},
+		{"CLUSTO_HEAVY_QUEUE", "many", `CLUSTO_HEAVY_QUEUE="many" must be a positive whole number`},
+		{"CLUSTO_HEAVY_PER_TOKEN", "-1", `CLUSTO_HEAVY_PER_TOKEN="-1" must be a positive whole number`},
+		{"CLUSTO_HEAVY_WAIT", "10", `CLUSTO_HEAVY_WAIT="10" must be a positive duration such as 10s or 2m`},
+		{"CLUSTO_QUERY_TIMEOUT", "0s", `CLUSTO_QUERY_TIMEOUT="0s" must be a positive duration`},
+		{"CLUSTO_DRY_RUN_TIMEOUT", "soon", `CLUSTO_DRY_RUN_TIMEOUT="soon" must be a positive duration`},
+		{"CLUSTO_MAX_ANSWER", "64MiB", `CLUSTO_MAX_ANSWER="64MiB" must be a positive number of bytes`},
 	} {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
 			t.Setenv(tc.key, tc.value)
