@@ -287,20 +287,46 @@ func serve(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
+	// The listen address is checked before anything is made; it is bound
+	// only once the database is ready to serve.
+	resolved, err := net.ResolveTCPAddr("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "clustod serve: --listen %q: %v\n", *listen, err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	_, statErr := os.Stat(*dbPath)
+	_, lockErr := os.Stat(*dbPath + ".lock")
 	unlock, err := lockDatabase(*dbPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod: %v\n", err)
 		return 1
 	}
-	defer unlock()
-	_, statErr := os.Stat(*dbPath)
 	store, err := entity.Open(ctx, *dbPath, entity.Options{Drivers: reg})
 	if err != nil {
+		unlock()
 		fmt.Fprintf(stderr, "clustod: %v\n", err)
 		return 1
 	}
+	// refuse ends a start that cannot serve: what this start created (a
+	// new database and its lock file) is removed again, so that a refused
+	// configuration leaves nothing behind.
+	refuse := func(format string, args ...any) int {
+		store.Close()
+		if errors.Is(statErr, os.ErrNotExist) {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(*dbPath + suffix)
+			}
+		}
+		unlock()
+		if errors.Is(lockErr, os.ErrNotExist) {
+			os.Remove(*dbPath + ".lock")
+		}
+		fmt.Fprintf(stderr, format, args...)
+		return 1
+	}
+	defer unlock()
 	defer store.Close()
 	if errors.Is(statErr, os.ErrNotExist) {
 		// Said out loud: a mistyped --db in a unit file otherwise serves an
@@ -310,27 +336,27 @@ func serve(args []string, stderr io.Writer) int {
 	if *seed != "" {
 		latest, err := store.LatestChange(ctx)
 		if err != nil {
-			fmt.Fprintf(stderr, "clustod: %v\n", err)
-			return 1
+			return refuse("clustod: %v\n", err)
 		}
 		if latest == 0 {
 			plan, err := applyFile(ctx, store, *seed, false, false)
 			if err != nil {
-				fmt.Fprintf(stderr, "clustod: loading %s into the new database: %v\n", *seed, err)
-				return 1
+				return refuse("clustod: loading %s into the new database: %v\n", *seed, err)
 			}
 			log.Info("loaded seed inventory into the new database", "file", *seed, "created", plan.Create)
 		}
 	}
 	hasTokens, err := store.HasTokens(ctx)
 	if err != nil {
-		fmt.Fprintf(stderr, "clustod: %v\n", err)
-		return 1
+		return refuse("clustod: %v\n", err)
+	}
+	if !hasTokens && !resolved.IP.IsLoopback() && !*insecure {
+		return refuse("clustod: refusing to listen on %s without authentication: no API token exists.\n"+
+			"Create one first (clustod token create NAME --role admin --db %s), listen on a loopback address, or pass --insecure.\n", *listen, *dbPath)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		fmt.Fprintf(stderr, "clustod: %v\n", err)
-		return 1
+		return refuse("clustod: %v\n", err)
 	}
 	addr := ln.Addr().(*net.TCPAddr)
 	anonymous := false
@@ -343,10 +369,11 @@ func serve(args []string, stderr io.Writer) int {
 			anonymous = true
 			log.Warn("no API token exists and --insecure is set: serving WITHOUT authentication on a non-loopback address", "addr", addr.String())
 		default:
+			// The name resolved to a loopback address above but was bound
+			// elsewhere: refused all the same.
 			ln.Close()
-			fmt.Fprintf(stderr, "clustod: refusing to listen on %s without authentication: no API token exists.\n"+
+			return refuse("clustod: refusing to listen on %s without authentication: no API token exists.\n"+
 				"Create one first (clustod token create NAME --role admin --db %s), listen on a loopback address, or pass --insecure.\n", addr, *dbPath)
-			return 1
 		}
 	}
 	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: backups, BackupKeep: *backupKeep,

@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -489,5 +492,59 @@ func TestTokenCommandsAreAudited(t *testing.T) {
 	actor := "clustod/" + u.Username
 	if diff := cmp.Diff([]string{actor + ` create ops admin ""`, actor + ` revoke ops admin ""`}, got); diff != "" {
 		t.Fatalf("audit (-want +got):\n%s", diff)
+	}
+}
+
+// A serve that refuses its configuration leaves nothing behind: no
+// database file (nor its log or lock file) and no port bound, whichever
+// setting it refused and however late it found out.
+func TestRefusedConfigurationLeavesNothing(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeAddr := free.Addr().String()
+	free.Close()
+	dir := t.TempDir()
+	badDrivers := filepath.Join(dir, "drivers.json")
+	os.WriteFile(badDrivers, []byte(`{"drivers": [{"name": "Bad Name", "kind": "equipment"}]}`), 0o644)
+	badSeed := filepath.Join(dir, "seed.yaml")
+	os.WriteFile(badSeed, []byte("entities:\n  s1: {driver: nosuchdriver}\n"), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"a listen address that is not one", []string{"--listen", "127.0.0.1:notaport"}, "--listen"},
+		{"a port already taken", []string{"--listen", held.Addr().String()}, "address already in use"},
+		{"no token on a non-loopback address", []string{"--listen", "0.0.0.0:0"}, "refusing to listen"},
+		{"a seed that does not apply", []string{"--listen", freeAddr, "--seed", badSeed}, "nosuchdriver"},
+		{"a missing seed", []string{"--listen", freeAddr, "--seed", filepath.Join(dir, "none.yaml")}, "none.yaml"},
+		{"a bad drivers file", []string{"--listen", freeAddr, "--drivers", badDrivers}, "bad name"},
+		{"a bad number", []string{"--listen", freeAddr, "--max-body", "0"}, "--max-body"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "inventory.db")
+			_, stderr, code := runCLI(t, append([]string{"serve", "--db", db}, tc.args...)...)
+			if code == 0 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want a refusal naming %q", code, stderr, tc.want)
+			}
+			for _, suffix := range []string{"", "-wal", "-shm", ".lock"} {
+				if _, err := os.Stat(db + suffix); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("%s was left behind (%v)", filepath.Base(db+suffix), err)
+				}
+			}
+			// The free port is still free: nothing was left listening.
+			ln, err := net.Listen("tcp", freeAddr)
+			if err != nil {
+				t.Fatalf("port %s: %v", freeAddr, err)
+			}
+			ln.Close()
+		})
 	}
 }
