@@ -628,8 +628,14 @@ func testAddressOneHolder(c *checker) error {
 				map[string]any{"address": a.String()})
 		}
 	}
-	// An ip attribute holding an allocated address belongs to a holder of it.
+	// An ip attribute holding an allocated address belongs to a holder of
+	// it. At commit: the ip attributes the transaction wrote, and those
+	// holding an address it allocated.
 	wcond, wargs := c.written("a", "attrs", "entity_id", "attrs_hist")
+	if c.scoped {
+		wcond = "(" + wcond + " OR a.until IS NULL AND a.ip IN (SELECT x.address FROM ip_allocations x INDEXED BY ipalloc_hist WHERE x.block_id IN (SELECT id FROM temp.inv_scope) AND x.since >= ? AND x.until IS NULL))"
+		wargs = append(wargs, c.firstCid)
+	}
 	return c.sqlRule(`SELECT 'has ip ' || a.value || ', which is allocated to ' || group_concat(coalesce(h.name, '#' || i.entity_id), ', '), e.name || ',' || group_concat(coalesce(h.name, '#' || i.entity_id)),
 			json_object('address', a.value)
 		FROM attrs a JOIN entities e ON e.id = a.entity_id AND e.until IS NULL

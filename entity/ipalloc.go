@@ -444,17 +444,11 @@ func (tx *Tx) AllocateIP(req IPRequest) ([]Allocation, error) {
 	for i := 0; i < req.Count; i++ {
 		var o uint64
 		if req.Address != "" {
-			if o, err = tx.checkAddress(b, req.Address); err != nil {
+			if o, err = tx.checkAddress(b, req.Address, holder.id); err != nil {
 				return nil, err
 			}
-		} else {
-			var ok bool
-			if o, ok, err = tx.lowestFree(b); err != nil {
-				return nil, err
-			} else if !ok {
-				return nil, Errorf(KindConflict, "block %s (%s) has no free address left", b.row.name, b.prefix).WithCode("exhausted").
-					With("allocated", len(out))
-			}
+		} else if o, err = tx.nextFree(b, holder.id); err != nil {
+			return nil, errWith(err, "allocated", len(out))
 		}
 		a, err := tx.allocateOffset(b, holder, o, req.Interface)
 		if err != nil {
@@ -466,7 +460,7 @@ func (tx *Tx) AllocateIP(req IPRequest) ([]Allocation, error) {
 }
 
 // checkAddress validates an exact address request and returns its offset.
-func (tx *Tx) checkAddress(b *block, address string) (uint64, error) {
+func (tx *Tx) checkAddress(b *block, address string, holderID int64) (uint64, error) {
 	a, err := netip.ParseAddr(strings.TrimSpace(address))
 	if err != nil || a.Zone() != "" {
 		return 0, Errorf(KindInvalid, "%q is not an IP address", address)
@@ -489,6 +483,16 @@ func (tx *Tx) checkAddress(b *block, address string) (uint64, error) {
 	for _, r := range b.reserved {
 		if o >= r.first && o <= r.last {
 			return 0, Errorf(KindConflict, "%s in block %s is reserved (network, broadcast or gateway)", a, b.row.name)
+		}
+	}
+	if other, err := tx.ipAttrHolder(a, holderID); err != nil {
+		return 0, err
+	} else if other != "" {
+		if _, in, err := tx.runAt(b.row.id, o); err != nil || !in {
+			if err != nil {
+				return 0, err
+			}
+			return 0, Errorf(KindConflict, "%s is %s's ip attribute, though no block handed it out; delete that attribute first", a, other).With("holder", other)
 		}
 	}
 	if _, in, err := tx.runAt(b.row.id, o); err != nil {
@@ -794,6 +798,22 @@ func (tx *Tx) guardBlockAttr(r *entRow, key string) error {
 	return nil
 }
 
+// ipAttrHolder names an entity other than except that has address a as
+// an ip attribute, or "" when none has.
+func (tx *Tx) ipAttrHolder(a netip.Addr, except int64) (string, error) {
+	a16 := a.As16()
+	var name string
+	err := tx.queryRow(`SELECT e.name FROM attrs x JOIN entities e ON e.id = x.entity_id AND e.until IS NULL
+		WHERE x.ip = ? AND x.until IS NULL AND x.ip IS NOT NULL AND x.key = 'ip' AND x.entity_id <> ? ORDER BY e.name LIMIT 1`, a16[:], except).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", Internal("read ip attributes", err)
+	}
+	return name, nil
+}
+
 // NextFreeIP returns the address AllocateIP would hand out next, without
 // taking it.
 func (tx *Tx) NextFreeIP(blockName string) (string, error) {
@@ -801,12 +821,39 @@ func (tx *Tx) NextFreeIP(blockName string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	o, ok, err := tx.lowestFree(b)
+	o, err := tx.nextFree(b, 0)
 	if err != nil {
 		return "", err
 	}
-	if !ok {
-		return "", Errorf(KindConflict, "block %s (%s) has no free address left", b.row.name, b.prefix).WithCode("exhausted")
-	}
 	return offsetToAddr(b.prefix, o).String(), nil
+}
+
+// nextFree is the lowest address of b that is free to hand out to the
+// entity holderID: not allocated, not reserved, and not another entity's
+// ip attribute (set by hand, so in use though no block handed it out).
+func (tx *Tx) nextFree(b *block, holderID int64) (uint64, error) {
+	for {
+		o, ok, err := tx.lowestFree(b)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return 0, Errorf(KindConflict, "block %s (%s) has no free address left", b.row.name, b.prefix).WithCode("exhausted")
+		}
+		if other, err := tx.ipAttrHolder(offsetToAddr(b.prefix, o), holderID); err != nil {
+			return 0, err
+		} else if other == "" {
+			return o, nil
+		}
+		b.reserved = mergeSpans(append(b.reserved, span{o, o}))
+	}
+}
+
+// errWith adds a detail to err when it is an *Error.
+func errWith(err error, key string, value any) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.With(key, value)
+	}
+	return err
 }
