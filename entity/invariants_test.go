@@ -30,7 +30,9 @@ func invBase(t *testing.T) *entity.Store {
 			func() error { _, err := tx.Insert("r1", "s1", at(10)); return err },
 			func() error { _, err := tx.Insert("r1", "s2", at(12)); return err },
 			func() error { _, err := tx.Insert("r1", "sw", at(40)); return err },
-			func() error { return tx.Connect(entity.Endpoint{Name: "s1", Port: "eth0"}, entity.Endpoint{Name: "sw", Port: "1"}) },
+			func() error {
+				return tx.Connect(entity.Endpoint{Name: "s1", Port: "eth0"}, entity.Endpoint{Name: "sw", Port: "1"})
+			},
 			func() error { _, err := tx.Insert("pa", "s1", entity.Placement{}); return err },
 			func() error { _, err := tx.Insert("pb", "s1", entity.Placement{}); return err },
 			func() error { _, err := tx.Insert("ga", "gb", entity.Placement{}); return err },
@@ -40,8 +42,14 @@ func invBase(t *testing.T) *entity.Store {
 				_, err := tx.AllocateIP(entity.IPRequest{Block: "net", Entity: "s1", Address: "10.0.1.5", Interface: "eth0"})
 				return err
 			},
-			func() error { _, err := tx.AllocateIP(entity.IPRequest{Block: "sub", Entity: "s2", Interface: "eth0"}); return err },
-			func() error { _, err := tx.AllocateNames(entity.NameRequest{Manager: "nm", Driver: "server"}); return err },
+			func() error {
+				_, err := tx.AllocateIP(entity.IPRequest{Block: "sub", Entity: "s2", Interface: "eth0"})
+				return err
+			},
+			func() error {
+				_, err := tx.AllocateNames(entity.NameRequest{Manager: "nm", Driver: "server"})
+				return err
+			},
 			func() error {
 				_, err := tx.AddAttr("s2", entity.Attr{Key: "home", Value: entity.Value{Type: entity.TypeRef, Text: "gone"}})
 				return err
