@@ -122,13 +122,25 @@ func (c *checker) loadBlocks(cond string, args ...any) ([]*blockInfo, error) {
 	return out, err
 }
 
-// scopeBlocks returns the blocks the rules look at: those in scope, or
+// scopeBlocks returns the blocks the rules look at: those the transaction
+// changed (see the condition below), or
 // every block.
 func (c *checker) scopeBlocks() ([]*blockInfo, error) {
 	if c.blocksLoaded {
 		return c.scope, nil
 	}
-	bs, err := c.loadBlocks(c.in("e.id"))
+	// The blocks whose cidr or gateway the transaction wrote or ended,
+	// that it placed, or that it handed out or took back addresses of.
+	cond, args := "1", []any(nil)
+	if c.scoped {
+		cond = `e.id IN (SELECT x.entity_id FROM attrs x NOT INDEXED WHERE x.rid > ?2 AND x.key IN ('cidr', 'gateway')
+			UNION SELECT x.entity_id FROM attrs x INDEXED BY attrs_ended WHERE x.until >= ?1 AND x.key IN ('cidr', 'gateway')
+			UNION SELECT x.b FROM connections x NOT INDEXED WHERE x.rid > ?3 AND x.type = 'contains'
+			UNION SELECT x.block_id FROM ip_allocations x NOT INDEXED WHERE x.rid > ?4
+			UNION SELECT x.block_id FROM ip_allocations x INDEXED BY ipalloc_ended WHERE x.until >= ?1)`
+		args = []any{c.startRid["attrs"], c.startRid["connections"], c.startRid["ip_allocations"]}
+	}
+	bs, err := c.loadBlocks(cond, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -631,10 +643,11 @@ func testAddressOneHolder(c *checker) error {
 	// An ip attribute holding an allocated address belongs to a holder of
 	// it. At commit: the ip attributes the transaction wrote, and those
 	// holding an address it allocated.
-	wcond, wargs := c.written("a", "attrs", "entity_id", "attrs_hist")
+	wcond, wargs := "a.until IS NULL", []any(nil)
 	if c.scoped {
-		wcond = "(" + wcond + " OR a.until IS NULL AND a.ip IN (SELECT x.address FROM ip_allocations x INDEXED BY ipalloc_hist WHERE x.block_id IN (SELECT id FROM temp.inv_scope) AND x.since >= ? AND x.until IS NULL))"
-		wargs = append(wargs, c.firstCid)
+		wcond = `a.until IS NULL AND a.rid IN (SELECT y.rid FROM attrs y NOT INDEXED WHERE y.rid > ?
+			UNION SELECT y.rid FROM ip_allocations x CROSS JOIN attrs y ON y.ip = x.address AND y.until IS NULL AND y.ip IS NOT NULL WHERE x.rid > ? AND x.until IS NULL)`
+		wargs = []any{c.startRid["attrs"], c.startRid["ip_allocations"]}
 	}
 	return c.sqlRule(`SELECT 'has ip ' || a.value || ', which is allocated to ' || group_concat(coalesce(h.name, '#' || i.entity_id), ', '), e.name || ',' || group_concat(coalesce(h.name, '#' || i.entity_id)),
 			json_object('address', a.value)
@@ -645,16 +658,14 @@ func testAddressOneHolder(c *checker) error {
 }
 
 func testAllocationAttribute(c *checker) error {
-	// At commit: the allocations the transaction made (in blocks in
-	// scope), and every allocation of an entity whose ip attributes it
-	// edited (an attr_set, attr_del or claim whose before holds an ip).
+	// At commit: the allocations the transaction made, and those whose
+	// holder's ip attribute for the address it ended.
 	cond, args := "i.until IS NULL", []any(nil)
 	if c.scoped {
-		cond = `i.until IS NULL AND i.rid IN (
-			SELECT x.rid FROM ip_allocations x INDEXED BY ipalloc_hist WHERE x.block_id IN (SELECT id FROM temp.inv_scope) AND x.since >= ?1
-			UNION SELECT x.rid FROM changes ch CROSS JOIN ip_allocations x ON x.entity_id = ch.entity_id AND x.until IS NULL
-				WHERE ch.id >= ?1 AND (ch.op IN ('attr_set', 'attr_del') OR (ch.op = 'allocate' AND ch.peer_id IS NULL)) AND instr(ch.before, '"key":"ip"') > 0)`
-		args = []any{c.firstCid}
+		cond = `i.until IS NULL AND i.rid IN (SELECT x.rid FROM ip_allocations x NOT INDEXED WHERE x.rid > ?1
+			UNION SELECT x.rid FROM attrs y INDEXED BY attrs_ended CROSS JOIN ip_allocations x ON x.address = y.ip AND x.until IS NULL AND +x.entity_id = y.entity_id
+				WHERE y.until >= ?2 AND y.key = 'ip' AND y.ip IS NOT NULL)`
+		args = []any{c.startRid["ip_allocations"], c.firstCid}
 	}
 	return c.sqlRule(`SELECT 'holds ' || b.name || '''s address ' || `+addrText("i.address")+` || ' (interface ' || CASE i.interface WHEN '' THEN '-' ELSE i.interface END || ') but has no ip attribute for it; release the address instead of deleting the attribute',
 			coalesce(h.name, '#' || i.entity_id) || ',' || b.name
@@ -682,50 +693,12 @@ func testFreeSpaceIndex(c *checker) error {
 	// The transaction's own: what it allocated is in the runs, and what it
 	// released is out of them (unless allocated again).
 	if err := c.sqlRule(`SELECT 'allocation of ' || `+addrText("i.address")+` || ' is missing from the free-space index', coalesce(b.name, '#' || i.block_id)
-		FROM ip_allocations i INDEXED BY ipalloc_hist LEFT JOIN entities b ON b.id = i.block_id AND b.until IS NULL
-		WHERE i.block_id IN (SELECT id FROM temp.inv_scope) AND i.since >= ? AND i.until IS NULL AND NOT coalesce(`+inRun+`, 0)`, c.firstCid); err != nil {
+		FROM ip_allocations i LEFT JOIN entities b ON b.id = i.block_id AND b.until IS NULL
+		WHERE i.rid IN (SELECT rid FROM ip_allocations NOT INDEXED WHERE rid > ?) AND i.until IS NULL AND NOT coalesce(`+inRun+`, 0)`, c.startRid["ip_allocations"]); err != nil {
 		return err
 	}
-	bs, err := c.scopeBlocks()
-	if err != nil {
-		return err
-	}
-	for _, b := range bs {
-		if !b.valid {
-			continue
-		}
-		var released []string
-		err := c.rows(`SELECT json_extract(before, '$.address') FROM changes WHERE id >= ? AND op = 'release' AND peer_id = ?`, []any{c.firstCid, b.id}, func(r *sql.Rows) error {
-			var a sql.NullString
-			if err := r.Scan(&a); err != nil {
-				return err
-			}
-			if a.Valid {
-				released = append(released, a.String)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, s := range released {
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				continue
-			}
-			o, ok := addrToOffset(b.prefix, a)
-			if !ok {
-				continue
-			}
-			var stale bool
-			if err := c.q.QueryRowContext(c.ctx, `SELECT coalesce((SELECT r.last FROM ip_runs r WHERE r.block_id = ?1 AND r.first <= ?2 ORDER BY r.first DESC LIMIT 1) >= ?2, 0)
-				AND NOT EXISTS (SELECT 1 FROM ip_allocations WHERE block_id = ?1 AND offset = ?2 AND until IS NULL)`, b.id, biased(o)).Scan(&stale); err != nil {
-				return Internal("check "+c.rule, err)
-			}
-			if stale {
-				c.report(fmt.Sprintf("released address %s is still in %s's free-space index", a, b.name), []string{b.name}, map[string]any{"address": a.String()})
-			}
-		}
-	}
-	return nil
+	return c.sqlRule(`SELECT 'released address ' || `+addrText("i.address")+` || ' is still in the free-space index', coalesce(b.name, '#' || i.block_id)
+		FROM ip_allocations i INDEXED BY ipalloc_ended LEFT JOIN entities b ON b.id = i.block_id AND b.until IS NULL
+		WHERE i.until >= ? AND coalesce(`+inRun+`, 0)
+		AND NOT EXISTS (SELECT 1 FROM ip_allocations j WHERE j.block_id = i.block_id AND j.offset = i.offset AND j.until IS NULL)`, c.firstCid)
 }

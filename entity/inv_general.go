@@ -14,64 +14,66 @@ import (
 // name managers and history. (Racks are in inv_racks.go, address blocks in
 // inv_blocks.go.)
 
-// touching returns a condition that row alias of table (a versioned table
-// with entity-id columns cols) is current and names an entity in scope in
-// any of cols. For the whole inventory it is every current row. Each
-// branch goes through its column's index on current rows. It suits rows
-// an entity has few of (links, by the ports its driver declares).
-func (c *checker) touching(alias, table string, cols ...string) string {
-	if !c.scoped {
-		return alias + ".until IS NULL"
-	}
-	var parts []string
-	for _, col := range cols {
-		parts = append(parts, "SELECT x.rid FROM temp.inv_scope s CROSS JOIN "+table+" x ON x."+col+" = s.id AND x.until IS NULL")
-	}
-	return alias + ".until IS NULL AND " + alias + ".rid IN (" + strings.Join(parts, " UNION ") + ")"
-}
-
 // written returns a condition that row alias of table is current and was
-// written by the transaction for an entity in scope in column col, found
-// through hist, the table's index on (col, since): the cost is what the
-// transaction wrote, not what the entity holds (a holder of thousands of
-// addresses given one more). For the whole inventory: every current row.
-func (c *checker) written(alias, table, col, hist string) (string, []any) {
+// written by the transaction: its rowid is past the table's last one when
+// the transaction began (rows of these tables are only ever appended, and
+// rowids grow), a range of the primary key, so the cost is what the
+// transaction wrote, not what the entities it touched hold. For the whole
+// inventory: every current row.
+func (c *checker) written(alias, table string) (string, []any) {
 	if !c.scoped {
 		return alias + ".until IS NULL", nil
 	}
-	return alias + ".until IS NULL AND " + alias + ".rid IN (SELECT x.rid FROM " + table + " x INDEXED BY " + hist +
-		" WHERE x." + col + " IN (SELECT id FROM temp.inv_scope) AND x.since >= ?)", []any{c.firstCid}
+	return alias + ".until IS NULL AND " + alias + ".rid IN (SELECT rid FROM " + table + " NOT INDEXED WHERE rid > ?)", []any{c.startRid[table]}
 }
 
-// deadScope selects the entities in scope that are not current: those the
-// transaction deleted.
-const deadScope = `SELECT s.id FROM temp.inv_scope s WHERE NOT EXISTS (SELECT 1 FROM entities e WHERE e.id = s.id AND e.until IS NULL)`
+// deadSQL selects the entities the transaction deleted: those whose row
+// it ended without a current one after (?: its first change).
+const deadSQL = `SELECT DISTINCT x.id FROM entities x INDEXED BY entities_ended WHERE x.until >= ?
+	AND NOT EXISTS (SELECT 1 FROM entities y WHERE y.id = x.id AND y.until IS NULL)`
 
-// suspect returns a condition selecting the current rows of table (alias)
-// that a transaction could have left pointing at a deleted entity: the
-// rows naming, in any of cols, an entity it deleted, and the rows it wrote
-// (for an entity in scope in histCol, through hist). A row comes to point
-// at a deleted entity only when that entity is deleted or when the row is
-// written.
-func (c *checker) suspect(alias, table, hist, histCol string, cols ...string) (string, []any) {
+// scan is one read of rows of a table: its FROM (the table and alias,
+// with how to reach the rows) and WHERE, with the arguments.
+type scan struct {
+	from, where string
+	args        []any
+}
+
+// suspects returns the reads of the current rows of table (alias) that a
+// transaction could have left pointing at a deleted entity: the rows it
+// wrote (a range of the primary key), and the older rows naming, in any
+// of cols, an entity it deleted. A row comes to point at a deleted entity
+// only when it is written or when that entity is deleted. For the whole
+// inventory: every current row, in one read.
+func (c *checker) suspects(alias, table string, cols ...string) []scan {
 	if !c.scoped {
-		return alias + ".until IS NULL", nil
+		return []scan{{table + " " + alias, alias + ".until IS NULL", nil}}
 	}
-	var parts []string
+	start := c.startRid[table]
+	var dead []string
+	args := []any{start}
 	for _, col := range cols {
-		parts = append(parts, "SELECT x.rid FROM ("+deadScope+") d CROSS JOIN "+table+" x ON x."+col+" = d.id AND x.until IS NULL")
+		dead = append(dead, "SELECT x.rid FROM ("+deadSQL+") d CROSS JOIN "+table+" x ON x."+col+" = d.id AND x.until IS NULL")
+		args = append(args, c.firstCid)
 	}
-	parts = append(parts, "SELECT x.rid FROM "+table+" x INDEXED BY "+hist+" WHERE x."+histCol+" IN (SELECT id FROM temp.inv_scope) AND x.since >= ?")
-	return alias + ".until IS NULL AND " + alias + ".rid IN (" + strings.Join(parts, " UNION ") + ")", []any{c.firstCid}
+	return []scan{
+		{table + " " + alias + " NOT INDEXED", alias + ".rid > ? AND " + alias + ".until IS NULL", []any{start}},
+		{table + " " + alias, alias + ".until IS NULL AND " + alias + ".rid <= ? AND " + alias + ".rid IN (" + strings.Join(dead, " UNION ") + ")", args},
+	}
 }
+
+// newConnEnds is SQL for the entities at either end of connections of
+// type ?1 the transaction made (?2: connections' start rowid).
+const newConnEnds = `SELECT x.a AS id FROM connections x NOT INDEXED WHERE x.rid > ?2 AND x.type = ?1 UNION SELECT x.b FROM connections x NOT INDEXED WHERE x.rid > ?2 AND x.type = ?1`
 
 func testKnownDriver(c *checker) error {
 	known, err := json.Marshal(c.drivers.Names())
 	if err != nil {
 		return Internal("check "+c.rule, err)
 	}
+	cond, args := c.newRows("e", "entities")
 	return c.sqlRule(`SELECT 'is of driver ' || e.driver || ', which is not registered (is the server started with the drivers file that defines it?)', e.name
-		FROM entities e WHERE e.until IS NULL AND `+c.in("e.id")+` AND e.driver NOT IN (SELECT value FROM json_each(?)) ORDER BY e.name`, string(known))
+		FROM entities e WHERE e.until IS NULL AND `+cond+` AND e.driver NOT IN (SELECT value FROM json_each(?)) ORDER BY e.name`, append(args, string(known))...)
 }
 
 // ruleKeys are the attribute keys the rules read, each with the drivers
@@ -101,9 +103,16 @@ var ruleKeyList = func() string {
 }()
 
 func testSingleValue(c *checker) error {
-	return c.rows(`SELECT e.name, e.driver, a.key, count(*), group_concat(a.value, ', ') FROM attrs a JOIN entities e ON e.id = a.entity_id AND e.until IS NULL
-		WHERE a.until IS NULL AND `+c.in("a.entity_id")+` AND a.key IN (SELECT value FROM json_each(?))
-		GROUP BY a.entity_id, a.key HAVING count(*) > 1 ORDER BY e.name, a.key`, []any{ruleKeyList}, func(r *sql.Rows) error {
+	// A second value comes only with a value written.
+	from, args := "attrs a", []any{ruleKeyList}
+	if c.scoped {
+		from = `(SELECT DISTINCT x.entity_id, x.key FROM attrs x NOT INDEXED WHERE x.rid > ?2 AND x.until IS NULL AND x.key IN (SELECT value FROM json_each(?1))) p
+			CROSS JOIN attrs a ON a.entity_id = p.entity_id AND a.key = p.key`
+		args = append(args, c.startRid["attrs"])
+	}
+	return c.rows(`SELECT e.name, e.driver, a.key, count(*), group_concat(a.value, ', ') FROM `+from+` JOIN entities e ON e.id = a.entity_id AND e.until IS NULL
+		WHERE a.until IS NULL AND a.key IN (SELECT value FROM json_each(?1))
+		GROUP BY a.entity_id, a.key HAVING count(*) > 1 ORDER BY e.name, a.key`, args, func(r *sql.Rows) error {
 		var name, driver, key, values string
 		var n int
 		if err := r.Scan(&name, &driver, &key, &n, &values); err != nil {
@@ -116,14 +125,46 @@ func testSingleValue(c *checker) error {
 	})
 }
 
-func testAttrTypes(c *checker) error {
-	cond, args := c.written("a", "attrs", "entity_id", "attrs_hist")
-	return c.rows(`SELECT e.name, e.driver, a.key, a.type, a.value, a.num FROM attrs a JOIN entities e ON e.id = a.entity_id AND e.until IS NULL
-		WHERE `+cond+` ORDER BY e.name, a.rid`, args, func(r *sql.Rows) error {
-		var name, driver, key, typ, value string
-		var num sql.NullInt64
-		if err := r.Scan(&name, &driver, &key, &typ, &value, &num); err != nil {
+func testAttrTypes(c *checker) error { return c.attrPass() }
+
+// attrPass reads, once per check, the attributes that attr-type and
+// live-references look at (all current ones, or at commit those the
+// transaction wrote and those of or referring to an entity it deleted),
+// and reports the problems of both rules.
+func (c *checker) attrPass() error {
+	if c.attrsDone {
+		return nil
+	}
+	c.attrsDone = true
+	newOnly := c.startRid["attrs"]
+	for _, sc := range c.suspects("a", "attrs", "entity_id", "ref") {
+		if err := c.attrRows(sc, newOnly); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+func (c *checker) attrRows(sc scan, newOnly int64) error {
+	return c.rows(`SELECT a.rid, coalesce(e.name, '#' || a.entity_id), coalesce(e.driver, ''), e.rid IS NOT NULL, a.key, a.type, a.value, a.num,
+			a.ref IS NULL OR EXISTS (SELECT 1 FROM entities t WHERE t.id = a.ref AND t.until IS NULL), coalesce(a.ref, 0)
+		FROM `+sc.from+` LEFT JOIN entities e ON e.id = a.entity_id AND e.until IS NULL WHERE `+sc.where, sc.args, func(r *sql.Rows) error {
+		var rid, ref int64
+		var name, driver, key, typ, value string
+		var live, refLive bool
+		var num sql.NullInt64
+		if err := r.Scan(&rid, &name, &driver, &live, &key, &typ, &value, &num, &refLive, &ref); err != nil {
+			return err
+		}
+		if !live {
+			c.reportAs("live-references", fmt.Sprintf("attribute %s belongs to deleted entity %s", key, name), []string{name}, nil)
+			return nil
+		}
+		if !refLive {
+			c.reportAs("live-references", fmt.Sprintf("attribute %s of %s refers to deleted entity #%d", key, name, ref), []string{name}, nil)
+		}
+		if rid <= newOnly {
+			return nil // not written now: its type was judged when it was
 		}
 		d := c.driverOf(driver)
 		if d == nil {
@@ -140,52 +181,52 @@ func testAttrTypes(c *checker) error {
 		vals := map[string]any{"key": key, "type": typ, "value": value}
 		switch {
 		case typ != want:
-			c.report(fmt.Sprintf("%s of %s is a %s value (%s), but a %s's %s is %s", key, name, typ, value, driver, key, spec.Type), []string{name}, vals)
+			c.reportAs("attr-type", fmt.Sprintf("%s of %s is a %s value (%s), but a %s's %s is %s", key, name, typ, value, driver, key, spec.Type), []string{name}, vals)
 		case spec.Min != nil && num.Valid && num.Int64 < *spec.Min:
-			c.report(fmt.Sprintf("%s of %s is %d, below the %s driver's minimum of %d", key, name, num.Int64, driver, *spec.Min), []string{name}, vals)
+			c.reportAs("attr-type", fmt.Sprintf("%s of %s is %d, below the %s driver's minimum of %d", key, name, num.Int64, driver, *spec.Min), []string{name}, vals)
 		}
 		return nil
 	})
 }
 
 func testLiveReferences(c *checker) error {
-	cond, args := c.suspect("c", "connections", "conn_hist_a", "a", "a", "b")
-	if err := c.sqlRule(`SELECT c.type || ' connection between ' || coalesce(ea.name, '#' || c.a) || ' and ' || coalesce(eb.name, '#' || c.b) || ' involves a deleted entity',
-			coalesce(ea.name, '#' || c.a) || ',' || coalesce(eb.name, '#' || c.b)
-		FROM connections c LEFT JOIN entities ea ON ea.id = c.a AND ea.until IS NULL LEFT JOIN entities eb ON eb.id = c.b AND eb.until IS NULL
-		WHERE `+cond+` AND (ea.rid IS NULL OR eb.rid IS NULL)`, args...); err != nil {
+	for _, sc := range c.suspects("c", "connections", "a", "b") {
+		if err := c.sqlRule(`SELECT c.type || ' connection between ' || coalesce(ea.name, '#' || c.a) || ' and ' || coalesce(eb.name, '#' || c.b) || ' involves a deleted entity',
+				coalesce(ea.name, '#' || c.a) || ',' || coalesce(eb.name, '#' || c.b)
+			FROM `+sc.from+` LEFT JOIN entities ea ON ea.id = c.a AND ea.until IS NULL LEFT JOIN entities eb ON eb.id = c.b AND eb.until IS NULL
+			WHERE `+sc.where+` AND (ea.rid IS NULL OR eb.rid IS NULL)`, sc.args...); err != nil {
+			return err
+		}
+	}
+	if err := c.attrPass(); err != nil {
 		return err
 	}
-	cond, args = c.suspect("a", "attrs", "attrs_hist", "entity_id", "entity_id")
-	if err := c.sqlRule(`SELECT 'attribute ' || a.key || ' belongs to deleted entity #' || a.entity_id, '#' || a.entity_id
-		FROM attrs a LEFT JOIN entities e ON e.id = a.entity_id AND e.until IS NULL
-		WHERE `+cond+` AND e.rid IS NULL`, args...); err != nil {
-		return err
+	for _, sc := range c.suspects("i", "ip_allocations", "block_id", "entity_id") {
+		if err := c.sqlRule(`SELECT 'address allocation from ' || coalesce(b.name, '#' || i.block_id) || ' to ' || coalesce(h.name, '#' || i.entity_id) || ' involves a deleted entity',
+				coalesce(b.name, '#' || i.block_id) || ',' || coalesce(h.name, '#' || i.entity_id)
+			FROM `+sc.from+` LEFT JOIN entities b ON b.id = i.block_id AND b.until IS NULL LEFT JOIN entities h ON h.id = i.entity_id AND h.until IS NULL
+			WHERE `+sc.where+` AND (b.rid IS NULL OR h.rid IS NULL)`, sc.args...); err != nil {
+			return err
+		}
 	}
-	cond, args = c.suspect("a", "attrs", "attrs_hist", "entity_id", "ref")
-	if err := c.sqlRule(`SELECT 'attribute ' || a.key || ' of ' || coalesce(e.name, '#' || a.entity_id) || ' refers to deleted entity #' || a.ref, coalesce(e.name, '#' || a.entity_id)
-		FROM attrs a LEFT JOIN entities e ON e.id = a.entity_id AND e.until IS NULL
-		WHERE `+cond+` AND a.ref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entities t WHERE t.id = a.ref AND t.until IS NULL)`, args...); err != nil {
-		return err
-	}
-	cond, args = c.suspect("i", "ip_allocations", "ipalloc_hist", "block_id", "block_id", "entity_id")
-	return c.sqlRule(`SELECT 'address allocation from ' || coalesce(b.name, '#' || i.block_id) || ' to ' || coalesce(h.name, '#' || i.entity_id) || ' involves a deleted entity',
-			coalesce(b.name, '#' || i.block_id) || ',' || coalesce(h.name, '#' || i.entity_id)
-		FROM ip_allocations i LEFT JOIN entities b ON b.id = i.block_id AND b.until IS NULL LEFT JOIN entities h ON h.id = i.entity_id AND h.until IS NULL
-		WHERE `+cond+` AND (b.rid IS NULL OR h.rid IS NULL)`, args...)
+	return nil
 }
 
 func testOneParent(c *checker) error {
+	cond, args := "1", []any(nil)
+	if c.scoped {
+		cond, args = "c.b IN (SELECT x.b FROM connections x NOT INDEXED WHERE x.rid > ? AND x.type = 'contains')", []any{c.startRid["connections"]}
+	}
 	return c.sqlRule(`SELECT 'has ' || count(*) || ' physical parents: ' || group_concat(coalesce(p.name, '#' || c.a), ', '), coalesce(e.name, '#' || c.b)
 		FROM connections c LEFT JOIN entities e ON e.id = c.b AND e.until IS NULL LEFT JOIN entities p ON p.id = c.a AND p.until IS NULL
-		WHERE c.type = 'contains' AND c.until IS NULL AND ` + c.in("c.b") + ` GROUP BY c.b HAVING count(*) > 1`)
+		WHERE c.type = 'contains' AND c.until IS NULL AND `+cond+` GROUP BY c.b HAVING count(*) > 1`, args...)
 }
 
 func testParentAllowed(c *checker) error {
 	// A containment can become disallowed only when it is made, or when
 	// the drivers change: a reload scopes every entity of a changed
 	// driver and counts all their rows as written.
-	cond, args := c.written("c", "connections", "b", "conn_hist_b")
+	cond, args := c.written("c", "connections")
 	return c.rows(`SELECT p.name, p.driver, e.name, e.driver FROM connections c
 		JOIN entities p ON p.id = c.a AND p.until IS NULL JOIN entities e ON e.id = c.b AND e.until IS NULL
 		WHERE c.type = 'contains' AND `+cond+` ORDER BY p.name, e.name`, args, func(r *sql.Rows) error {
@@ -216,15 +257,14 @@ func testMemberLoop(c *checker) error { return c.loops("member") }
 // entity it touched; for each such candidate the walk goes up (each
 // (start, node) pair once, so it ends).
 func (c *checker) loops(typ string) error {
-	from := `temp.inv_scope k`
-	if !c.scoped {
-		from = `entities k INDEXED BY entities_cur_id WHERE k.until IS NULL AND`
-	} else {
-		from += ` WHERE`
+	// A loop a transaction made runs through a connection it made.
+	from, args := `entities k INDEXED BY entities_cur_id WHERE k.until IS NULL AND`, []any{typ}
+	if c.scoped {
+		from, args = `(`+newConnEnds+`) k WHERE`, []any{typ, c.startRid["connections"]}
 	}
 	var cands []int64
 	err := c.rows(`SELECT k.id FROM `+from+` EXISTS (SELECT 1 FROM connections x WHERE x.b = k.id AND x.type = ?1 AND x.until IS NULL)
-		AND EXISTS (SELECT 1 FROM connections x WHERE x.a = k.id AND x.type = ?1 AND x.until IS NULL)`, []any{typ}, func(r *sql.Rows) error {
+		AND EXISTS (SELECT 1 FROM connections x WHERE x.a = k.id AND x.type = ?1 AND x.until IS NULL)`, args, func(r *sql.Rows) error {
 		var id int64
 		cands = append(cands, id)
 		return r.Scan(&cands[len(cands)-1])
@@ -253,62 +293,125 @@ func (c *checker) loops(typ string) error {
 	})
 }
 
-func testPortOneLink(c *checker) error {
-	return c.sqlRule(`SELECT 'port ' || c.a_port || ' of ' || coalesce(e.name, '#' || c.a) || ' carries ' || count(*) || ' links', coalesce(e.name, '#' || c.a)
-		FROM connections c LEFT JOIN entities e ON e.id = c.a AND e.until IS NULL
-		WHERE c.type = 'link' AND c.until IS NULL AND ` + c.in("c.a") + ` GROUP BY c.a, c.a_port HAVING count(*) > 1`)
-}
+func testPortOneLink(c *checker) error { return c.linkPass() }
 
-func testLinkBothEnds(c *checker) error {
-	return c.sqlRule(`SELECT 'link ' || coalesce(e.name, '#' || c.a) || ':' || c.a_port || ' -> ' || coalesce(p.name, '#' || c.b) || ':' || c.b_port || ' has no reverse row',
-			coalesce(e.name, '#' || c.a) || ',' || coalesce(p.name, '#' || c.b)
-		FROM connections c LEFT JOIN entities e ON e.id = c.a AND e.until IS NULL LEFT JOIN entities p ON p.id = c.b AND p.until IS NULL
-		WHERE c.type = 'link' AND ` + c.touching("c", "connections", "a", "b") + ` AND NOT EXISTS (SELECT 1 FROM connections r WHERE r.type = 'link' AND r.until IS NULL
-		AND r.a = c.b AND r.b = c.a AND r.a_port = c.b_port AND r.b_port = c.a_port AND r.port_type IS c.port_type)`)
-}
+func testLinkBothEnds(c *checker) error { return c.linkPass() }
 
-func testLinkPorts(c *checker) error {
-	return c.rows(`SELECT e.name, e.driver, c.a_port, coalesce(c.port_type, ''), p.name FROM connections c
-		JOIN entities e ON e.id = c.a AND e.until IS NULL JOIN entities p ON p.id = c.b AND p.until IS NULL
-		WHERE c.type = 'link' AND `+c.touching("c", "connections", "a", "b")+` ORDER BY e.name, c.a_port`, nil, func(r *sql.Rows) error {
-		var name, driver, port, typ, peer string
-		if err := r.Scan(&name, &driver, &port, &typ, &peer); err != nil {
+func testLinkPorts(c *checker) error { return c.linkPass() }
+
+// linkPass reads, once per check, the link rows the three link rules
+// look at (all current ones, or at commit those the transaction wrote and
+// those whose other end it ended), and reports the problems of all three.
+func (c *checker) linkPass() error {
+	if c.linksDone {
+		return nil
+	}
+	c.linksDone = true
+	// A link is left with one end by writing one row, or by ending one.
+	reads := []scan{{"connections c", "c.until IS NULL", nil}}
+	if c.scoped {
+		reads = []scan{
+			{"connections c NOT INDEXED", "c.rid > ? AND c.until IS NULL", []any{c.startRid["connections"]}},
+			{"connections c", `c.until IS NULL AND c.rid <= ? AND c.rid IN (SELECT y.rid FROM connections r INDEXED BY conn_ended
+				CROSS JOIN connections y ON y.a = r.b AND y.type = 'link' AND y.a_port = r.b_port AND y.until IS NULL WHERE r.until >= ? AND r.type = 'link')`,
+				[]any{c.startRid["connections"], c.firstCid}},
+		}
+	}
+	type link struct {
+		rid, a, b          int64
+		name, driver, port string
+		peerPort, typ      string
+		links              int
+	}
+	// The number of links on the port: in a whole check; at commit the
+	// unique index on current ports (conn_cur_a) has refused a second
+	// link in this very transaction.
+	count := "1"
+	if !c.scoped {
+		count = "(SELECT count(*) FROM connections x WHERE x.a = c.a AND x.type = 'link' AND x.a_port = c.a_port AND x.until IS NULL)"
+	}
+	var all []link
+	for _, sc := range reads {
+		err := c.rows(`SELECT c.rid, c.a, c.b, coalesce(e.name, '#' || c.a), coalesce(e.driver, ''), c.a_port, c.b_port, coalesce(c.port_type, ''), `+count+`
+			FROM `+sc.from+` LEFT JOIN entities e ON e.id = c.a AND e.until IS NULL WHERE c.type = 'link' AND `+sc.where, sc.args, func(r *sql.Rows) error {
+			var l link
+			if err := r.Scan(&l.rid, &l.a, &l.b, &l.name, &l.driver, &l.port, &l.peerPort, &l.typ, &l.links); err != nil {
+				return err
+			}
+			all = append(all, l)
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		d := c.driverOf(driver)
-		if d == nil {
-			return nil
+	}
+	// Each row's reverse is mostly among the rows read: only the others
+	// are looked up.
+	type end struct {
+		a, b        int64
+		port, bport string
+		typ         string
+	}
+	key := func(a int64, port string, b int64, bport, typ string) end { return end{a, b, port, bport, typ} }
+	have := make(map[end]bool, len(all))
+	for _, l := range all {
+		have[key(l.a, l.port, l.b, l.peerPort, l.typ)] = true
+	}
+	crowded := map[string]bool{}
+	for _, l := range all {
+		if l.links > 1 && !crowded[fmt.Sprint(l.a, "\x00", l.port)] {
+			crowded[fmt.Sprint(l.a, "\x00", l.port)] = true
+			c.reportAs("port-one-link", fmt.Sprintf("port %s of %s carries %d links", l.port, l.name, l.links), []string{l.name}, map[string]any{"port": l.port})
 		}
-		p, ok := d.Port(port)
-		switch {
-		case !ok:
-			c.report(fmt.Sprintf("%s is linked on port %s, which a %s does not have", name, port, driver), []string{name, peer}, map[string]any{"port": port})
-		case p.Type != typ:
-			c.report(fmt.Sprintf("port %s of %s is a %s port but carries a %s link", port, name, p.Type, typ), []string{name, peer}, map[string]any{"port": port})
+		reverse := have[key(l.b, l.peerPort, l.a, l.port, l.typ)]
+		if !reverse {
+			if err := c.q.QueryRowContext(c.ctx, `SELECT EXISTS (SELECT 1 FROM connections r WHERE r.a = ? AND r.type = 'link' AND r.a_port = ? AND r.until IS NULL
+				AND r.b = ? AND r.b_port = ? AND r.port_type IS ?)`, l.b, l.peerPort, l.a, l.port, l.typ).Scan(&reverse); err != nil {
+				return Internal("check "+c.rule, err)
+			}
 		}
-		return nil
-	})
+		if !reverse {
+			c.reportAs("link-both-ends", fmt.Sprintf("link %s:%s -> %s:%s has no reverse row", l.name, l.port, c.name(l.b), l.peerPort), []string{l.name, c.name(l.b)}, nil)
+		}
+		if d := c.driverOf(l.driver); d != nil {
+			p, ok := d.Port(l.port)
+			switch {
+			case !ok:
+				c.reportAs("link-ports", fmt.Sprintf("%s is linked on port %s, which a %s does not have", l.name, l.port, l.driver), []string{l.name, c.name(l.b)}, map[string]any{"port": l.port})
+			case p.Type != l.typ:
+				c.reportAs("link-ports", fmt.Sprintf("port %s of %s is a %s port but carries a %s link", l.port, l.name, p.Type, l.typ), []string{l.name, c.name(l.b)}, map[string]any{"port": l.port})
+			}
+		}
+	}
+	return nil
 }
 
-// poolMembers reads, for every member of two or more pools that is in
-// scope or in a pool in scope, its pools in name order with their flags.
-func (c *checker) poolMembers(fn func(member string, pools []poolFlags)) error {
-	// The things to look at: those in two or more pools among every
-	// member, or at commit among the members in scope and all members of
-	// a pool in scope whose exclusive or unique flag the transaction wrote.
+// poolMember is a member of two or more pools, with its pools in name
+// order and their flags.
+type poolMember struct {
+	name  string
+	pools []poolFlags
+}
+
+// poolMembers reads the members of two or more pools that the pool rules
+// look at: every such member, or at commit those that joined a pool in
+// the transaction and all members of a pool whose exclusive or unique
+// flag it wrote or ended. Read once for both rules.
+func (c *checker) poolMembers() ([]poolMember, error) {
+	if c.poolsLoaded {
+		return c.pools, nil
+	}
 	var args []any
 	things := `SELECT x.b AS id FROM connections x WHERE x.type = 'member' AND x.until IS NULL`
 	if c.scoped {
-		things = `SELECT id FROM temp.inv_scope
-			UNION SELECT y.b FROM (SELECT s.id FROM temp.inv_scope s WHERE EXISTS (SELECT 1 FROM attrs f INDEXED BY attrs_hist
-				WHERE f.entity_id = s.id AND f.key IN ('exclusive', 'unique') AND (f.since >= ?1 OR f.until >= ?1))) f
-			CROSS JOIN connections y ON y.a = f.id AND y.type = 'member' AND y.until IS NULL`
-		args = []any{c.firstCid}
+		things = `SELECT x.b AS id FROM connections x NOT INDEXED WHERE x.rid > ?1 AND x.type = 'member'
+			UNION SELECT y.b FROM (SELECT f.entity_id AS id FROM attrs f NOT INDEXED WHERE f.rid > ?2 AND f.key IN ('exclusive', 'unique')
+				UNION SELECT f.entity_id FROM attrs f INDEXED BY attrs_ended WHERE f.until >= ?3 AND f.key IN ('exclusive', 'unique')) g
+			CROSS JOIN connections y ON y.a = g.id AND y.type = 'member' AND y.until IS NULL`
+		args = []any{c.startRid["connections"], c.startRid["attrs"], c.firstCid}
 	}
 	members := `SELECT k.id FROM (` + things + `) k CROSS JOIN connections x ON x.b = k.id AND x.type = 'member' AND x.until IS NULL
 		CROSS JOIN entities g ON g.id = x.a AND g.until IS NULL AND g.driver = 'pool' GROUP BY k.id HAVING count(DISTINCT x.a) > 1`
-	var cur string
-	var pools []poolFlags
 	err := c.rows(`SELECT m.name, g.name,
 			EXISTS (SELECT 1 FROM attrs a INDEXED BY attrs_cur_entity WHERE a.entity_id = g.id AND a.key = 'exclusive' AND a.value = 'true' AND a.until IS NULL),
 			EXISTS (SELECT 1 FROM attrs a INDEXED BY attrs_cur_entity WHERE a.entity_id = g.id AND a.key = 'unique' AND a.value = 'true' AND a.until IS NULL)
@@ -320,18 +423,15 @@ func (c *checker) poolMembers(fn func(member string, pools []poolFlags)) error {
 		if err := r.Scan(&m, &p.name, &p.exclusive, &p.unique); err != nil {
 			return err
 		}
-		if m != cur && cur != "" {
-			fn(cur, pools)
-			pools = nil
+		if n := len(c.pools); n == 0 || c.pools[n-1].name != m {
+			c.pools = append(c.pools, poolMember{name: m})
 		}
-		cur = m
-		pools = append(pools, p)
+		last := &c.pools[len(c.pools)-1]
+		last.pools = append(last.pools, p)
 		return nil
 	})
-	if err == nil && cur != "" {
-		fn(cur, pools)
-	}
-	return err
+	c.poolsLoaded = err == nil
+	return c.pools, err
 }
 
 type poolFlags struct {
@@ -340,79 +440,92 @@ type poolFlags struct {
 }
 
 func testPoolExclusive(c *checker) error {
-	return c.poolMembers(func(m string, pools []poolFlags) {
+	ms, err := c.poolMembers()
+	for _, m := range ms {
 		var names []string
-		for _, p := range pools {
+		for _, p := range m.pools {
 			names = append(names, p.name)
 		}
-		for _, p := range pools {
+		for _, p := range m.pools {
 			if p.exclusive {
-				c.report(fmt.Sprintf("%s is in exclusive pool %s and in other pools too (%s)", m, p.name, strings.Join(names, ", ")), append([]string{m}, names...), nil)
-				return
+				c.report(fmt.Sprintf("%s is in exclusive pool %s and in other pools too (%s)", m.name, p.name, strings.Join(names, ", ")), append([]string{m.name}, names...), nil)
+				break
 			}
 		}
-	})
+	}
+	return err
 }
 
 func testPoolUnique(c *checker) error {
-	return c.poolMembers(func(m string, pools []poolFlags) {
+	ms, err := c.poolMembers()
+	for _, m := range ms {
 		var unique []string
-		for _, p := range pools {
+		for _, p := range m.pools {
 			if p.unique {
 				unique = append(unique, p.name)
 			}
 		}
 		if len(unique) > 1 {
-			c.report(fmt.Sprintf("%s is in %d unique pools (%s); a thing may be in one", m, len(unique), strings.Join(unique, ", ")), append([]string{m}, unique...), nil)
+			c.report(fmt.Sprintf("%s is in %d unique pools (%s); a thing may be in one", m.name, len(unique), strings.Join(unique, ", ")), append([]string{m.name}, unique...), nil)
 		}
-	})
+	}
+	return err
 }
 
 func testNameCounter(c *checker) error {
+	cond, args := "1", []any(nil)
+	if c.scoped {
+		cond = `e.id IN (SELECT x.entity_id FROM attrs x NOT INDEXED WHERE x.rid > ? AND x.key = 'next'
+			UNION SELECT x.entity_id FROM attrs x INDEXED BY attrs_ended WHERE x.until >= ? AND x.key = 'next')`
+		args = []any{c.startRid["attrs"], c.firstCid}
+	}
 	return c.sqlRule(`SELECT 'next is ' || coalesce(cur, 'unset (1)') || ' but was ' || held || ' before: numbers below that may have been handed out', name,
 			json_object('next', coalesce(cur, 1), 'held', held)
 		FROM (SELECT e.name,
 			(SELECT a.num FROM attrs a INDEXED BY attrs_cur_entity WHERE a.entity_id = e.id AND a.key = 'next' AND a.until IS NULL AND a.num IS NOT NULL ORDER BY a.rid DESC LIMIT 1) AS cur,
 			(SELECT max(a.num) FROM attrs a WHERE a.entity_id = e.id AND a.key = 'next') AS held
-			FROM entities e WHERE e.driver = 'namemanager' AND e.until IS NULL AND ` + c.in("e.id") + `)
-		WHERE held > coalesce(cur, 1) ORDER BY name`)
+			FROM entities e WHERE e.driver = 'namemanager' AND e.until IS NULL AND `+cond+`)
+		WHERE held > coalesce(cur, 1) ORDER BY name`, args...)
 }
 
 func testHistory(c *checker) error {
-	if err := c.sqlRule(`SELECT 'has ' || count(*) || ' current rows', group_concat(name) FROM entities WHERE until IS NULL AND ` + c.in("id") + ` GROUP BY id HAVING count(*) > 1`); err != nil {
+	cond, args := "1", []any(nil)
+	if c.scoped {
+		cond, args = "rid IN (SELECT rid FROM entities NOT INDEXED WHERE rid > ?)", []any{c.startRid["entities"]}
+	}
+	if err := c.sqlRule(`SELECT 'has ' || count(*) || ' current rows', group_concat(name) FROM entities WHERE until IS NULL AND id IN (SELECT id FROM entities WHERE `+cond+`)
+		GROUP BY id HAVING count(*) > 1`, args...); err != nil {
 		return err
 	}
-	// At commit the rows to look at are those the transaction wrote; the
-	// rows it ended, it ended with its own change numbers, after they began.
-	tables := []struct{ table, col, hist string }{
-		{"entities", "id", "entities_hist_id"}, {"attrs", "entity_id", "attrs_hist"},
-		{"connections", "a", "conn_hist_a"}, {"ip_allocations", "block_id", "ipalloc_hist"},
-	}
-	var order, future []string
-	var args []any
-	for _, t := range tables {
-		from, where := t.table, "1"
+	// At commit the rows to look at are those the transaction wrote and
+	// those it ended.
+	ended := map[string]string{"entities": "entities_ended", "attrs": "attrs_ended", "connections": "conn_ended", "ip_allocations": "ipalloc_ended"}
+	var order []string
+	args = nil
+	for _, t := range []string{"entities", "attrs", "connections", "ip_allocations"} {
+		from := []string{"SELECT since, until FROM " + t}
 		if c.scoped {
-			from += " INDEXED BY " + t.hist
-			where = t.col + " IN (SELECT id FROM temp.inv_scope) AND since >= ?"
-			args = append(args, c.firstCid)
+			from = []string{"SELECT since, until FROM " + t + " NOT INDEXED WHERE rid > ?", "SELECT since, until FROM " + t + " INDEXED BY " + ended[t] + " WHERE until >= ?"}
+			args = append(args, c.startRid[t], c.firstCid)
 		}
-		order = append(order, "SELECT '"+t.table+"' AS t, since, until FROM "+from+" WHERE "+where)
-		future = append(future, "SELECT '"+t.table+"' AS t, max(since, coalesce(until, 0)) AS x FROM "+from+" WHERE "+where)
+		for _, f := range from {
+			order = append(order, "SELECT '"+t+"' AS t, since, until FROM ("+f+")")
+		}
 	}
+	rows := strings.Join(order, " UNION ALL ")
 	if err := c.sqlRule(`SELECT 'a row of ' || t || ' ends (change ' || until || ') before it starts (change ' || since || ')', '' FROM (
-		`+strings.Join(order, " UNION ALL ")+`) WHERE until IS NOT NULL AND until < since`, args...); err != nil {
+		`+rows+`) WHERE until IS NOT NULL AND until < since`, args...); err != nil {
 		return err
 	}
 	chain, chainArgs := "1", []any(nil)
 	if c.scoped {
-		chain, chainArgs = "n.id IN (SELECT id FROM temp.inv_scope) AND n.since >= ?", []any{c.firstCid}
+		chain, chainArgs = "n.rid IN (SELECT rid FROM entities NOT INDEXED WHERE rid > ?)", []any{c.startRid["entities"]}
 	}
 	if err := c.sqlRule(`SELECT 'version ' || v.version || ' ends at change ' || coalesce(v.until, 'none') || ' but version ' || n.version || ' starts at ' || n.since, n.name
-		FROM entities n INDEXED BY entities_hist_id JOIN entities v ON v.rid = (SELECT p.rid FROM entities p WHERE p.id = n.id AND p.since < n.since ORDER BY p.since DESC LIMIT 1)
+		FROM entities n JOIN entities v ON v.rid = (SELECT p.rid FROM entities p WHERE p.id = n.id AND p.since < n.since ORDER BY p.since DESC LIMIT 1)
 		WHERE `+chain+` AND (v.version != n.version - 1 OR v.until IS NOT n.since)`, chainArgs...); err != nil {
 		return err
 	}
-	return c.sqlRule(`SELECT 'a row of ' || t || ' refers to change ' || x || ', newer than the newest change', '' FROM (
-		`+strings.Join(future, " UNION ALL ")+`) WHERE x > (SELECT coalesce(max(id), 0) FROM changes)`, args...)
+	return c.sqlRule(`SELECT 'a row of ' || t || ' refers to change ' || max(since, coalesce(until, 0)) || ', newer than the newest change', '' FROM (
+		`+rows+`) WHERE max(since, coalesce(until, 0)) > (SELECT coalesce(max(id), 0) FROM changes)`, args...)
 }

@@ -37,16 +37,19 @@ func (c *checker) racks() (*rackData, error) {
 	if c.rackCache != nil {
 		return c.rackCache, nil
 	}
-	scope := "1"
+	scope, args := "1", []any(nil)
 	if c.scoped {
-		// The containers in scope, and those of children in scope.
-		scope = `c.a IN (SELECT id FROM temp.inv_scope
-			UNION SELECT x.a FROM temp.inv_scope s CROSS JOIN connections x ON x.b = s.id AND x.type = 'contains' AND x.until IS NULL)`
+		// The containers a placement was made in (a height written moves
+		// the placement: a new row too), and those whose units changed.
+		scope = `c.a IN (SELECT x.a FROM connections x NOT INDEXED WHERE x.rid > ?1 AND x.type = 'contains'
+			UNION SELECT x.entity_id FROM attrs x NOT INDEXED WHERE x.rid > ?2 AND x.key = 'units'
+			UNION SELECT x.entity_id FROM attrs x INDEXED BY attrs_ended WHERE x.until >= ?3 AND x.key = 'units')`
+		args = []any{c.startRid["connections"], c.startRid["attrs"], c.firstCid}
 	}
 	d := &rackData{containers: map[int64]*container{}}
 	err := c.rows(`SELECT c.a, c.b, coalesce(e.name, '#' || c.b), c.position, c.height FROM connections c LEFT JOIN entities e ON e.id = c.b AND e.until IS NULL
 		WHERE c.type = 'contains' AND c.until IS NULL AND (c.position IS NOT NULL OR c.height IS NOT NULL) AND `+scope+`
-		ORDER BY c.a, c.position, c.b`, nil, func(r *sql.Rows) error {
+		ORDER BY c.a, c.position, c.b`, args, func(r *sql.Rows) error {
 		var p placement
 		if err := r.Scan(&p.container, &p.child, &p.childName, &p.position, &p.height); err != nil {
 			return err

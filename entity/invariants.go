@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/clusto/clusto/drivers"
@@ -20,18 +21,21 @@ import (
 // children's positions and heights, and the drivers' defaults, and any
 // write to any of those (an insert, an attribute edit, a driver reload)
 // could break it. So every rule is code that answers one question, "which
-// problems does the inventory have?", asked of two scopes:
+// problems does the inventory have?", asked of two sets of rows:
 //
-//   - at commit, inside the write transaction, of the entities that the
-//     transaction's change records name (the subject and the peer of each
-//     change), which is cheap: a rule widens that set itself to what it
-//     needs (a rack of a touched server, the members of a touched pool);
+//   - at commit, inside the write transaction, of the rows it changed:
+//     those it wrote (rowids past the tables' last ones when it began;
+//     rows of the versioned tables are only appended) and those it ended
+//     (until at or past its first change, through the indexes of ended
+//     rows), each rule widening that set to what it needs (the rack of a
+//     new placement, the members of a pool whose flag was written);
 //   - by `clustod check`, of the whole inventory.
 //
-// The write path and check run the same code, so they cannot disagree. A
-// transaction that leaves any problem is refused whole (conflict, code
-// "invariant", naming the rule, the entities and the values) and nothing
-// of it is stored.
+// The write path and check run the same code, so they cannot disagree.
+// What the rows are is read from the database, not from the path that
+// wrote them. A transaction that leaves any problem is refused whole
+// (conflict, code "invariant", naming the rule, the entities and the
+// values) and nothing of it is stored.
 //
 // The operations keep their own checks too: they fail early, at the op
 // that went wrong, with the most specific message. The rules are what
@@ -58,8 +62,9 @@ type Invariant struct {
 type invariant struct {
 	Invariant
 	test func(c *checker) error
-	// needs names what must touch the scope for the rule to have anything
-	// to look at (see profile); "" for rules that always run.
+	// needs lists, space-separated, the kinds of change (see changeKinds)
+	// of which one must be in a transaction for the rule to have anything
+	// to look at; "" for rules that always run.
 	needs string
 }
 
@@ -79,46 +84,48 @@ func Invariants() []Invariant {
 
 func init() {
 	invariants = []invariant{
-		{Invariant{"known-driver", "every entity's driver is registered"}, testKnownDriver, ""},
-		{Invariant{"single-value", "the keys the rules read (units, height, cidr, gateway, exclusive, unique, basename, digits, next) hold at most one value"}, testSingleValue, ""},
-		{Invariant{"attr-type", "every value of a key its driver declares has the declared type and minimum"}, testAttrTypes, ""},
+		{Invariant{"known-driver", "every entity's driver is registered"}, testKnownDriver, "entities_new"},
+		{Invariant{"single-value", "the keys the rules read (units, height, cidr, gateway, exclusive, unique, basename, digits, next) hold at most one value"}, testSingleValue, "attrs_new"},
+		{Invariant{"attr-type", "every value of a key its driver declares has the declared type and minimum"}, testAttrTypes, "attrs_new"},
 		{Invariant{"live-references", "connections, references, allocations and attributes belong to and point at live entities"}, testLiveReferences, ""},
-		{Invariant{"one-parent", "an entity has at most one physical parent"}, testOneParent, "contains"},
-		{Invariant{"parent-allowed", "a child's driver may sit in its parent's driver"}, testParentAllowed, "contains"},
-		{Invariant{"contains-loop", "containment has no loops"}, testContainsLoop, "contains"},
-		{Invariant{"member-loop", "group membership has no loops"}, testMemberLoop, "members"},
-		{Invariant{"rack-fit", "a placed child's position and height lie inside its container's units 1..units"}, testRackFit, "contains"},
-		{Invariant{"rack-overlap", "no two children of a container share a unit"}, testRackOverlap, "contains"},
+		{Invariant{"one-parent", "an entity has at most one physical parent"}, testOneParent, "contains_new"},
+		{Invariant{"parent-allowed", "a child's driver may sit in its parent's driver"}, testParentAllowed, "contains_new"},
+		{Invariant{"contains-loop", "containment has no loops"}, testContainsLoop, "contains_new"},
+		{Invariant{"member-loop", "group membership has no loops"}, testMemberLoop, "member_new"},
+		{Invariant{"rack-fit", "a placed child's position and height lie inside its container's units 1..units"}, testRackFit, "contains_new rack_attrs"},
+		{Invariant{"rack-overlap", "no two children of a container share a unit"}, testRackOverlap, "contains_new rack_attrs"},
 		{Invariant{"port-one-link", "a port carries at most one link"}, testPortOneLink, "links"},
 		{Invariant{"link-both-ends", "every link is stored from both of its ends"}, testLinkBothEnds, "links"},
 		{Invariant{"link-ports", "a link joins ports its entities' drivers declare, of one type"}, testLinkPorts, "links"},
-		{Invariant{"block-cidr", "an ip block has a canonical IPv4 or IPv6 network (never IPv4-mapped IPv6); one is required once it is nested, holds blocks or hands out addresses"}, testBlockCIDR, "blocks"},
-		{Invariant{"block-gateway", "a block's gateway lies inside it and is not its network or broadcast address"}, testBlockGateway, "blocks"},
-		{Invariant{"block-inside-parent", "a child block lies strictly inside its parent block"}, testBlockInsideParent, "blocks"},
-		{Invariant{"block-siblings", "the child blocks of a block do not overlap"}, testBlockSiblings, "blocks"},
-		{Invariant{"allocation-inside-block", "an allocated address lies inside its block and matches its offset"}, testAllocationInsideBlock, "blocks"},
-		{Invariant{"allocation-reserved", "no block hands out its network or broadcast address (IPv4 up to /30) or its gateway"}, testAllocationReserved, "blocks"},
-		{Invariant{"allocation-in-child", "no block hands out an address inside one of its child blocks"}, testAllocationInChild, "blocks"},
-		{Invariant{"address-one-holder", "an address is handed out once in a block and its hierarchy, and an ip attribute holding an allocated address belongs to a holder of it"}, testAddressOneHolder, ""},
-		{Invariant{"allocation-attribute", "the holder of an allocated address carries it as its ip attribute (subkey: the interface)"}, testAllocationAttribute, ""},
-		{Invariant{"free-space-index", "the runs of allocated addresses (ip_runs) cover exactly the allocated addresses"}, testFreeSpaceIndex, "blocks"},
-		{Invariant{"pool-exclusive", "a member of an exclusive pool is in no other pool"}, testPoolExclusive, "members"},
-		{Invariant{"pool-unique", "a thing is in at most one unique pool"}, testPoolUnique, "members"},
-		{Invariant{"name-counter", "a name manager's next number never goes below a number it held before"}, testNameCounter, "namemanagers"},
+		{Invariant{"block-cidr", "an ip block has a canonical IPv4 or IPv6 network (never IPv4-mapped IPv6); one is required once it is nested, holds blocks or hands out addresses"}, testBlockCIDR, "contains_new block_attrs allocs"},
+		{Invariant{"block-gateway", "a block's gateway lies inside it and is not its network or broadcast address"}, testBlockGateway, "block_attrs"},
+		{Invariant{"block-inside-parent", "a child block lies strictly inside its parent block"}, testBlockInsideParent, "contains_new block_attrs"},
+		{Invariant{"block-siblings", "the child blocks of a block do not overlap"}, testBlockSiblings, "contains_new block_attrs"},
+		{Invariant{"allocation-inside-block", "an allocated address lies inside its block and matches its offset"}, testAllocationInsideBlock, "block_attrs allocs"},
+		{Invariant{"allocation-reserved", "no block hands out its network or broadcast address (IPv4 up to /30) or its gateway"}, testAllocationReserved, "block_attrs allocs"},
+		{Invariant{"allocation-in-child", "no block hands out an address inside one of its child blocks"}, testAllocationInChild, "contains_new block_attrs allocs"},
+		{Invariant{"address-one-holder", "an address is handed out once in a block and its hierarchy, and an ip attribute holding an allocated address belongs to a holder of it"}, testAddressOneHolder, "allocs ip_attrs"},
+		{Invariant{"allocation-attribute", "the holder of an allocated address carries it as its ip attribute (subkey: the interface)"}, testAllocationAttribute, "allocs ip_attrs"},
+		{Invariant{"free-space-index", "the runs of allocated addresses (ip_runs) cover exactly the allocated addresses"}, testFreeSpaceIndex, "allocs"},
+		{Invariant{"pool-exclusive", "a member of an exclusive pool is in no other pool"}, testPoolExclusive, "member_new pool_attrs"},
+		{Invariant{"pool-unique", "a thing is in at most one unique pool"}, testPoolUnique, "member_new pool_attrs"},
+		{Invariant{"name-counter", "a name manager's next number never goes below a number it held before"}, testNameCounter, "next_attrs"},
 		{Invariant{"history", "each entity has one current row, versions chain, rows end after they start, and no row refers to a change not yet made"}, testHistory, ""},
 	}
 }
 
-// checker runs the rules over one snapshot: the whole inventory, or the
-// scope of one write transaction.
+// checker runs the rules over one snapshot: the whole inventory, or what
+// one write transaction changed.
 type checker struct {
 	ctx     context.Context
 	q       queryer
 	drivers *drivers.Registry
-	// scoped limits the rules to the entities in temp.inv_scope and to the
-	// rows and changes from firstCid on (the transaction's own).
+	// scoped limits the rules to what the transaction changed: the rows it
+	// wrote (past startRid, by table) and those it ended (until at or past
+	// firstCid), and what those rows touch.
 	scoped   bool
 	firstCid int64
+	startRid map[string]int64
 	rule     string
 	problems []Problem
 	names    map[int64]string
@@ -127,21 +134,42 @@ type checker struct {
 	blockCache   map[int64]*blockInfo
 	scope        []*blockInfo
 	blocksLoaded bool
+	pools        []poolMember
+	poolsLoaded  bool
+	attrsDone    bool
+	linksDone    bool
 }
 
 // report records a problem of the rule being run.
 func (c *checker) report(msg string, entities []string, values map[string]any) {
-	c.problems = append(c.problems, Problem{Rule: c.rule, Message: msg, Entities: entities, Values: values})
+	c.reportAs(c.rule, msg, entities, values)
 }
 
-// in returns a condition on column col (entity ids) that holds for the
-// ids in scope: every id when checking the whole inventory. col is always
-// one of the store's own column names, never input.
-func (c *checker) in(col string) string {
+// reportAs records a problem of rule, found by a pass that serves several.
+func (c *checker) reportAs(rule, msg string, entities []string, values map[string]any) {
+	c.problems = append(c.problems, Problem{Rule: rule, Message: msg, Entities: entities, Values: values})
+}
+
+// newRows is a condition that row alias of table was written by the
+// transaction: its rowid is past the table's last one when the
+// transaction began (rows of these tables are only ever appended, and
+// rowids grow), a range of the primary key. For the whole inventory:
+// every row.
+func (c *checker) newRows(alias, table string) (string, []any) {
 	if !c.scoped {
-		return "1"
+		return "1", nil
 	}
-	return col + " IN (SELECT id FROM temp.inv_scope)"
+	return alias + ".rid IN (SELECT rid FROM " + table + " NOT INDEXED WHERE rid > ?)", []any{c.startRid[table]}
+}
+
+// endedRows is a condition that row alias was ended by the transaction,
+// through the table's index of ended rows; for the whole inventory, none
+// (every current row is looked at instead).
+func (c *checker) endedRows(alias string) (string, []any) {
+	if !c.scoped {
+		return "0", nil
+	}
+	return alias + ".until >= ?", []any{c.firstCid}
 }
 
 // rows runs a query and calls fn for each row; fn scans it.
@@ -214,32 +242,59 @@ func (c *checker) driverOf(name string) *drivers.Driver {
 	return d
 }
 
-// profileSQL says what touches the scope: an ip block, a membership, a
-// name manager, a containment, a link (current rows with an end in scope).
-// A rule that looks only at such things has nothing to look at without
-// them, and is not run: the common commit (one address, one attribute)
-// runs a fraction of the rules.
-const profileSQL = `SELECT
-	EXISTS (SELECT 1 FROM temp.inv_scope s CROSS JOIN entities e ON e.id = s.id AND e.until IS NULL AND e.driver = 'ipblock'),
-	EXISTS (SELECT 1 FROM temp.inv_scope s CROSS JOIN connections x ON x.a = s.id AND x.type = 'member' AND x.until IS NULL)
-		OR EXISTS (SELECT 1 FROM temp.inv_scope s CROSS JOIN connections x ON x.b = s.id AND x.type = 'member' AND x.until IS NULL),
-	EXISTS (SELECT 1 FROM temp.inv_scope s CROSS JOIN entities e ON e.id = s.id AND e.until IS NULL AND e.driver = 'namemanager'),
-	EXISTS (SELECT 1 FROM temp.inv_scope s CROSS JOIN connections x ON x.a = s.id AND x.type = 'contains' AND x.until IS NULL)
-		OR EXISTS (SELECT 1 FROM temp.inv_scope s CROSS JOIN connections x ON x.b = s.id AND x.type = 'contains' AND x.until IS NULL),
-	EXISTS (SELECT 1 FROM temp.inv_scope s CROSS JOIN connections x ON x.a = s.id AND x.type = 'link' AND x.until IS NULL)
-		OR EXISTS (SELECT 1 FROM temp.inv_scope s CROSS JOIN connections x ON x.b = s.id AND x.type = 'link' AND x.until IS NULL)`
+// changeKindsSQL says what kinds of change a transaction made, from the
+// rows it wrote (?2-?5: the start rowids of entities, attrs, connections,
+// ip_allocations) and ended (?1: its first change). A rule that looks only
+// at changes of kinds the transaction did not make has nothing to look at
+// and is not run: most commits (an address, an attribute) run a fraction
+// of the rules.
+const changeKindsSQL = `SELECT
+	EXISTS (SELECT 1 FROM entities NOT INDEXED WHERE rid > ?2),
+	EXISTS (SELECT 1 FROM attrs NOT INDEXED WHERE rid > ?3),
+	EXISTS (SELECT 1 FROM connections NOT INDEXED WHERE rid > ?4 AND type = 'contains'),
+	EXISTS (SELECT 1 FROM connections NOT INDEXED WHERE rid > ?4 AND type = 'member'),
+	EXISTS (SELECT 1 FROM connections NOT INDEXED WHERE rid > ?4 AND type = 'link')
+		OR EXISTS (SELECT 1 FROM connections INDEXED BY conn_ended WHERE until >= ?1 AND type = 'link'),
+	EXISTS (SELECT 1 FROM ip_allocations NOT INDEXED WHERE rid > ?5)
+		OR EXISTS (SELECT 1 FROM ip_allocations INDEXED BY ipalloc_ended WHERE until >= ?1),
+	(SELECT coalesce(json_group_array(key), '[]') FROM (SELECT DISTINCT key FROM attrs NOT INDEXED WHERE rid > ?3 AND key IN (` + ruleKeySQL + `)
+		UNION SELECT DISTINCT key FROM attrs INDEXED BY attrs_ended WHERE until >= ?1 AND key IN (` + ruleKeySQL + `)))`
+
+// ruleKeySQL lists, as SQL, the attribute keys whose writes and ends
+// changeKindsSQL reports: the rules' inputs, and ip.
+const ruleKeySQL = `'units', 'height', 'cidr', 'gateway', 'exclusive', 'unique', 'next', 'ip'`
+
+// keyKinds maps those keys to the kinds of change they are.
+var keyKinds = map[string]string{"units": "rack_attrs", "height": "rack_attrs", "cidr": "block_attrs", "gateway": "block_attrs",
+	"exclusive": "pool_attrs", "unique": "pool_attrs", "next": "next_attrs", "ip": "ip_attrs"}
+
+// changeKinds names the columns of changeKindsSQL.
+var changeKinds = []string{"entities_new", "attrs_new", "contains_new", "member_new", "links", "allocs",
+	"rack_attrs", "block_attrs", "pool_attrs", "next_attrs", "ip_attrs"}
 
 func (c *checker) run() error {
-	present := map[string]bool{"": true, "blocks": true, "members": true, "namemanagers": true, "contains": true, "links": true}
+	made := map[string]bool{}
 	if c.scoped {
-		var b, m, n, ct, l bool
-		if err := c.q.QueryRowContext(c.ctx, profileSQL).Scan(&b, &m, &n, &ct, &l); err != nil {
+		vals := make([]bool, 6)
+		var keys string
+		ptrs := []any{&vals[0], &vals[1], &vals[2], &vals[3], &vals[4], &vals[5], &keys}
+		if err := c.q.QueryRowContext(c.ctx, changeKindsSQL, c.firstCid, c.startRid["entities"], c.startRid["attrs"],
+			c.startRid["connections"], c.startRid["ip_allocations"]).Scan(ptrs...); err != nil {
 			return Internal("check rules", err)
 		}
-		present = map[string]bool{"": true, "blocks": b, "members": m, "namemanagers": n, "contains": ct, "links": l}
+		for i, k := range changeKinds[:6] {
+			made[k] = vals[i]
+		}
+		var written []string
+		if err := json.Unmarshal([]byte(keys), &written); err != nil {
+			return Internal("check rules", err)
+		}
+		for _, k := range written {
+			made[keyKinds[k]] = true
+		}
 	}
 	for _, inv := range invariants {
-		if !present[inv.needs] {
+		if c.scoped && inv.needs != "" && !slices.ContainsFunc(strings.Fields(inv.needs), func(k string) bool { return made[k] }) {
 			continue
 		}
 		c.rule = inv.Name
@@ -344,39 +399,20 @@ func checkAll(ctx context.Context, q queryer, reg *drivers.Registry) ([]Problem,
 	return append(problems, c.problems...), nil
 }
 
-// checkCommit runs every rule over what this transaction touched: the
-// entities its changes name. It runs last, after the transaction's
-// pending writes (runs, versions) are out, on its own connection.
+// checkCommit runs every rule over what this transaction changed. It
+// runs last, after the transaction's pending writes (runs, versions) are
+// out, on its own connection.
 func (tx *Tx) checkCommit() error {
-	if tx.firstCid == 0 {
-		return nil // nothing was recorded, so nothing changed
+	from := tx.firstCid
+	if from == 0 {
+		// No change recorded: no row can have been ended by one of its.
+		var latest sql.NullInt64
+		if err := tx.queryRow("SELECT max(id) FROM changes").Scan(&latest); err != nil {
+			return Internal("check rules", err)
+		}
+		from = latest.Int64 + 1
 	}
-	if err := tx.fillScope(`INSERT OR IGNORE INTO temp.inv_scope(id)
-		SELECT entity_id FROM changes WHERE id >= ?1 AND entity_id IS NOT NULL
-		UNION SELECT peer_id FROM changes WHERE id >= ?1 AND peer_id IS NOT NULL`, tx.firstCid); err != nil {
-		return err
-	}
-	return tx.checkScope(tx.s.drivers, tx.firstCid)
-}
-
-// fillScope empties the scope table and fills it with the ids query selects.
-func (tx *Tx) fillScope(query string, args ...any) error {
-	if _, err := tx.exec("check rules", "CREATE TEMP TABLE IF NOT EXISTS inv_scope(id INTEGER PRIMARY KEY)"); err != nil {
-		return err
-	}
-	if _, err := tx.exec("check rules", "DELETE FROM temp.inv_scope"); err != nil {
-		return err
-	}
-	_, err := tx.exec("check rules", query, args...)
-	return err
-}
-
-// checkScope runs the rules over the scope table under reg, counting
-// the rows and changes from change from on as the transaction's own (0:
-// all of them, as if every input of the entities in scope had changed),
-// and refuses the transaction when any rule breaks.
-func (tx *Tx) checkScope(reg *drivers.Registry, from int64) error {
-	c := &checker{ctx: tx.ctx, q: cached{tx}, drivers: reg, scoped: true, firstCid: from}
+	c := &checker{ctx: tx.ctx, q: cached{tx}, drivers: tx.s.drivers, scoped: true, firstCid: from, startRid: tx.startRid}
 	if err := c.run(); err != nil {
 		return err
 	}
@@ -401,10 +437,10 @@ func violation(problems []Problem) error {
 }
 
 // ReloadDrivers reads the drivers file again and adopts what it defines
-// only if the inventory keeps every rule under the new drivers (a rack
+// only if it brings the inventory no broken rule it did not have (a rack
 // driver's default units shrunk below a placed device, a port dropped
-// that carries a link, a parent no longer allowed). The rules run over
-// every entity of each driver that changed, on the writer, so that no
+// that carries a link, a parent no longer allowed). The whole check runs
+// under the drivers now and under the new ones, on the writer, so that no
 // write slips in between the check and the swap. A file that breaks a
 // rule is refused whole (conflict, code invariant) and the drivers stay
 // as they were.
@@ -415,19 +451,35 @@ func (s *Store) ReloadDrivers(ctx context.Context, path string) error {
 		// the operator's own file.
 		return Errorf(KindInvalid, "%s", err.Error())
 	}
-	changed := s.drivers.Changed(staged)
+	if len(s.drivers.Changed(staged)) == 0 {
+		return nil
+	}
 	return s.Update(ctx, "", func(tx *Tx) error {
-		if len(changed) > 0 {
-			list, err := json.Marshal(changed)
-			if err != nil {
-				return Internal("reload drivers", err)
+		problem := func(reg *drivers.Registry) ([]Problem, error) {
+			c := &checker{ctx: tx.ctx, q: cached{tx}, drivers: reg}
+			err := c.run()
+			return c.problems, err
+		}
+		before, err := problem(s.drivers)
+		if err != nil {
+			return err
+		}
+		after, err := problem(staged)
+		if err != nil {
+			return err
+		}
+		had := map[string]bool{}
+		for _, p := range before {
+			had[p.Rule+"\x00"+p.Message] = true
+		}
+		var fresh []Problem
+		for _, p := range after {
+			if !had[p.Rule+"\x00"+p.Message] {
+				fresh = append(fresh, p)
 			}
-			if err := tx.fillScope("INSERT INTO temp.inv_scope(id) SELECT id FROM entities WHERE until IS NULL AND driver IN (SELECT value FROM json_each(?))", string(list)); err != nil {
-				return err
-			}
-			if err := tx.checkScope(staged, 0); err != nil {
-				return fmt.Errorf("the drivers file %s does not fit the inventory: %w", path, err)
-			}
+		}
+		if len(fresh) > 0 {
+			return fmt.Errorf("the drivers file %s does not fit the inventory: %w", path, violation(fresh))
 		}
 		s.drivers.Replace(staged)
 		return nil

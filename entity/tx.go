@@ -43,6 +43,21 @@ type Tx struct {
 	kids map[int64][]childBlock
 	// fresh is what is known of entities created here (see fresh.go).
 	fresh map[int64]*freshEntity
+	// startRid is each versioned table's last rowid when the transaction
+	// began: the rules look at the rows past it (see invariants.go).
+	startRid map[string]int64
+}
+
+// noteStartRids records where each versioned table ended when the
+// transaction began (max of an integer primary key is one seek).
+func (tx *Tx) noteStartRids() error {
+	var e, a, c, i int64
+	if err := tx.queryRow(`SELECT coalesce((SELECT max(rid) FROM entities), 0), coalesce((SELECT max(rid) FROM attrs), 0),
+		coalesce((SELECT max(rid) FROM connections), 0), coalesce((SELECT max(rid) FROM ip_allocations), 0)`).Scan(&e, &a, &c, &i); err != nil {
+		return Internal("begin write", err)
+	}
+	tx.startRid = map[string]int64{"entities": e, "attrs": a, "connections": c, "ip_allocations": i}
+	return nil
 }
 
 // DefaultActor is recorded when a write names no actor.
@@ -83,6 +98,9 @@ func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (e
 		}
 	}()
 	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, write: true, actor: actor, now: formatTime(s.now())}
+	if err := tx.noteStartRids(); err != nil {
+		return err
+	}
 	defer func() {
 		for _, st := range tx.stmts {
 			st.Close()
