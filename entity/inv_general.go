@@ -146,15 +146,24 @@ func (c *checker) attrPass() error {
 }
 
 func (c *checker) attrRows(sc scan, newOnly int64) error {
-	return c.rows(`SELECT a.rid, coalesce(e.name, '#' || a.entity_id), coalesce(e.driver, ''), e.rid IS NOT NULL, a.key, a.type, a.value, a.num,
-			a.ref IS NULL OR EXISTS (SELECT 1 FROM entities t WHERE t.id = a.ref AND t.until IS NULL), coalesce(a.ref, 0)
-		FROM `+sc.from+` LEFT JOIN entities e ON e.id = a.entity_id AND e.until IS NULL WHERE `+sc.where, sc.args, func(r *sql.Rows) error {
-		var rid, ref int64
-		var name, driver, key, typ, value string
-		var live, refLive bool
+	return c.rows(`SELECT a.rid, a.entity_id, a.key, a.type, a.value, a.num, coalesce(a.ref, 0) FROM `+sc.from+` WHERE `+sc.where, sc.args, func(r *sql.Rows) error {
+		var rid, id, ref int64
+		var key, typ, value string
 		var num sql.NullInt64
-		if err := r.Scan(&rid, &name, &driver, &live, &key, &typ, &value, &num, &refLive, &ref); err != nil {
+		if err := r.Scan(&rid, &id, &key, &typ, &value, &num, &ref); err != nil {
 			return err
+		}
+		owner, err := c.entity(id)
+		if err != nil {
+			return err
+		}
+		name, driver, live, refLive := owner.name, owner.driver, owner.live, true
+		if ref != 0 {
+			target, err := c.entity(ref)
+			if err != nil {
+				return err
+			}
+			refLive = target.live
 		}
 		if !live {
 			c.reportAs("live-references", fmt.Sprintf("attribute %s belongs to deleted entity %s", key, name), []string{name}, nil)
@@ -190,22 +199,32 @@ func (c *checker) attrRows(sc scan, newOnly int64) error {
 }
 
 func testLiveReferences(c *checker) error {
-	for _, sc := range c.suspects("c", "connections", "a", "b") {
-		if err := c.sqlRule(`SELECT c.type || ' connection between ' || coalesce(ea.name, '#' || c.a) || ' and ' || coalesce(eb.name, '#' || c.b) || ' involves a deleted entity',
-				coalesce(ea.name, '#' || c.a) || ',' || coalesce(eb.name, '#' || c.b)
-			FROM `+sc.from+` LEFT JOIN entities ea ON ea.id = c.a AND ea.until IS NULL LEFT JOIN entities eb ON eb.id = c.b AND eb.until IS NULL
-			WHERE `+sc.where+` AND (ea.rid IS NULL OR eb.rid IS NULL)`, sc.args...); err != nil {
-			return err
-		}
+	if err := c.connPass(); err != nil {
+		return err
 	}
 	if err := c.attrPass(); err != nil {
 		return err
 	}
 	for _, sc := range c.suspects("i", "ip_allocations", "block_id", "entity_id") {
-		if err := c.sqlRule(`SELECT 'address allocation from ' || coalesce(b.name, '#' || i.block_id) || ' to ' || coalesce(h.name, '#' || i.entity_id) || ' involves a deleted entity',
-				coalesce(b.name, '#' || i.block_id) || ',' || coalesce(h.name, '#' || i.entity_id)
-			FROM `+sc.from+` LEFT JOIN entities b ON b.id = i.block_id AND b.until IS NULL LEFT JOIN entities h ON h.id = i.entity_id AND h.until IS NULL
-			WHERE `+sc.where+` AND (b.rid IS NULL OR h.rid IS NULL)`, sc.args...); err != nil {
+		err := c.rows(`SELECT i.block_id, i.entity_id FROM `+sc.from+` WHERE `+sc.where, sc.args, func(r *sql.Rows) error {
+			var block, holder int64
+			if err := r.Scan(&block, &holder); err != nil {
+				return err
+			}
+			b, err := c.entity(block)
+			if err != nil {
+				return err
+			}
+			h, err := c.entity(holder)
+			if err != nil {
+				return err
+			}
+			if !b.live || !h.live {
+				c.report(fmt.Sprintf("address allocation from %s to %s involves a deleted entity", b.name, h.name), []string{b.name, h.name}, nil)
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -222,30 +241,7 @@ func testOneParent(c *checker) error {
 		WHERE c.type = 'contains' AND c.until IS NULL AND `+cond+` GROUP BY c.b HAVING count(*) > 1`, args...)
 }
 
-func testParentAllowed(c *checker) error {
-	// A containment can become disallowed only when it is made, or when
-	// the drivers change: a reload scopes every entity of a changed
-	// driver and counts all their rows as written.
-	cond, args := c.written("c", "connections")
-	return c.rows(`SELECT p.name, p.driver, e.name, e.driver FROM connections c
-		JOIN entities p ON p.id = c.a AND p.until IS NULL JOIN entities e ON e.id = c.b AND e.until IS NULL
-		WHERE c.type = 'contains' AND `+cond+` ORDER BY p.name, e.name`, args, func(r *sql.Rows) error {
-		var parent, pdriver, child, cdriver string
-		if err := r.Scan(&parent, &pdriver, &child, &cdriver); err != nil {
-			return err
-		}
-		pd, cd := c.driverOf(pdriver), c.driverOf(cdriver)
-		if pd == nil || cd == nil || pd.Kind == drivers.Group || pd.MayContain(cd) {
-			return nil
-		}
-		allowed := "nothing"
-		if len(cd.Parents) > 0 {
-			allowed = strings.Join(cd.Parents, ", ")
-		}
-		c.report(fmt.Sprintf("%s (a %s) is in %s (a %s); a %s may go in: %s", child, cdriver, parent, pdriver, cdriver, allowed), []string{child, parent}, nil)
-		return nil
-	})
-}
+func testParentAllowed(c *checker) error { return c.connPass() }
 
 func testContainsLoop(c *checker) error { return c.loops("contains") }
 
@@ -293,98 +289,11 @@ func (c *checker) loops(typ string) error {
 	})
 }
 
-func testPortOneLink(c *checker) error { return c.linkPass() }
+func testPortOneLink(c *checker) error { return c.connPass() }
 
-func testLinkBothEnds(c *checker) error { return c.linkPass() }
+func testLinkBothEnds(c *checker) error { return c.connPass() }
 
-func testLinkPorts(c *checker) error { return c.linkPass() }
-
-// linkPass reads, once per check, the link rows the three link rules
-// look at (all current ones, or at commit those the transaction wrote and
-// those whose other end it ended), and reports the problems of all three.
-func (c *checker) linkPass() error {
-	if c.linksDone {
-		return nil
-	}
-	c.linksDone = true
-	// A link is left with one end by writing one row, or by ending one.
-	reads := []scan{{"connections c", "c.until IS NULL", nil}}
-	if c.scoped {
-		reads = []scan{
-			{"connections c NOT INDEXED", "c.rid > ? AND c.until IS NULL", []any{c.startRid["connections"]}},
-			{"connections c", `c.until IS NULL AND c.rid <= ? AND c.rid IN (SELECT y.rid FROM connections r INDEXED BY conn_ended
-				CROSS JOIN connections y ON y.a = r.b AND y.type = 'link' AND y.a_port = r.b_port AND y.until IS NULL WHERE r.until >= ? AND r.type = 'link')`,
-				[]any{c.startRid["connections"], c.firstCid}},
-		}
-	}
-	type link struct {
-		rid, a, b          int64
-		name, driver, port string
-		peerPort, typ      string
-		links              int
-	}
-	// The number of links on the port: in a whole check; at commit the
-	// unique index on current ports (conn_cur_a) has refused a second
-	// link in this very transaction.
-	count := "1"
-	if !c.scoped {
-		count = "(SELECT count(*) FROM connections x WHERE x.a = c.a AND x.type = 'link' AND x.a_port = c.a_port AND x.until IS NULL)"
-	}
-	var all []link
-	for _, sc := range reads {
-		err := c.rows(`SELECT c.rid, c.a, c.b, coalesce(e.name, '#' || c.a), coalesce(e.driver, ''), c.a_port, c.b_port, coalesce(c.port_type, ''), `+count+`
-			FROM `+sc.from+` LEFT JOIN entities e ON e.id = c.a AND e.until IS NULL WHERE c.type = 'link' AND `+sc.where, sc.args, func(r *sql.Rows) error {
-			var l link
-			if err := r.Scan(&l.rid, &l.a, &l.b, &l.name, &l.driver, &l.port, &l.peerPort, &l.typ, &l.links); err != nil {
-				return err
-			}
-			all = append(all, l)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	// Each row's reverse is mostly among the rows read: only the others
-	// are looked up.
-	type end struct {
-		a, b        int64
-		port, bport string
-		typ         string
-	}
-	key := func(a int64, port string, b int64, bport, typ string) end { return end{a, b, port, bport, typ} }
-	have := make(map[end]bool, len(all))
-	for _, l := range all {
-		have[key(l.a, l.port, l.b, l.peerPort, l.typ)] = true
-	}
-	crowded := map[string]bool{}
-	for _, l := range all {
-		if l.links > 1 && !crowded[fmt.Sprint(l.a, "\x00", l.port)] {
-			crowded[fmt.Sprint(l.a, "\x00", l.port)] = true
-			c.reportAs("port-one-link", fmt.Sprintf("port %s of %s carries %d links", l.port, l.name, l.links), []string{l.name}, map[string]any{"port": l.port})
-		}
-		reverse := have[key(l.b, l.peerPort, l.a, l.port, l.typ)]
-		if !reverse {
-			if err := c.q.QueryRowContext(c.ctx, `SELECT EXISTS (SELECT 1 FROM connections r WHERE r.a = ? AND r.type = 'link' AND r.a_port = ? AND r.until IS NULL
-				AND r.b = ? AND r.b_port = ? AND r.port_type IS ?)`, l.b, l.peerPort, l.a, l.port, l.typ).Scan(&reverse); err != nil {
-				return Internal("check "+c.rule, err)
-			}
-		}
-		if !reverse {
-			c.reportAs("link-both-ends", fmt.Sprintf("link %s:%s -> %s:%s has no reverse row", l.name, l.port, c.name(l.b), l.peerPort), []string{l.name, c.name(l.b)}, nil)
-		}
-		if d := c.driverOf(l.driver); d != nil {
-			p, ok := d.Port(l.port)
-			switch {
-			case !ok:
-				c.reportAs("link-ports", fmt.Sprintf("%s is linked on port %s, which a %s does not have", l.name, l.port, l.driver), []string{l.name, c.name(l.b)}, map[string]any{"port": l.port})
-			case p.Type != l.typ:
-				c.reportAs("link-ports", fmt.Sprintf("port %s of %s is a %s port but carries a %s link", l.port, l.name, p.Type, l.typ), []string{l.name, c.name(l.b)}, map[string]any{"port": l.port})
-			}
-		}
-	}
-	return nil
-}
+func testLinkPorts(c *checker) error { return c.connPass() }
 
 // poolMember is a member of two or more pools, with its pools in name
 // order and their flags.

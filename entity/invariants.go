@@ -137,7 +137,8 @@ type checker struct {
 	pools        []poolMember
 	poolsLoaded  bool
 	attrsDone    bool
-	linksDone    bool
+	connsDone    bool
+	ents         map[int64]ent
 }
 
 // report records a problem of the rule being run.
