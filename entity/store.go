@@ -110,6 +110,10 @@ func (s *Store) Size() int64 {
 }
 
 // DB exposes the SQLite pools to the query compiler and operations tooling.
+// The write pool's one connection is the store's for its whole life (the
+// single writer): writing through DB().Write would wait for it forever.
+// Write with Update; edit a file behind the store's back (as tests that
+// break rules do) through a connection of one's own.
 func (s *Store) DB() *schema.DB { return s.db }
 
 // Drivers returns the driver registry.
