@@ -14,7 +14,6 @@ import (
 
 func TestAttributeOperations(t *testing.T) {
 	type step struct {
-		name    string
 		op      func(tx *entity.Tx) error
 		wantErr entity.ErrorKind
 	}

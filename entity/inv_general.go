@@ -14,19 +14,6 @@ import (
 // name managers and history. (Racks are in inv_racks.go, address blocks in
 // inv_blocks.go.)
 
-// written returns a condition that row alias of table is current and was
-// written by the transaction: its rowid is past the table's last one when
-// the transaction began (rows of these tables are only ever appended, and
-// rowids grow), a range of the primary key, so the cost is what the
-// transaction wrote, not what the entities it touched hold. For the whole
-// inventory: every current row.
-func (c *checker) written(alias, table string) (string, []any) {
-	if !c.scoped {
-		return alias + ".until IS NULL", nil
-	}
-	return alias + ".until IS NULL AND " + alias + ".rid IN (SELECT rid FROM " + table + " NOT INDEXED WHERE rid > ?)", []any{c.startRid[table]}
-}
-
 // deadSQL selects the entities the transaction deleted: those whose row
 // it ended without a current one after (?: its first change).
 const deadSQL = `SELECT DISTINCT x.id FROM entities x INDEXED BY entities_ended WHERE x.until >= ?

@@ -163,16 +163,6 @@ func (c *checker) newRows(alias, table string) (string, []any) {
 	return alias + ".rid IN (SELECT rid FROM " + table + " NOT INDEXED WHERE rid > ?)", []any{c.startRid[table]}
 }
 
-// endedRows is a condition that row alias was ended by the transaction,
-// through the table's index of ended rows; for the whole inventory, none
-// (every current row is looked at instead).
-func (c *checker) endedRows(alias string) (string, []any) {
-	if !c.scoped {
-		return "0", nil
-	}
-	return alias + ".until >= ?", []any{c.firstCid}
-}
-
 // rows runs a query and calls fn for each row; fn scans it.
 func (c *checker) rows(query string, args []any, fn func(*sql.Rows) error) error {
 	rows, err := c.q.QueryContext(c.ctx, query, args...)

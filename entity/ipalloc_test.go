@@ -2,7 +2,6 @@ package entity_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -271,7 +270,7 @@ func BenchmarkNextFreeAddress(b *testing.B) {
 			var st *entity.BlockStatus
 			s.View(ctx, func(tx *entity.Tx) error { var err error; st, err = tx.BlockStatus("big", "", 1); return err })
 			if st.Allocated != int64(tc.n) {
-				b.Fatal(fmt.Sprintf("block holds %d allocations, want %d", st.Allocated, tc.n))
+				b.Fatalf("block holds %d allocations, want %d", st.Allocated, tc.n)
 			}
 		})
 	}

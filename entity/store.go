@@ -9,7 +9,6 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -505,14 +504,6 @@ func (s *Store) Exists(ctx context.Context, name string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
-}
-
-func quoteList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
-	}
-	return strings.Join(q, ", ")
 }
 
 var _ = fmt.Sprintf

@@ -397,11 +397,6 @@ func (tx *Tx) record(op string, subject, peer *entRow, before, after any) (int64
 	return cid, nil
 }
 
-func (tx *Tx) setAfter(cid int64, after any) error {
-	_, err := tx.exec("record change", "UPDATE changes SET after = ? WHERE id = ?", mustJSON(after), cid)
-	return err
-}
-
 // bump notes that change cid touched the entity. Versions move once per
 // transaction, not once per change: flushVersions, run before commit and
 // before any read-back inside the transaction, closes the entity's row and

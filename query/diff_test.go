@@ -358,15 +358,6 @@ func (b *builder) insert(parent, child *mEntity) {
 	b.m.conns = append(b.m.conns, mConn{typ: typ, a: parent.id, b: child.id})
 }
 
-func (b *builder) hasParent(e *mEntity) bool {
-	for _, c := range b.m.conns {
-		if c.typ == entity.Contains && c.b == e.id {
-			return true
-		}
-	}
-	return false
-}
-
 func (b *builder) isMember(g, e *mEntity) bool {
 	for _, c := range b.m.conns {
 		if c.typ == entity.Member && c.a == g.id && c.b == e.id {

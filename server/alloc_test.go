@@ -160,13 +160,9 @@ func TestConcurrentIPAllocation(t *testing.T) {
 	if st.Allocated != clients*each {
 		t.Errorf("block counts %d allocations", st.Allocated)
 	}
-	changes, err := e.store.Changes(context.Background(), 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
 	count := 0
 	for since := int64(0); ; {
-		changes, err = e.store.Changes(context.Background(), since, 1000)
+		changes, err := e.store.Changes(context.Background(), since, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}

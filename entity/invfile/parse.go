@@ -27,7 +27,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -571,14 +570,4 @@ func (p *parser) value(n *yaml.Node) (entity.Value, error) {
 		return entity.Value{}, errAt(p.pos(n), "%v", err)
 	}
 	return v, nil
-}
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
