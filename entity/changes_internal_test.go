@@ -44,7 +44,14 @@ func TestChangeRecordsEncodeAsMaps(t *testing.T) {
 			map[string]any{"a": "s1", "a_port": "eth0", "b": "sw1", "b_port": "1", "type": "nic"}},
 	}
 	for _, tc := range cases {
-		got, want := mustJSON(tc.typed), mustJSON(tc.asMap)
+		got, err := changeJSON(tc.typed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := changeJSON(tc.asMap)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%T encodes differently from its map (-map +typed):\n%s", tc.typed, diff)
 		}
@@ -164,5 +171,16 @@ func TestChildBlocksPlan(t *testing.T) {
 	if len(plan) < 2 || !strings.HasPrefix(plan[0], "SEARCH c USING INDEX conn_cur_a (a=? AND type=?)") ||
 		!strings.HasPrefix(plan[1], "SEARCH e USING INDEX entities_cur_id (id=?)") {
 		t.Errorf("plan %q: want the parent's connections first, then each child by id", plan)
+	}
+}
+
+// A change record that does not encode is an error, not a NULL before or
+// after in the history.
+func TestChangeRecordThatDoesNotEncodeIsAnError(t *testing.T) {
+	if _, err := changeJSON(map[string]any{"x": func() {}}); KindOf(err) != KindInternal {
+		t.Fatalf("encoding a func: %v, want an internal error", err)
+	}
+	if j, err := changeJSON(nil); err != nil || j != nil {
+		t.Fatalf("nil encodes as %v, %v; want NULL", j, err)
 	}
 }

@@ -352,22 +352,35 @@ func (c createChange) appendJSON(b []byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func mustJSON(v any) any {
+// changeJSON encodes a change record's before or after: nil stays NULL. A
+// value that does not encode is an error, never a silent NULL: the history
+// must say what the change did.
+func changeJSON(v any) (any, error) {
 	if v == nil {
-		return nil
+		return nil, nil
 	}
+	var b []byte
+	var err error
 	if c, ok := v.(createChange); ok {
-		b, err := c.appendJSON(nil)
-		if err != nil {
-			return nil
-		}
-		return string(b)
+		b, err = c.appendJSON(nil)
+	} else {
+		b, err = json.Marshal(v)
 	}
-	b, err := json.Marshal(v)
 	if err != nil {
-		return nil
+		return nil, Internal("encode change record", err)
 	}
-	return string(b)
+	return string(b), nil
+}
+
+// setBefore writes the before of change cid, known only once its rows are
+// closed.
+func (tx *Tx) setBefore(cid int64, before any) error {
+	j, err := changeJSON(before)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", j, cid)
+	return err
 }
 
 // record starts a change and returns its number; rows written for the
@@ -381,8 +394,16 @@ func (tx *Tx) record(op string, subject, peer *entRow, before, after any) (int64
 	if peer != nil {
 		pid, pname = peer.id, peer.name
 	}
+	bj, err := changeJSON(before)
+	if err != nil {
+		return 0, err
+	}
+	aj, err := changeJSON(after)
+	if err != nil {
+		return 0, err
+	}
 	res, err := tx.exec("record change", "INSERT INTO changes(at, actor, op, entity_id, entity, peer_id, peer, before, after) VALUES (?,?,?,?,?,?,?,?,?)",
-		tx.now, tx.actor, op, sid, sname, pid, pname, mustJSON(before), mustJSON(after))
+		tx.now, tx.actor, op, sid, sname, pid, pname, bj, aj)
 	if err != nil {
 		return 0, err
 	}
@@ -943,7 +964,7 @@ func (tx *Tx) SetAttr(name string, sel AttrSelector, values []Value) ([]Attr, er
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(before), cid); err != nil {
+	if err := tx.setBefore(cid, before); err != nil {
 		return nil, err
 	}
 	if err := tx.followHeight(r, sel.Key, cid); err != nil {
@@ -1027,7 +1048,7 @@ func (tx *Tx) Claim(name string, set []Attr, why string) error {
 		}
 		before = append(before, old...)
 	}
-	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(map[string]any{"attrs": before}), cid); err != nil {
+	if err := tx.setBefore(cid, map[string]any{"attrs": before}); err != nil {
 		return err
 	}
 	for _, a := range after {
@@ -1061,7 +1082,7 @@ func (tx *Tx) DelAttr(name string, sel AttrSelector) ([]Attr, error) {
 	if len(removed) == 0 {
 		return nil, Errorf(KindNotFound, "%s has no attribute %s", name, sel)
 	}
-	if _, err := tx.exec("record change", "UPDATE changes SET before = ? WHERE id = ?", mustJSON(removed), cid); err != nil {
+	if err := tx.setBefore(cid, removed); err != nil {
 		return nil, err
 	}
 	if err := tx.followHeight(r, sel.Key, cid); err != nil {
