@@ -17,8 +17,8 @@ func keyed(path, key string, body any) request {
 }
 
 // AllocateIP hands out addresses of a block to an entity: the lowest free
-// ones, or the Address asked for. A full block is a conflict with code
-// "exhausted".
+// ones, or the Address asked for. A full block is a conflict (Code) with
+// Reason "exhausted".
 func (c *Client) AllocateIP(ctx context.Context, block string, r IPRequest) ([]IPAllocation, error) {
 	var out struct {
 		Allocations []IPAllocation `json:"allocations"`
@@ -106,7 +106,7 @@ func (c *Client) AllocateNames(ctx context.Context, manager string, r NameReques
 }
 
 // Allocate claims Count entities matching a query and sets attributes on
-// them, as one change; too few matches is a conflict with code
+// them, as one change; too few matches is a conflict (Code) with Reason
 // "insufficient" (Details["available"] says how many there were).
 func (c *Client) Allocate(ctx context.Context, r AllocateRequest) ([]Entity, error) {
 	var out struct {

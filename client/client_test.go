@@ -332,7 +332,7 @@ func TestAllocations(t *testing.T) {
 	if _, err := c.AllocateIP(ctx, "tiny", client.IPRequest{Entity: "s0002", Count: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AllocateIP(ctx, "tiny", client.IPRequest{Entity: "s0002"}); apiErr(t, err).Code != "exhausted" {
+	if _, err := c.AllocateIP(ctx, "tiny", client.IPRequest{Entity: "s0002"}); apiErr(t, err).Code != client.CodeConflict || apiErr(t, err).Reason != "exhausted" {
 		t.Errorf("a full block: %v", err)
 	}
 
@@ -368,7 +368,7 @@ func TestAllocations(t *testing.T) {
 		t.Errorf("a dry run changed %s", dry[0].Name)
 	}
 	_, err = c.Allocate(ctx, client.AllocateRequest{Query: "driver:server and attr:status,unallocated", Count: 99})
-	if e := apiErr(t, err); e.Code != "insufficient" || e.Status != 409 || e.Details["available"] == nil {
+	if e := apiErr(t, err); e.Code != client.CodeConflict || e.Reason != "insufficient" || e.Status != 409 || e.Details["available"] == nil {
 		t.Errorf("too few: %+v", e)
 	}
 }

@@ -566,9 +566,9 @@ func (tx *Tx) FreePort(name, portType string) (string, error) {
 		}
 	}
 	if portType == "" {
-		return "", Errorf(KindConflict, "%s has no free port", name).WithCode("exhausted")
+		return "", Errorf(KindConflict, "%s has no free port", name).WithCode(ReasonExhausted)
 	}
-	return "", Errorf(KindConflict, "%s has no free %s port", name, portType).WithCode("exhausted")
+	return "", Errorf(KindConflict, "%s has no free %s port", name, portType).WithCode(ReasonExhausted)
 }
 
 // Connect links port a to port b with a cable. Both ports must be declared
@@ -779,7 +779,7 @@ func (tx *Tx) ConnectAuto(a, b Endpoint) (Endpoint, Endpoint, error) {
 			if len(seen) == 0 {
 				return a, b, Errorf(KindInvalid, "%s (%s) and %s (%s) have no port type in common", a.Name, ra.driver, b.Name, rb.driver)
 			}
-			return a, b, Errorf(KindConflict, "%s and %s have no free ports of a type in common", a.Name, b.Name).WithCode("exhausted")
+			return a, b, Errorf(KindConflict, "%s and %s have no free ports of a type in common", a.Name, b.Name).WithCode(ReasonExhausted)
 		}
 	}
 	return a, b, tx.Connect(a, b)

@@ -165,7 +165,7 @@ func dryRunRefused(ctx context.Context, why string) error {
 		return Internal("dry run", ctx.Err())
 	}
 	return Errorf(KindUnavailable, "the dry run did not finish before its deadline: %s; try again in a moment, when the server is less busy", why).
-		WithCode("dry_run_preempted").With(RetryAfter, 1)
+		WithCode(ReasonDryRunPreempted).With(RetryAfter, 1)
 }
 
 // DryRunPreemptions counts the dry runs a real write has canceled since

@@ -36,6 +36,24 @@ const (
 	KindUnavailable ErrorKind = "unavailable"
 )
 
+// The reasons: finer codes an error of a kind may carry (Error.Code, the
+// API's "reason"). A client branches on the kind first (the API's "code")
+// and on the reason when it needs the precise failure.
+const (
+	// ReasonExhausted: a block, rack or name manager has nothing left to
+	// hand out (conflict).
+	ReasonExhausted = "exhausted"
+	// ReasonInsufficient: a query allocation found fewer entities than
+	// asked for; Details["available"] says how many (conflict).
+	ReasonInsufficient = "insufficient"
+	// ReasonInvariant: the request would leave the inventory breaking one
+	// of its rules; Details["rule"] names it (conflict).
+	ReasonInvariant = "invariant"
+	// ReasonDryRunPreempted: real writes kept a dry run from finishing
+	// before its deadline (unavailable).
+	ReasonDryRunPreempted = "dry_run_preempted"
+)
+
 // RetryAfter is the detail of a KindTooManyRequests or KindUnavailable
 // error that says, in whole seconds, when to try again.
 const RetryAfter = "retry_after"

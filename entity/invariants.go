@@ -423,7 +423,7 @@ func violation(problems []Problem) error {
 	if len(problems) > 1 {
 		msg += fmt.Sprintf(" (and %d more problems)", len(problems)-1)
 	}
-	return Errorf(KindConflict, "%s", msg).WithCode("invariant").
+	return Errorf(KindConflict, "%s", msg).WithCode(ReasonInvariant).
 		With("rule", p.Rule).With("entities", p.Entities).With("problems", problems[:min(len(problems), maxReportedProblems)])
 }
 

@@ -838,7 +838,7 @@ func (tx *Tx) nextFree(b *block, holderID int64) (uint64, error) {
 			return 0, err
 		}
 		if !ok {
-			return 0, Errorf(KindConflict, "block %s (%s) has no free address left", b.row.name, b.prefix).WithCode("exhausted")
+			return 0, Errorf(KindConflict, "block %s (%s) has no free address left", b.row.name, b.prefix).WithCode(ReasonExhausted)
 		}
 		if other, err := tx.ipAttrHolder(offsetToAddr(b.prefix, o), holderID); err != nil {
 			return 0, err

@@ -66,7 +66,7 @@ func (tx *Tx) AllocateNames(req NameRequest) ([]string, error) {
 	for len(names) < req.Count {
 		if next >= limit {
 			return nil, Errorf(KindConflict, "name manager %s is exhausted: %s%0*d would need more than %d digits", m.name, base, int(digits), next, digits).
-				WithCode("exhausted").With("created", len(names))
+				WithCode(ReasonExhausted).With("created", len(names))
 		}
 		name := fmt.Sprintf("%s%0*d", base, int(digits), next)
 		next++

@@ -110,7 +110,7 @@ func (tx *Tx) AllocateRackUnits(req RackRequest) (Relation, error) {
 		}
 		free, ok := lowestGap(kids, units, h)
 		if !ok {
-			return Relation{}, Errorf(KindConflict, "%s has no %d contiguous free units for %s", p.name, h, c.name).WithCode("exhausted")
+			return Relation{}, Errorf(KindConflict, "%s has no %d contiguous free units for %s", p.name, h, c.name).WithCode(ReasonExhausted)
 		}
 		pos = &free
 	}

@@ -97,7 +97,7 @@ func Allocate(tx *entity.Tx, req AllocateRequest) ([]string, error) {
 			what = "entities match, each under a different " + req.Distinct + ","
 		}
 		return nil, entity.Errorf(entity.KindConflict, "only %d %s %q; %d were asked for", available, what, req.Query, req.Count).
-			WithCode("insufficient").With("available", available).With("requested", req.Count)
+			WithCode(entity.ReasonInsufficient).With("available", available).With("requested", req.Count)
 	}
 	for _, name := range picked {
 		if err := tx.Claim(name, req.Set, req.Query); err != nil {

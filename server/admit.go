@@ -195,11 +195,11 @@ func limit(r *http.Request, d time.Duration, flag, what string) (*http.Request, 
 // queryLimit and dryRunLimit are the deadlines of queries and exports,
 // and of plans and dry runs.
 func (s *Server) queryLimit(r *http.Request) (*http.Request, context.CancelFunc) {
-	return limit(r, s.opts.QueryTimeout, "query-timeout", "the query")
+	return limit(r, s.opts.QueryTimeout, reasonQueryTimeout, "the query")
 }
 
 func (s *Server) dryRunLimit(r *http.Request) (*http.Request, context.CancelFunc) {
-	return limit(r, s.opts.DryRunTimeout, "dry-run-timeout", "the dry run")
+	return limit(r, s.opts.DryRunTimeout, reasonDryRunTimeout, "the dry run")
 }
 
 // overLimit turns the failure caused by a request's own deadline (an
@@ -219,7 +219,7 @@ func overLimit(r *http.Request, err error) error {
 // answerTooLarge is the error of an answer over Options.MaxAnswerBytes.
 func (s *Server) answerTooLarge(what, hint string) error {
 	return entity.Errorf(entity.KindTooExpensive, "the answer to %s would be larger than %d bytes, the limit (clustod serve --max-answer); %s",
-		what, s.opts.MaxAnswerBytes, hint).WithCode("max-answer").With("limit", s.opts.MaxAnswerBytes)
+		what, s.opts.MaxAnswerBytes, hint).WithCode(reasonMaxAnswer).With("limit", s.opts.MaxAnswerBytes)
 }
 
 // admit lets a heavy request of route rt in (or refuses it) and puts it

@@ -57,7 +57,7 @@ func TestAllocateIPOverHTTP(t *testing.T) {
 	// Exhaustion of a tiny block answers 409 exhausted.
 	e.block("tiny", "192.0.2.0/32")
 	e.do("POST", api+"/ipblocks/tiny/allocate", map[string]any{"entity": "s2"}).want(t, http.StatusCreated)
-	if er := e.do("POST", api+"/ipblocks/tiny/allocate", map[string]any{"entity": "s2"}).wantErr(t, http.StatusConflict, "exhausted"); er.Reason != "exhausted" {
+	if er := e.do("POST", api+"/ipblocks/tiny/allocate", map[string]any{"entity": "s2"}).wantErr(t, http.StatusConflict, "conflict"); er.Reason != "exhausted" {
 		t.Errorf("reason = %q", er.Reason)
 	}
 }
@@ -198,7 +198,9 @@ func TestRackAllocationAndElevation(t *testing.T) {
 	e.do("POST", api+"/racks/r1/allocate", map[string]any{"entity": "b", "position": 4}).wantErr(t, http.StatusConflict, "conflict")
 	e.do("POST", api+"/racks/r1/allocate", map[string]any{"entity": "b", "position": 5}).wantErr(t, http.StatusConflict, "conflict")
 	e.do("POST", api+"/racks/r1/allocate", map[string]any{"entity": "b"}).want(t, http.StatusCreated)
-	e.do("POST", api+"/racks/r1/allocate", map[string]any{"entity": "c"}).wantErr(t, http.StatusConflict, "exhausted")
+	if er := e.do("POST", api+"/racks/r1/allocate", map[string]any{"entity": "c"}).wantErr(t, http.StatusConflict, "conflict"); er.Reason != "exhausted" {
+		t.Errorf("reason %q, want exhausted", er.Reason)
+	}
 	var el entity.Elevation
 	e.do("GET", api+"/racks/r1/elevation", nil).want(t, http.StatusOK).decode(t, &el)
 	var drawn []string

@@ -147,7 +147,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
 			msg = fmt.Sprintf("another backup is running (started by %q %s ago); try again when it finishes",
 				other.actor, time.Since(other.started).Round(time.Second))
 		}
-		return entity.Errorf(entity.KindConflict, "%s", msg).WithCode("backup_running")
+		return entity.Errorf(entity.KindConflict, "%s", msg).WithCode(reasonBackupRunning)
 	}
 	release := func() { s.backupRunning.CompareAndSwap(me, nil) }
 	defer release()
@@ -545,11 +545,11 @@ func resolveExisting(p string) string {
 }
 
 func backupNotFound(name string) error {
-	return entity.Errorf(entity.KindNotFound, "no backup named %q in the backup directory", name).WithCode("backup_not_found")
+	return entity.Errorf(entity.KindNotFound, "no backup named %q in the backup directory", name).WithCode(reasonBackupNotFound)
 }
 
 func backupExists(name string) error {
-	return entity.Errorf(entity.KindConflict, "a backup named %q exists already in the backup directory; choose another name", name).WithCode("backup_exists")
+	return entity.Errorf(entity.KindConflict, "a backup named %q exists already in the backup directory; choose another name", name).WithCode(reasonBackupExists)
 }
 
 // internalOnly makes err an internal error whatever its kind, so that its

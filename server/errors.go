@@ -27,13 +27,22 @@ var statusOf = map[entity.ErrorKind]int{
 	entity.KindUnavailable:     http.StatusServiceUnavailable,
 }
 
+// The reasons the server's own refusals carry (the entity package names
+// those of the store's).
+const (
+	reasonCrossOrigin    = "cross_origin"
+	reasonHostNotAllowed = "host_not_allowed"
+	reasonBackupRunning  = "backup_running"
+	reasonBackupNotFound = "backup_not_found"
+	reasonBackupExists   = "backup_exists"
+	reasonMaxAnswer      = "max-answer"
+	reasonQueryTimeout   = "query-timeout"
+	reasonDryRunTimeout  = "dry-run-timeout"
+)
+
 // retryAfterDefault is the Retry-After, in seconds, of a 429 or 503 whose
 // error names none.
 const retryAfterDefault = 1
-
-// allocationCodes are the finer codes that replace "conflict" as the code
-// of a 409 (they stay in reason as well).
-var allocationCodes = map[string]bool{"exhausted": true, "insufficient": true}
 
 // errorBody is every error response:
 //
@@ -97,12 +106,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, e *entity.Error) {
+	// code is always the kind, which fixes the status; reason is the finer
+	// failure within it (exhausted, insufficient, invariant, ...).
 	d := errorDetail{Code: string(e.Kind), Message: e.Message, Reason: e.Code, Details: e.Details, RequestID: requestIDOf(r)}
-	if allocationCodes[e.Code] {
-		// Allocation answers name the precise failure as their code, so
-		// that reservation tools can branch on it without parsing text.
-		d.Code = e.Code
-	}
 	if e.Line > 0 {
 		d.Position = &position{Line: e.Line, Column: e.Column}
 	}

@@ -115,7 +115,7 @@ func TestErrorMapping(t *testing.T) {
 		{entity.Errorf(entity.KindForbidden, "no"), 403, `{"error":{"code":"forbidden","message":"no","request_id":"rid"}}`, ""},
 		{entity.Errorf(entity.KindNotFound, "gone"), 404, `{"error":{"code":"not_found","message":"gone","request_id":"rid"}}`, ""},
 		{entity.Errorf(entity.KindConflict, "no free port").WithCode("exhausted").With("n", 0), 409,
-			`{"error":{"code":"exhausted","message":"no free port","reason":"exhausted","details":{"n":0},"request_id":"rid"}}`, ""},
+			`{"error":{"code":"conflict","message":"no free port","reason":"exhausted","details":{"n":0},"request_id":"rid"}}`, ""},
 		{entity.Errorf(entity.KindPrecondition, "stale"), 412, `{"error":{"code":"precondition_failed","message":"stale","request_id":"rid"}}`, ""},
 		{entity.Errorf(entity.KindTooLarge, "big"), 413, `{"error":{"code":"too_large","message":"big","request_id":"rid"}}`, ""},
 		{entity.Errorf(entity.KindUnsupportedMedia, "sent as text/plain").With("needs", "application/json"), 415,

@@ -80,7 +80,7 @@ func checkLoopbackHost(r *http.Request) error {
 		}
 	}
 	return entity.Errorf(entity.KindForbidden, "this server has no API token yet and so answers only requests addressed to localhost or a loopback address (127.0.0.1, [::1]), not to Host %q: a web page under another name must not reach it (DNS rebinding). Address it as localhost or 127.0.0.1, or create a token (clustod token create NAME --role admin)", clip(r.Host)).
-		WithCode("host_not_allowed").With("host", clip(r.Host))
+		WithCode(reasonHostNotAllowed).With("host", clip(r.Host))
 }
 
 // checkOrigin refuses a request a browser sent from a page of another
@@ -95,7 +95,7 @@ func checkLoopbackHost(r *http.Request) error {
 func (s *Server) checkOrigin(r *http.Request) error {
 	origins := r.Header.Values("Origin")
 	if len(origins) > 1 {
-		return entity.Errorf(entity.KindForbidden, "the request has %d Origin headers; a browser sends one", len(origins)).WithCode("cross_origin")
+		return entity.Errorf(entity.KindForbidden, "the request has %d Origin headers; a browser sends one", len(origins)).WithCode(reasonCrossOrigin)
 	}
 	own := ownOrigin(r)
 	if len(origins) == 1 {
@@ -104,7 +104,7 @@ func (s *Server) checkOrigin(r *http.Request) error {
 			return nil
 		}
 		return entity.Errorf(entity.KindForbidden, "the request comes from a web page of another origin (Origin %q); this server answers only its own origin, %s%s", clip(origins[0]), own, s.allowedList()).
-			WithCode("cross_origin").With("origin", clip(origins[0]))
+			WithCode(reasonCrossOrigin).With("origin", clip(origins[0]))
 	}
 	site := r.Header.Get("Sec-Fetch-Site")
 	switch strings.ToLower(site) {
@@ -116,9 +116,9 @@ func (s *Server) checkOrigin(r *http.Request) error {
 			from = "another origin of the same site (another port or subdomain)"
 		}
 		return entity.Errorf(entity.KindForbidden, "the request comes from a web page of %s (Sec-Fetch-Site: %s); this server answers only its own origin, %s%s", from, site, own, s.allowedList()).
-			WithCode("cross_origin").With("sec_fetch_site", site)
+			WithCode(reasonCrossOrigin).With("sec_fetch_site", site)
 	}
-	return entity.Errorf(entity.KindForbidden, "Sec-Fetch-Site %q is not one a browser sends (same-origin, same-site, cross-site or none)", clip(site)).WithCode("cross_origin")
+	return entity.Errorf(entity.KindForbidden, "Sec-Fetch-Site %q is not one a browser sends (same-origin, same-site, cross-site or none)", clip(site)).WithCode(reasonCrossOrigin)
 }
 
 // allowedList names the extra origins in a refusal, so that an operator

@@ -106,7 +106,10 @@ func TestAllocateByQueryOverHTTP(t *testing.T) {
 		t.Errorf("r1-s1 attrs = %+v", a)
 	}
 	body["count"] = 3
-	er := e.do("POST", api+"/allocate", body).wantErr(t, http.StatusConflict, "insufficient")
+	er := e.do("POST", api+"/allocate", body).wantErr(t, http.StatusConflict, "conflict")
+	if er.Reason != "insufficient" {
+		t.Errorf("reason %q, want insufficient", er.Reason)
+	}
 	if er.Details["available"] != float64(2) {
 		t.Errorf("details = %v", er.Details)
 	}

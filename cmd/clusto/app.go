@@ -135,7 +135,9 @@ func exitCode(err error) int {
 		switch ce.Code {
 		case client.CodeNotFound:
 			return exitNotFound
-		case client.CodeConflict, client.CodePrecondition, "exhausted", "insufficient":
+		case client.CodeConflict, client.CodePrecondition,
+			// Servers before the reasons moved out of the code sent these.
+			"exhausted", "insufficient":
 			return exitConflict
 		case client.CodeQuerySyntax:
 			return exitUsage
