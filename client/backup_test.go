@@ -17,6 +17,7 @@ import (
 
 	"github.com/clusto/clusto/client"
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 func TestBackup(t *testing.T) {
@@ -59,7 +60,7 @@ func TestBackup(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "copy.db")
 	os.WriteFile(path, buf.Bytes(), 0o600)
-	st, err := entity.Open(ctx, path, entity.Options{})
+	st, err := store.Open(ctx, path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

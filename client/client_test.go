@@ -21,19 +21,20 @@ import (
 
 	"github.com/clusto/clusto/client"
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 	"github.com/clusto/clusto/server"
 )
 
 // testServer is the real server over a fresh store, wrapped by an optional
 // middleware (to inject failures).
 type testServer struct {
-	store *entity.Store
+	store *store.Store
 	ts    *httptest.Server
 }
 
 func newServer(t *testing.T, wrap func(http.Handler) http.Handler) *testServer {
 	t.Helper()
-	st, err := entity.Open(context.Background(), t.TempDir()+"/inventory.db", entity.Options{})
+	st, err := store.Open(context.Background(), t.TempDir()+"/inventory.db", store.Options{})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

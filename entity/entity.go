@@ -1,7 +1,9 @@
-// Package entity holds the inventory's domain types (entities, attributes,
-// connections, changes) and the Store that keeps them in SQLite with their
-// full history. Every write goes through one writer in BEGIN IMMEDIATE
-// transactions; reads use their own pool and never block it.
+// Package entity holds the inventory's domain types: entities, attributes
+// and their values, connections, changes, the write operations and
+// allocation requests, roles, and errors with a kind. It knows nothing of
+// how they are stored: the SQLite store is entity/store, and this package
+// imports no database code, so that the client, the CLI and a second
+// backend can use these types without pulling in SQLite.
 package entity
 
 import (

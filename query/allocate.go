@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // AllocateRequest asks for Count entities matching Query, no two of which
@@ -29,7 +30,7 @@ const MaxAllocate = 1000
 // the most that can be had. When fewer than Count can be found, nothing is
 // changed and the error (conflict, code insufficient) says how many were
 // available. Each entity taken is one change, op allocate.
-func Allocate(tx *entity.Tx, req AllocateRequest) ([]string, error) {
+func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
 	if req.Count < 1 || req.Count > MaxAllocate {
 		return nil, entity.Errorf(entity.KindInvalid, "count %d must be between 1 and %d", req.Count, MaxAllocate)
 	}
@@ -109,7 +110,7 @@ func Allocate(tx *entity.Tx, req AllocateRequest) ([]string, error) {
 
 // ancestor finds the nearest physical ancestor of an entity with the given
 // driver.
-func ancestor(tx *entity.Tx, id int64, driver string) (int64, bool, error) {
+func ancestor(tx *store.Tx, id int64, driver string) (int64, bool, error) {
 	var anc int64
 	err := tx.SQL().QueryRowContext(tx.Context(), `WITH RECURSIVE up(id, depth) AS (
 		SELECT c.a, 1 FROM connections c WHERE c.b = ? AND c.type = 'contains' AND c.until IS NULL

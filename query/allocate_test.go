@@ -9,20 +9,21 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 	"github.com/clusto/clusto/query"
 )
 
 // dcZ: three racks; rack A has three unallocated servers, rack B two, rack C
 // one allocated; another datacenter has unallocated servers too.
-func allocInventory(t *testing.T) *entity.Store {
+func allocInventory(t *testing.T) *store.Store {
 	t.Helper()
 	ctx := context.Background()
-	s, err := entity.Open(ctx, t.TempDir()+"/alloc.db", entity.Options{})
+	s, err := store.Open(ctx, t.TempDir()+"/alloc.db", store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	err = s.Update(ctx, "t", func(tx *entity.Tx) error {
+	err = s.Update(ctx, "t", func(tx *store.Tx) error {
 		mk := func(name, driver string, attrs ...entity.Attr) error {
 			return tx.CreateQuiet(entity.NewEntity{Name: name, Driver: driver, Attrs: attrs})
 		}
@@ -68,9 +69,9 @@ func allocInventory(t *testing.T) *entity.Store {
 
 const inZ = "driver:server and attr:status,unallocated in name:dcZ"
 
-func allocate(s *entity.Store, req query.AllocateRequest) ([]string, error) {
+func allocate(s *store.Store, req query.AllocateRequest) ([]string, error) {
 	var got []string
-	err := s.Update(context.Background(), "t", func(tx *entity.Tx) error {
+	err := s.Update(context.Background(), "t", func(tx *store.Tx) error {
 		var err error
 		got, err = query.Allocate(tx, req)
 		return err
@@ -137,13 +138,13 @@ func TestAllocateByQuery(t *testing.T) {
 // Concurrent allocations each get distinct entities.
 func TestAllocateByQueryConcurrently(t *testing.T) {
 	ctx := context.Background()
-	s, err := entity.Open(ctx, t.TempDir()+"/c.db", entity.Options{})
+	s, err := store.Open(ctx, t.TempDir()+"/c.db", store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	const n = 200
-	s.Update(ctx, "t", func(tx *entity.Tx) error {
+	s.Update(ctx, "t", func(tx *store.Tx) error {
 		for i := 0; i < n; i++ {
 			if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("s%03d", i), Driver: "server",
 				Attrs: []entity.Attr{{Key: "status", Value: entity.String("unallocated")}}}); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 	"github.com/clusto/clusto/schema"
 )
 
@@ -55,7 +56,7 @@ var benchOnce struct {
 }
 
 // benchStore opens the cached benchmark inventory, building it if needed.
-func benchStore(b *testing.B) *entity.Store {
+func benchStore(b *testing.B) *store.Store {
 	b.Helper()
 	benchOnce.Do(func() {
 		benchOnce.path = filepath.Join(os.TempDir(), fmt.Sprintf("clusto-query-bench-s%d-g%d.db", schema.LatestVersion(), benchGenVersion))
@@ -75,7 +76,7 @@ func benchStore(b *testing.B) *entity.Store {
 	if benchOnce.err != nil {
 		b.Fatal(benchOnce.err)
 	}
-	st, err := entity.Open(context.Background(), benchOnce.path, entity.Options{})
+	st, err := store.Open(context.Background(), benchOnce.path, store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func buildBenchInventory(path string) error {
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		os.Remove(path + suffix)
 	}
-	st, err := entity.Open(ctx, path, entity.Options{})
+	st, err := store.Open(ctx, path, store.Options{})
 	if err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ func buildBenchInventory(path string) error {
 	rackNo := 0
 	for dc := 1; dc <= benchDCs; dc++ {
 		dcName := fmt.Sprintf("dc%02d", dc)
-		err := st.Update(ctx, "bench", func(tx *entity.Tx) error {
+		err := st.Update(ctx, "bench", func(tx *store.Tx) error {
 			if err := tx.CreateQuiet(entity.NewEntity{Name: dcName, Driver: "datacenter", Attrs: []entity.Attr{str("region", fmt.Sprintf("region-%d", dc))}}); err != nil {
 				return err
 			}
@@ -177,7 +178,7 @@ func buildBenchInventory(path string) error {
 		}
 	}
 	// VMs on the first servers of every rack, then the groups.
-	err = st.Update(ctx, "bench", func(tx *entity.Tx) error {
+	err = st.Update(ctx, "bench", func(tx *store.Tx) error {
 		racks := benchDCs * benchRoomsPerDC * benchRowsPerRoom * benchRacksPerRow
 		for i := 0; i < benchVMs; i++ {
 			rack := i % racks
@@ -227,7 +228,7 @@ func buildBenchInventory(path string) error {
 	return nil
 }
 
-func createIn(tx *entity.Tx, parent string, e entity.NewEntity) error {
+func createIn(tx *store.Tx, parent string, e entity.NewEntity) error {
 	if err := tx.CreateQuiet(e); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // The compiler turns a query into one SQL statement over the schema of
@@ -78,7 +79,7 @@ func (c *compiler) alias(prefix string) string {
 }
 
 func (c *compiler) visible(alias string) sqlFrag {
-	s, args := entity.Visible(alias, c.at)
+	s, args := store.Visible(alias, c.at)
 	return frag(s, args...)
 }
 

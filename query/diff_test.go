@@ -16,6 +16,7 @@ import (
 
 	"github.com/clusto/clusto/drivers"
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // The differential test: random inventories are built through the store
@@ -276,7 +277,7 @@ func globMatch(p, s []rune) bool {
 type builder struct {
 	t    testing.TB
 	r    *rand.Rand
-	tx   *entity.Tx
+	tx   *store.Tx
 	m    *model
 	next int
 	reg  *drivers.Registry
@@ -727,13 +728,13 @@ func TestDifferential(t *testing.T) {
 	for inv := range inventories {
 		seed := uint64(1000 + inv)
 		r := rand.New(rand.NewPCG(seed, 42))
-		st, err := entity.Open(ctx, filepath.Join(t.TempDir(), fmt.Sprintf("diff%d.db", inv)), entity.Options{})
+		st, err := store.Open(ctx, filepath.Join(t.TempDir(), fmt.Sprintf("diff%d.db", inv)), store.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		m := &model{ents: map[int]*mEntity{}}
 		b := &builder{t: t, r: r, m: m, reg: st.Drivers()}
-		if err := st.Update(ctx, "diff", func(tx *entity.Tx) error { b.tx = tx; b.build(); return nil }); err != nil {
+		if err := st.Update(ctx, "diff", func(tx *store.Tx) error { b.tx = tx; b.build(); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		before, err := st.LatestChange(ctx)
@@ -741,7 +742,7 @@ func TestDifferential(t *testing.T) {
 			t.Fatal(err)
 		}
 		old := m.clone()
-		if err := st.Update(ctx, "diff", func(tx *entity.Tx) error { b.tx = tx; b.edit(); return nil }); err != nil {
+		if err := st.Update(ctx, "diff", func(tx *store.Tx) error { b.tx = tx; b.edit(); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		states := []struct {

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 func names(ms []Match) []string {
@@ -271,7 +272,7 @@ func TestMatchFields(t *testing.T) {
 	}
 }
 
-func mustGet(t *testing.T, st *entity.Store, name string) *entity.Entity {
+func mustGet(t *testing.T, st *store.Store, name string) *entity.Entity {
 	t.Helper()
 	e, err := st.Get(context.Background(), name)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // The fixture inventory, small enough to reason about by hand:
@@ -112,15 +113,15 @@ var fixtureLinks = [][2]entity.Endpoint{
 // as-of tests). Then it makes later edits: server4 is allocated, server7
 // renamed to server7b, server8 deleted, server2 leaves pool web, switch1
 // and switch2 are unlinked.
-func fixture(t testing.TB) (*entity.Store, int64) {
+func fixture(t testing.TB) (*store.Store, int64) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := entity.Open(ctx, filepath.Join(t.TempDir(), "fixture.db"), entity.Options{})
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "fixture.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	err = st.Update(ctx, "fixture", func(tx *entity.Tx) error {
+	err = st.Update(ctx, "fixture", func(tx *store.Tx) error {
 		for _, e := range fixtureEntities {
 			if err := tx.CreateQuiet(entity.NewEntity{Name: e.name, Driver: e.driver, Attrs: e.attrs}); err != nil {
 				return err
@@ -150,7 +151,7 @@ func fixture(t testing.TB) (*entity.Store, int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = st.Update(ctx, "fixture", func(tx *entity.Tx) error {
+	err = st.Update(ctx, "fixture", func(tx *store.Tx) error {
 		if _, err := tx.SetAttr("server4", entity.AttrSelector{Key: "status"}, []entity.Value{entity.String("allocated")}); err != nil {
 			return err
 		}

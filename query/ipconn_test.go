@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 	"github.com/clusto/clusto/query"
 )
 
@@ -14,12 +15,12 @@ import (
 // and `via ip` selects exactly those connections.
 func TestConnectedThroughIPAllocations(t *testing.T) {
 	ctx := context.Background()
-	s, err := entity.Open(ctx, t.TempDir()+"/ip.db", entity.Options{})
+	s, err := store.Open(ctx, t.TempDir()+"/ip.db", store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	err = s.Update(ctx, "t", func(tx *entity.Tx) error {
+	err = s.Update(ctx, "t", func(tx *store.Tx) error {
 		for _, n := range []entity.NewEntity{
 			{Name: "net", Driver: "ipblock", Attrs: []entity.Attr{{Key: "cidr", Value: entity.String("10.0.3.0/24")}}},
 			{Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server"}, {Name: "s3", Driver: "server"}, {Name: "p", Driver: "pool"},

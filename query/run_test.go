@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // TestPagination walks every page of a query with the cursor and checks
@@ -79,7 +80,7 @@ func TestDefaultAndMaxLimit(t *testing.T) {
 	st, _ := fixture(t)
 	ctx := context.Background()
 	// Enough entities for the default page to be full.
-	err := st.Update(ctx, "test", func(tx *entity.Tx) error {
+	err := st.Update(ctx, "test", func(tx *store.Tx) error {
 		for i := 0; i < DefaultLimit+5; i++ {
 			if err := tx.CreateQuiet(entity.NewEntity{Name: "extra" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + string(rune('a'+i/26)), Driver: "server"}); err != nil {
 				return err
@@ -150,7 +151,7 @@ func TestQueryers(t *testing.T) {
 			t.Errorf("%s: (-want +got):\n%s", name, diff)
 		}
 	}
-	err = st.Update(ctx, "test", func(tx *entity.Tx) error {
+	err = st.Update(ctx, "test", func(tx *store.Tx) error {
 		if _, err := tx.Insert("web", "server4", entity.Placement{}); err != nil {
 			return err
 		}
@@ -245,7 +246,7 @@ func TestExplain(t *testing.T) {
 	// back the current statement exactly.
 	back := old
 	for _, a := range aliases(cur) {
-		v, _ := entity.Visible(a, 42)
+		v, _ := store.Visible(a, 42)
 		back = strings.ReplaceAll(back, v, a+".until IS NULL")
 	}
 	if back != cur {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // heavyRequests are one request of every heavy kind: the routes admitted
@@ -219,7 +220,7 @@ func TestDryRunsGiveWayToWrites(t *testing.T) {
 		t.Run(hr.name, func(t *testing.T) {
 			began, stop, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 			go func() {
-				done <- e.store.Update(context.Background(), "writer", func(tx *entity.Tx) error {
+				done <- e.store.Update(context.Background(), "writer", func(tx *store.Tx) error {
 					close(began)
 					<-stop
 					return tx.CreateQuiet(entity.NewEntity{Name: "w-" + strings.ReplaceAll(hr.name, " ", "-"), Driver: "server"})

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 type ipAllocateRequest struct {
@@ -31,7 +32,7 @@ func (s *Server) allocateIP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.keyedWrite(w, r, func(tx *entity.Tx) (int, any, error) {
+	return s.keyedWrite(w, r, func(tx *store.Tx) (int, any, error) {
 		var req ipAllocateRequest
 		if err := decode(r, &req); err != nil {
 			return 0, nil, err
@@ -62,7 +63,7 @@ func (s *Server) releaseIP(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var released entity.Allocation
-	if _, err := s.update(w, r, func(tx *entity.Tx) error {
+	if _, err := s.update(w, r, func(tx *store.Tx) error {
 		var err error
 		released, err = tx.ReleaseIP(block, addr)
 		return err
@@ -87,7 +88,7 @@ func (s *Server) getBlock(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var st *entity.BlockStatus
-	if err := s.store.View(r.Context(), func(tx *entity.Tx) error {
+	if err := s.store.View(r.Context(), func(tx *store.Tx) error {
 		var err error
 		st, err = tx.BlockStatus(block, after, int(limit))
 		return err
@@ -109,7 +110,7 @@ func (s *Server) allocateRack(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.keyedWrite(w, r, func(tx *entity.Tx) (int, any, error) {
+	return s.keyedWrite(w, r, func(tx *store.Tx) (int, any, error) {
 		var req rackAllocateRequest
 		if err := decode(r, &req); err != nil {
 			return 0, nil, err
@@ -136,7 +137,7 @@ func (s *Server) elevation(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var el *entity.Elevation
-	if err := s.store.View(r.Context(), func(tx *entity.Tx) error {
+	if err := s.store.View(r.Context(), func(tx *store.Tx) error {
 		var err error
 		el, err = tx.Elevation(rack)
 		return err
@@ -192,7 +193,7 @@ func (s *Server) allocateNames(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.keyedWrite(w, r, func(tx *entity.Tx) (int, any, error) {
+	return s.keyedWrite(w, r, func(tx *store.Tx) (int, any, error) {
 		var req namesAllocateRequest
 		if err := decode(r, &req); err != nil {
 			return 0, nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 func (e *env) block(name, cidr string, extra ...map[string]any) {
@@ -84,8 +85,8 @@ func TestIdempotencyKey(t *testing.T) {
 
 func TestIdempotencySurvivesRestart(t *testing.T) {
 	path := t.TempDir() + "/inv.db"
-	open := func() (*entity.Store, *env) {
-		st, err := entity.Open(context.Background(), path, entity.Options{})
+	open := func() (*store.Store, *env) {
+		st, err := store.Open(context.Background(), path, store.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,7 +303,7 @@ func TestConcurrentRackAllocation(t *testing.T) {
 	}
 	e := newEnv(t)
 	const clients, each, racks = 64, 50, 80
-	err := e.store.Update(context.Background(), "t", func(tx *entity.Tx) error {
+	err := e.store.Update(context.Background(), "t", func(tx *store.Tx) error {
 		for r := 0; r < racks; r++ {
 			if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("rack%02d", r), Driver: "rack"}); err != nil {
 				return err

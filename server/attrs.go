@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // attrsResponse is an entity's attributes with its name and version (also
@@ -89,7 +90,7 @@ func (s *Server) addAttr(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var e *entity.Entity
-	if _, err := s.update(w, r, func(tx *entity.Tx) error {
+	if _, err := s.update(w, r, func(tx *store.Tx) error {
 		if err := checkIfMatch(tx, r, name); err != nil {
 			return err
 		}
@@ -157,7 +158,7 @@ func (s *Server) setAttr(w http.ResponseWriter, r *http.Request) error {
 	}
 	sel := entity.AttrSelector{Key: key, Subkey: req.Subkey, Number: req.Number}
 	var e *entity.Entity
-	if _, err := s.update(w, r, func(tx *entity.Tx) error {
+	if _, err := s.update(w, r, func(tx *store.Tx) error {
 		if err := checkIfMatch(tx, r, name); err != nil {
 			return err
 		}
@@ -213,7 +214,7 @@ func (s *Server) delAttr(w http.ResponseWriter, r *http.Request) error {
 	}
 	var e *entity.Entity
 	var removed []entity.Attr
-	if _, err := s.update(w, r, func(tx *entity.Tx) error {
+	if _, err := s.update(w, r, func(tx *store.Tx) error {
 		if err := checkIfMatch(tx, r, name); err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // backupFiles lists the backup directory; hidden (temporary) files too.
@@ -41,13 +42,13 @@ func (e *env) backupFiles() []string {
 // openCopy opens a copy of a backup file, so that opening it (which
 // migrates and adds WAL files) leaves the backup directory as it was, and
 // checks it.
-func openCopy(t *testing.T, raw []byte) *entity.Store {
+func openCopy(t *testing.T, raw []byte) *store.Store {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "restored.db")
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st, err := entity.Open(context.Background(), path, entity.Options{})
+	st, err := store.Open(context.Background(), path, store.Options{})
 	if err != nil {
 		t.Fatalf("the backup does not open: %v", err)
 	}
@@ -613,7 +614,7 @@ func TestBackupListDeleteAndKeep(t *testing.T) {
 func TestBackupsNeverTheLiveDatabase(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "inventory.db")
-	st, err := entity.Open(context.Background(), db, entity.Options{})
+	st, err := store.Open(context.Background(), db, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/invfile"
+	"github.com/clusto/clusto/entity/store"
 )
 
 type batchRequest struct {
@@ -40,12 +41,12 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 		return entity.Errorf(entity.KindInvalid, "the batch has %d ops; the limit is %d (split it, or apply an inventory file)", len(ops), entity.MaxBatchOps)
 	}
 	if req.DryRun {
-		return s.dryRunAnswer(w, r, func(tx *entity.Tx) (any, error) {
+		return s.dryRunAnswer(w, r, func(tx *store.Tx) (any, error) {
 			res, err := tx.ApplyOps(ops)
 			return batchAnswer{Results: res, DryRun: true}, err
 		})
 	}
-	return s.keyedWrite(w, r, func(tx *entity.Tx) (int, any, error) {
+	return s.keyedWrite(w, r, func(tx *store.Tx) (int, any, error) {
 		res, err := tx.ApplyOps(ops)
 		if err != nil {
 			return 0, nil, err
@@ -58,14 +59,14 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 // never makes a real write wait, and stores nothing) under
 // Options.DryRunTimeout. A dry run is not remembered under an
 // Idempotency-Key, nor answered from one: there is nothing to replay.
-func (s *Server) dryRunAnswer(w http.ResponseWriter, r *http.Request, fn func(tx *entity.Tx) (any, error)) error {
+func (s *Server) dryRunAnswer(w http.ResponseWriter, r *http.Request, fn func(tx *store.Tx) (any, error)) error {
 	r, done, err := s.admitDryRun(r)
 	if err != nil {
 		return err
 	}
 	defer done()
 	var answer any
-	err = s.store.DryRun(r.Context(), actorOf(r), func(tx *entity.Tx) error {
+	err = s.store.DryRun(r.Context(), actorOf(r), func(tx *store.Tx) error {
 		var err error
 		answer, err = fn(tx)
 		return err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 	"github.com/clusto/clusto/query"
 )
 
@@ -30,7 +31,7 @@ func typicalQuery(i int) string {
 func BenchmarkHTTPQuery(b *testing.B) {
 	path := benchDB(b)
 	ctx := context.Background()
-	st, err := entity.Open(ctx, path, entity.Options{})
+	st, err := store.Open(ctx, path, store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -81,12 +82,12 @@ func BenchmarkHTTPAllocateIP(b *testing.B) {
 	for _, clients := range []int{1, 32} {
 		b.Run(fmt.Sprintf("clients-%d", clients), func(b *testing.B) {
 			ctx := context.Background()
-			st, err := entity.Open(ctx, b.TempDir()+"/alloc.db", entity.Options{})
+			st, err := store.Open(ctx, b.TempDir()+"/alloc.db", store.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer st.Close()
-			if err := st.Update(ctx, "bench", func(tx *entity.Tx) error {
+			if err := st.Update(ctx, "bench", func(tx *store.Tx) error {
 				if err := tx.CreateQuiet(entity.NewEntity{Name: "big", Driver: "ipblock", Attrs: []entity.Attr{{Key: "cidr", Value: entity.String("10.0.0.0/16")}}}); err != nil {
 					return err
 				}

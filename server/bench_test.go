@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 	"github.com/clusto/clusto/schema"
 )
 
@@ -89,12 +90,12 @@ func generateBenchDB(path string) error {
 		}
 	}()
 	ctx := context.Background()
-	st, err := entity.Open(ctx, tmpPath, entity.Options{})
+	st, err := store.Open(ctx, tmpPath, store.Options{})
 	if err != nil {
 		return err
 	}
-	write := func(fn func(tx *entity.Tx) error) error { return st.Update(ctx, "bench", fn) }
-	err = write(func(tx *entity.Tx) error {
+	write := func(fn func(tx *store.Tx) error) error { return st.Update(ctx, "bench", fn) }
+	err = write(func(tx *store.Tx) error {
 		for d := range benchDCs {
 			if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("dc%02d", d), Driver: "datacenter"}); err != nil {
 				return err
@@ -113,7 +114,7 @@ func generateBenchDB(path string) error {
 	})
 	for lo := 0; err == nil && lo < benchServers; lo += benchBatchEntities {
 		hi := min(lo+benchBatchEntities, benchServers)
-		err = write(func(tx *entity.Tx) error {
+		err = write(func(tx *store.Tx) error {
 			for i := lo; i < hi; i++ {
 				name := benchServerName(i)
 				ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
@@ -245,7 +246,7 @@ func measure(b *testing.B, do func(i int) error) {
 func BenchmarkHTTPGetEntity(b *testing.B) {
 	path := benchDB(b)
 	ctx := context.Background()
-	st, err := entity.Open(ctx, path, entity.Options{})
+	st, err := store.Open(ctx, path, store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 type insertRequest struct {
@@ -37,7 +38,7 @@ func (s *Server) insertChild(w http.ResponseWriter, r *http.Request) error {
 		return entity.Errorf(entity.KindInvalid, "height %d must be 1 or more", *req.Height)
 	}
 	var e *entity.Entity
-	if _, err := s.update(w, r, func(tx *entity.Tx) error {
+	if _, err := s.update(w, r, func(tx *store.Tx) error {
 		if err := checkIfMatch(tx, r, parent); err != nil {
 			return err
 		}
@@ -64,7 +65,7 @@ func (s *Server) removeChild(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var e *entity.Entity
-	if _, err := s.update(w, r, func(tx *entity.Tx) error {
+	if _, err := s.update(w, r, func(tx *store.Tx) error {
 		if err := checkIfMatch(tx, r, parent); err != nil {
 			return err
 		}
@@ -149,7 +150,7 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	made := req
-	change, err := s.update(w, r, func(tx *entity.Tx) error {
+	change, err := s.update(w, r, func(tx *store.Tx) error {
 		ea, eb, err := tx.ConnectAuto(entity.Endpoint{Name: req.A, Port: req.APort}, entity.Endpoint{Name: req.B, Port: req.BPort})
 		if err != nil {
 			return err
@@ -187,7 +188,7 @@ func (s *Server) unlink(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	removed := req
-	change, err := s.update(w, r, func(tx *entity.Tx) error {
+	change, err := s.update(w, r, func(tx *store.Tx) error {
 		a, err := tx.Get(req.A)
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // attrIn is an attribute as a request gives it. Value keeps its JSON type
@@ -94,7 +95,7 @@ func (s *Server) createEntity(w http.ResponseWriter, r *http.Request) error {
 		n.Attrs = append(n.Attrs, attr)
 	}
 	var e *entity.Entity
-	if _, err := s.update(w, r, func(tx *entity.Tx) error {
+	if _, err := s.update(w, r, func(tx *store.Tx) error {
 		var err error
 		e, err = tx.Create(n)
 		return err
@@ -152,7 +153,7 @@ func (s *Server) renameEntity(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var e *entity.Entity
-	if _, err := s.update(w, r, func(tx *entity.Tx) error {
+	if _, err := s.update(w, r, func(tx *store.Tx) error {
 		if err := checkIfMatch(tx, r, name); err != nil {
 			return err
 		}
@@ -178,7 +179,7 @@ func (s *Server) deleteEntity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	change, err := s.update(w, r, func(tx *entity.Tx) error {
+	change, err := s.update(w, r, func(tx *store.Tx) error {
 		if err := checkIfMatch(tx, r, name); err != nil {
 			return err
 		}

@@ -12,16 +12,17 @@ import (
 	"testing"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // fuzzEnv is a server over a small inventory, called in-process.
-func fuzzEnv(f *testing.F) (*Server, *entity.Store) {
-	st, err := entity.Open(context.Background(), f.TempDir()+"/fuzz.db", entity.Options{})
+func fuzzEnv(f *testing.F) (*Server, *store.Store) {
+	st, err := store.Open(context.Background(), f.TempDir()+"/fuzz.db", store.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { st.Close() })
-	err = st.Update(context.Background(), "fuzz", func(tx *entity.Tx) error {
+	err = st.Update(context.Background(), "fuzz", func(tx *store.Tx) error {
 		for _, n := range []entity.NewEntity{{Name: "r1", Driver: "rack"}, {Name: "s1", Driver: "server"},
 			{Name: "net", Driver: "ipblock", Attrs: []entity.Attr{{Key: "cidr", Value: entity.String("10.0.0.0/24")}}}} {
 			if err := tx.CreateQuiet(n); err != nil {
@@ -38,7 +39,7 @@ func fuzzEnv(f *testing.F) (*Server, *entity.Store) {
 
 // checkAnswer holds for every answer: never a 500, always JSON, and a
 // refused write stores nothing.
-func checkAnswer(t *testing.T, st *entity.Store, before int64, rec *httptest.ResponseRecorder) {
+func checkAnswer(t *testing.T, st *store.Store, before int64, rec *httptest.ResponseRecorder) {
 	t.Helper()
 	if rec.Code >= 500 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)

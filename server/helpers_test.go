@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // syncBuffer is a log sink safe for the server's concurrent writes.
@@ -54,7 +55,7 @@ func (b *syncBuffer) lines(t testing.TB) []map[string]any {
 
 type env struct {
 	t     testing.TB
-	store *entity.Store
+	store *store.Store
 	srv   *Server
 	ts    *httptest.Server
 	logs  *syncBuffer
@@ -79,7 +80,7 @@ func (c *clock) now() time.Time {
 func newEnv(t testing.TB, opts ...func(*Options)) *env {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
-	st, err := entity.Open(context.Background(), t.TempDir()+"/inventory.db", entity.Options{Now: c.now})
+	st, err := store.Open(context.Background(), t.TempDir()+"/inventory.db", store.Options{Now: c.now})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -277,7 +278,7 @@ func (e *env) changeCount() int64 {
 
 // handEdit runs SQL on the store's file through a connection of its own,
 // behind the store's back, as an operator editing the file would.
-func handEdit(t testing.TB, st *entity.Store, queries ...string) {
+func handEdit(t testing.TB, st *store.Store, queries ...string) {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+st.DB().Path+"?_pragma=busy_timeout(5000)")
 	if err != nil {

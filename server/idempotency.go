@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // maxIdempotencyKey bounds the Idempotency-Key header.
@@ -76,7 +77,7 @@ func idempotencyKey(r *http.Request) (string, error) {
 // answer again (header Idempotent-Replayed: true) and changes nothing, and
 // the same key with a different request is a conflict. Failed requests are
 // not remembered: they changed nothing, so a retry simply tries again.
-func (s *Server) keyedWrite(w http.ResponseWriter, r *http.Request, fn func(tx *entity.Tx) (int, any, error)) error {
+func (s *Server) keyedWrite(w http.ResponseWriter, r *http.Request, fn func(tx *store.Tx) (int, any, error)) error {
 	if err := noIfMatch(r); err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func (s *Server) keyedWrite(w http.ResponseWriter, r *http.Request, fn func(tx *
 		status int
 		body   []byte
 	)
-	_, err = s.update(w, r, func(tx *entity.Tx) error {
+	_, err = s.update(w, r, func(tx *store.Tx) error {
 		if key != "" {
 			rep, err := tx.IdempotencyLookup(actor, key)
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/invfile"
+	"github.com/clusto/clusto/entity/store"
 	"github.com/clusto/clusto/query"
 )
 
@@ -144,7 +145,7 @@ func (s *Server) allocateQuery(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	claim := func(tx *entity.Tx) (entitiesAnswer, error) {
+	claim := func(tx *store.Tx) (entitiesAnswer, error) {
 		names, err := query.Allocate(tx, query.AllocateRequest{Query: req.Query, Count: req.Count, Distinct: req.Distinct, Set: set})
 		if err != nil {
 			return entitiesAnswer{}, err
@@ -160,9 +161,9 @@ func (s *Server) allocateQuery(w http.ResponseWriter, r *http.Request) error {
 		return entitiesAnswer{Results: out}, nil
 	}
 	if req.DryRun {
-		return s.dryRunAnswer(w, r, func(tx *entity.Tx) (any, error) { return claim(tx) })
+		return s.dryRunAnswer(w, r, func(tx *store.Tx) (any, error) { return claim(tx) })
 	}
-	return s.keyedWrite(w, r, func(tx *entity.Tx) (int, any, error) {
+	return s.keyedWrite(w, r, func(tx *store.Tx) (int, any, error) {
 		answer, err := claim(tx)
 		if err != nil {
 			return 0, nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 func names(es []*entity.Entity) []string {
@@ -122,7 +123,7 @@ func TestConcurrentQueryAllocation(t *testing.T) {
 	}
 	e := newEnv(t)
 	const total = 256
-	err := e.store.Update(context.Background(), "t", func(tx *entity.Tx) error {
+	err := e.store.Update(context.Background(), "t", func(tx *store.Tx) error {
 		for i := 0; i < total; i++ {
 			if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("s%04d", i), Driver: "server",
 				Attrs: []entity.Attr{{Key: "status", Value: entity.String("unallocated")}}}); err != nil {

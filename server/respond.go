@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // writeJSON answers v as JSON with the given status.
@@ -324,7 +325,7 @@ func noIfMatch(r *http.Request) error {
 
 // checkIfMatch, inside a write, fails with precondition_failed when the
 // request's If-Match names a version other than the entity's current one.
-func checkIfMatch(tx *entity.Tx, r *http.Request, name string) error {
+func checkIfMatch(tx *store.Tx, r *http.Request, name string) error {
 	v, ok, err := ifMatch(r)
 	if err != nil || !ok {
 		return err
@@ -334,12 +335,12 @@ func checkIfMatch(tx *entity.Tx, r *http.Request, name string) error {
 
 // update runs fn as one write by the request's actor and returns the
 // number of the change it recorded; it is also sent as X-Clusto-Change.
-func (s *Server) update(w http.ResponseWriter, r *http.Request, fn func(tx *entity.Tx) error) (int64, error) {
+func (s *Server) update(w http.ResponseWriter, r *http.Request, fn func(tx *store.Tx) error) (int64, error) {
 	if _, _, err := ifMatch(r); err != nil {
 		return 0, err
 	}
 	var change int64
-	err := s.store.Update(r.Context(), actorOf(r), func(tx *entity.Tx) error {
+	err := s.store.Update(r.Context(), actorOf(r), func(tx *store.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}

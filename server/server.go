@@ -15,7 +15,7 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // DefaultMaxBody is the request body cap when Options.MaxBodyBytes is 0.
@@ -114,7 +114,7 @@ func (o Options) withDefaults() Options {
 
 // Server serves the inventory API. It is an http.Handler.
 type Server struct {
-	store   *entity.Store
+	store   *store.Store
 	opts    Options
 	log     *slog.Logger
 	router  *mux.Router
@@ -129,7 +129,7 @@ type Server struct {
 }
 
 // New returns a server over store.
-func New(store *entity.Store, opts Options) *Server {
+func New(st *store.Store, opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -138,7 +138,7 @@ func New(store *entity.Store, opts Options) *Server {
 	}
 	opts = opts.withDefaults()
 	if opts.BackupDir == "" {
-		opts.BackupDir = filepath.Join(filepath.Dir(store.DB().Path), "backups")
+		opts.BackupDir = filepath.Join(filepath.Dir(st.DB().Path), "backups")
 	} else if abs, err := filepath.Abs(opts.BackupDir); err == nil {
 		// Resolved now, so that the log names the real directory.
 		opts.BackupDir = abs
@@ -153,7 +153,7 @@ func New(store *entity.Store, opts Options) *Server {
 		origins = append(origins, norm)
 	}
 	opts.AllowedOrigins = origins
-	s := &Server{store: store, opts: opts, log: opts.Log}
+	s := &Server{store: st, opts: opts, log: opts.Log}
 	s.heavy = newAdmission(opts.HeavyRunning, opts.HeavyQueue, opts.HeavyPerToken, opts.HeavyWait, func(string) {})
 	s.metrics = newMetrics(s)
 	s.heavy.onResult = func(result string) { s.metrics.heavy.WithLabelValues(result).Inc() }

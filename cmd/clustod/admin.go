@@ -16,6 +16,7 @@ import (
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/invfile"
 	"github.com/clusto/clusto/entity/invgen"
+	"github.com/clusto/clusto/entity/store"
 	"github.com/clusto/clusto/schema"
 )
 
@@ -59,8 +60,8 @@ func loadDrivers(file string) (*drivers.Registry, error) {
 // openStore opens the database at path, creating it when create is set.
 // Commands that read a database (check, export, backup) pass false, so that
 // a mistyped --db is an error rather than a new, empty inventory.
-func openStore(ctx context.Context, path string, create bool, stderr io.Writer) (*entity.Store, bool) {
-	s, err := entity.Open(ctx, path, entity.Options{Schema: schema.Options{MustExist: !create}})
+func openStore(ctx context.Context, path string, create bool, stderr io.Writer) (*store.Store, bool) {
+	s, err := store.Open(ctx, path, store.Options{Schema: schema.Options{MustExist: !create}})
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod: %v\n", err)
 		return nil, false
@@ -71,7 +72,7 @@ func openStore(ctx context.Context, path string, create bool, stderr io.Writer) 
 // openUnserved opens the database for a command whose long transactions
 // would stall a server's writes: it holds the serve lock (refusing, with
 // hint, a database a clustod serves) until done is called.
-func openUnserved(ctx context.Context, cmd, path, hint string, stderr io.Writer) (s *entity.Store, done func(), ok bool) {
+func openUnserved(ctx context.Context, cmd, path, hint string, stderr io.Writer) (s *store.Store, done func(), ok bool) {
 	unlock, err := lockDatabase(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod %s: %v; %s\n", cmd, err, hint)
@@ -85,7 +86,7 @@ func openUnserved(ctx context.Context, cmd, path, hint string, stderr io.Writer)
 }
 
 // applyFile applies an inventory file to the store as one batch.
-func applyFile(ctx context.Context, s *entity.Store, path string, prune, dryRun bool) (*invfile.Plan, error) {
+func applyFile(ctx context.Context, s *store.Store, path string, prune, dryRun bool) (*invfile.Plan, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -218,7 +219,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	checked := *dbPath
 	if *backup != "" {
 		checked = *backup
-		problems, err = entity.CheckSnapshot(ctx, *backup, reg)
+		problems, err = store.CheckSnapshot(ctx, *backup, reg)
 	} else {
 		s, ok := openStore(ctx, *dbPath, false, stderr)
 		if !ok {
@@ -301,7 +302,7 @@ func restoreCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer unlock()
-	snap, err := entity.Restore(context.Background(), backup, *dbPath, reg)
+	snap, err := store.Restore(context.Background(), backup, *dbPath, reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod restore: %v\n", err)
 		return 1

@@ -34,6 +34,7 @@ import (
 
 	"github.com/clusto/clusto/drivers"
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 	"github.com/clusto/clusto/server"
 )
 
@@ -303,7 +304,7 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "clustod: %v\n", err)
 		return 1
 	}
-	store, err := entity.Open(ctx, *dbPath, entity.Options{Drivers: reg})
+	st, err := store.Open(ctx, *dbPath, store.Options{Drivers: reg})
 	if err != nil {
 		unlock()
 		fmt.Fprintf(stderr, "clustod: %v\n", err)
@@ -313,7 +314,7 @@ func serve(args []string, stderr io.Writer) int {
 	// new database and its lock file) is removed again, so that a refused
 	// configuration leaves nothing behind.
 	refuse := func(format string, args ...any) int {
-		store.Close()
+		st.Close()
 		if errors.Is(statErr, os.ErrNotExist) {
 			for _, suffix := range []string{"", "-wal", "-shm"} {
 				os.Remove(*dbPath + suffix)
@@ -327,26 +328,26 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer unlock()
-	defer store.Close()
+	defer st.Close()
 	if errors.Is(statErr, os.ErrNotExist) {
 		// Said out loud: a mistyped --db in a unit file otherwise serves an
 		// empty inventory without a word.
 		log.Warn("created a new, empty database: no file was at --db", "db", *dbPath)
 	}
 	if *seed != "" {
-		latest, err := store.LatestChange(ctx)
+		latest, err := st.LatestChange(ctx)
 		if err != nil {
 			return refuse("clustod: %v\n", err)
 		}
 		if latest == 0 {
-			plan, err := applyFile(ctx, store, *seed, false, false)
+			plan, err := applyFile(ctx, st, *seed, false, false)
 			if err != nil {
 				return refuse("clustod: loading %s into the new database: %v\n", *seed, err)
 			}
 			log.Info("loaded seed inventory into the new database", "file", *seed, "created", plan.Create)
 		}
 	}
-	hasTokens, err := store.HasTokens(ctx)
+	hasTokens, err := st.HasTokens(ctx)
 	if err != nil {
 		return refuse("clustod: %v\n", err)
 	}
@@ -376,7 +377,7 @@ func serve(args []string, stderr io.Writer) int {
 				"Create one first (clustod token create NAME --role admin --db %s), listen on a loopback address, or pass --insecure.\n", addr, *dbPath)
 		}
 	}
-	api := server.New(store, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: backups, BackupKeep: *backupKeep,
+	api := server.New(st, server.Options{Log: log, MaxBodyBytes: *maxBody, AllowAnonymous: anonymous, DriversFile: *driversFile, Version: version, BackupDir: backups, BackupKeep: *backupKeep,
 		HeavyRunning: *heavyRunning, HeavyQueue: *heavyQueue, HeavyPerToken: *heavyPerToken, HeavyWait: *heavyWait,
 		QueryTimeout: *queryTimeout, DryRunTimeout: *dryRunTimeout, MaxAnswerBytes: *maxAnswer, AllowedOrigins: origins})
 	srv := &http.Server{
@@ -458,12 +459,12 @@ func token(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
-	store, err := entity.Open(ctx, *dbPath, entity.Options{})
+	st, err := store.Open(ctx, *dbPath, store.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod: %v\n", err)
 		return 1
 	}
-	defer store.Close()
+	defer st.Close()
 	switch sub {
 	case "create":
 		r, err := entity.ParseRole(*role)
@@ -471,7 +472,7 @@ func token(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "clustod token create: --role: %v\n", err)
 			return 2
 		}
-		secret, tok, err := store.CreateToken(ctx, cliCaller(), pos[0], r)
+		secret, tok, err := st.CreateToken(ctx, cliCaller(), pos[0], r)
 		if err != nil {
 			fmt.Fprintf(stderr, "clustod token create: %v\n", err)
 			return 1
@@ -479,7 +480,7 @@ func token(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, secret)
 		fmt.Fprintf(stderr, "token %q (%s) created; it is shown only this once: keep it now\n", tok.Name, tok.Role)
 	case "list":
-		toks, err := store.Tokens(ctx)
+		toks, err := st.Tokens(ctx)
 		if err != nil {
 			fmt.Fprintf(stderr, "clustod token list: %v\n", err)
 			return 1
@@ -491,7 +492,7 @@ func token(args []string, stdout, stderr io.Writer) int {
 		}
 		tw.Flush()
 	case "revoke":
-		if err := store.RevokeToken(ctx, cliCaller(), pos[0]); err != nil {
+		if err := st.RevokeToken(ctx, cliCaller(), pos[0]); err != nil {
 			fmt.Fprintf(stderr, "clustod token revoke: %v\n", err)
 			return 1
 		}

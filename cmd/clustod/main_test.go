@@ -23,7 +23,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 var (
@@ -473,7 +473,7 @@ func TestTokenCommandsAreAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := entity.Open(context.Background(), db, entity.Options{})
+	st, err := store.Open(context.Background(), db, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

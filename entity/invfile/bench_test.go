@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/invfile"
 	"github.com/clusto/clusto/entity/invgen"
+	"github.com/clusto/clusto/entity/store"
 	"github.com/clusto/clusto/schema"
 )
 
@@ -32,7 +32,7 @@ func benchFile(b *testing.B) string {
 	}
 	ctx := context.Background()
 	db := filepath.Join(b.TempDir(), "gen.db")
-	s, err := entity.Open(ctx, db, entity.Options{})
+	s, err := store.Open(ctx, db, store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func BenchmarkImport100k(b *testing.B) {
 	}
 	ctx := context.Background()
 	for range b.N {
-		s, err := entity.Open(ctx, filepath.Join(b.TempDir(), "import.db"), entity.Options{})
+		s, err := store.Open(ctx, filepath.Join(b.TempDir(), "import.db"), store.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

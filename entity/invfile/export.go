@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 func str(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
@@ -44,7 +45,7 @@ func put(m *yaml.Node, k string, v *yaml.Node) { m.Content = append(m.Content, s
 // file format, in name order. Edges are written from the child's side (in,
 // at, groups) and each cable once, from the end whose name sorts first, so
 // that importing the output into an empty inventory rebuilds the same one.
-func Export(ctx context.Context, s *entity.Store, names []string) ([]byte, error) {
+func Export(ctx context.Context, s *store.Store, names []string) ([]byte, error) {
 	if names == nil {
 		var err error
 		if names, err = s.Names(ctx); err != nil {
@@ -61,7 +62,7 @@ func Export(ctx context.Context, s *entity.Store, names []string) ([]byte, error
 			return nil, fmt.Errorf("export %s: %w", name, err)
 		}
 		var allocs []entity.Allocation
-		if err := s.View(ctx, func(tx *entity.Tx) error {
+		if err := s.View(ctx, func(tx *store.Tx) error {
 			var err error
 			allocs, err = tx.AllocationsOf(name)
 			return err

@@ -11,11 +11,12 @@ import (
 
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/invfile"
+	"github.com/clusto/clusto/entity/store"
 )
 
-func newStore(t *testing.T) *entity.Store {
+func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	s, err := entity.Open(context.Background(), t.TempDir()+"/inv.db", entity.Options{})
+	s, err := store.Open(context.Background(), t.TempDir()+"/inv.db", store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ entities:
     ips: {eth0: 10.0.3.5}
 `
 
-func plan(t *testing.T, s *entity.Store, text string, opts invfile.Options) *invfile.Plan {
+func plan(t *testing.T, s *store.Store, text string, opts invfile.Options) *invfile.Plan {
 	t.Helper()
 	doc, err := invfile.Parse("inv.yaml", []byte(text))
 	if err != nil {
@@ -72,7 +73,7 @@ func plan(t *testing.T, s *entity.Store, text string, opts invfile.Options) *inv
 	return p
 }
 
-func apply(t *testing.T, s *entity.Store, text string, opts invfile.Options) *invfile.Plan {
+func apply(t *testing.T, s *store.Store, text string, opts invfile.Options) *invfile.Plan {
 	t.Helper()
 	p := plan(t, s, text, opts)
 	if _, err := p.Apply(context.Background(), s, "test", false); err != nil {
@@ -191,7 +192,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	apply(t, src, demo, invfile.Options{})
 	// Extras the file format must carry: refs, json, booleans, numbered attrs,
 	// nested blocks, an address without interface, a role membership.
-	err := src.Update(ctx, "t", func(tx *entity.Tx) error {
+	err := src.Update(ctx, "t", func(tx *store.Tx) error {
 		if err := tx.CreateQuiet(entity.NewEntity{Name: "web", Driver: "role", Attrs: []entity.Attr{
 			{Key: "meta", Value: entity.Value{Type: entity.TypeJSON, Text: `{"a":[1,2]}`}},
 			{Key: "home", Value: entity.Ref("rack101")},

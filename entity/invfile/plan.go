@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // Options tune Plan.
@@ -62,8 +63,8 @@ const (
 
 type planner struct {
 	ctx    context.Context
-	s      *entity.Store
-	tx     *entity.Tx // one read transaction: the plan sees one snapshot
+	s      *store.Store
+	tx     *store.Tx // one read transaction: the plan sees one snapshot
 	doc    *Document
 	opts   Options
 	cur    map[string]*entity.Entity // current state of named entities (nil: absent)
@@ -147,12 +148,12 @@ func (p *planner) allocations(name string) ([]entity.Allocation, error) {
 // MakePlan compares the file with the inventory and returns the ops that
 // make the inventory match it. It does not check the ops against the
 // inventory's rules; Check (a dry run) does.
-func MakePlan(ctx context.Context, s *entity.Store, doc *Document, opts Options) (*Plan, error) {
+func MakePlan(ctx context.Context, s *store.Store, doc *Document, opts Options) (*Plan, error) {
 	p := &planner{ctx: ctx, s: s, doc: doc, opts: opts, cur: map[string]*entity.Entity{}, allocs: map[string][]entity.Allocation{}}
 	// One read transaction for the whole comparison: every entity is
 	// compared with the same snapshot, and its statements are prepared
 	// once rather than once per entity read.
-	err := s.View(ctx, func(tx *entity.Tx) error {
+	err := s.View(ctx, func(tx *store.Tx) error {
 		p.tx = tx
 		defer func() { p.tx = nil }()
 		for _, spec := range doc.Entities {
@@ -724,7 +725,7 @@ func (p *planner) prune() error {
 // Apply runs the plan as one batch (a dry run when dryRun), so that either
 // all of it applies or none does, and returns what each op did. An op that
 // fails is reported at the file position it came from.
-func (p *Plan) Apply(ctx context.Context, s *entity.Store, actor string, dryRun bool) ([]entity.OpResult, error) {
+func (p *Plan) Apply(ctx context.Context, s *store.Store, actor string, dryRun bool) ([]entity.OpResult, error) {
 	if p.Empty() {
 		return []entity.OpResult{}, nil
 	}
@@ -733,7 +734,7 @@ func (p *Plan) Apply(ctx context.Context, s *entity.Store, actor string, dryRun 
 }
 
 // ApplyQuiet is Apply without the per-op results, for large files.
-func (p *Plan) ApplyQuiet(ctx context.Context, s *entity.Store, actor string, dryRun bool) error {
+func (p *Plan) ApplyQuiet(ctx context.Context, s *store.Store, actor string, dryRun bool) error {
 	if p.Empty() {
 		return nil
 	}
@@ -742,7 +743,7 @@ func (p *Plan) ApplyQuiet(ctx context.Context, s *entity.Store, actor string, dr
 
 // Check dry-runs the plan: it fails, at the file position, if the plan
 // could not apply now.
-func (p *Plan) Check(ctx context.Context, s *entity.Store) error {
+func (p *Plan) Check(ctx context.Context, s *store.Store) error {
 	return p.ApplyQuiet(ctx, s, "plan", true)
 }
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/invgen"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // BenchmarkBuild reports the generator's speed in entities per second on a
@@ -30,7 +30,7 @@ func benchBuild(b *testing.B, sp invgen.Spec) {
 	runtime.ReadMemStats(&before)
 	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
-		s, err := entity.Open(ctx, b.TempDir()+"/gen.db", entity.Options{})
+		s, err := store.Open(ctx, b.TempDir()+"/gen.db", store.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // Spec sizes an inventory.
@@ -63,7 +64,7 @@ func room(d int) string         { return fmt.Sprintf("dc%d-room1", d+1) }
 func blockCIDR(d, r int) string { return fmt.Sprintf("10.%d.%d.0/24", d*16+r/256, r%256) }
 
 // Build creates the inventory in s. It fails if a name already exists.
-func Build(ctx context.Context, s *entity.Store, sp Spec) error {
+func Build(ctx context.Context, s *store.Store, sp Spec) error {
 	if sp.Datacenters < 1 || sp.RacksPerDC < 1 || sp.ServersPerRack < 0 {
 		return entity.Errorf(entity.KindInvalid, "need at least one datacenter and one rack per datacenter")
 	}
@@ -74,16 +75,16 @@ func Build(ctx context.Context, s *entity.Store, sp Spec) error {
 		return entity.Errorf(entity.KindInvalid, "at most 15 datacenters of 4096 racks (the generator's address plan)")
 	}
 	rng := rand.New(rand.NewPCG(sp.Seed, 42))
-	create := func(tx *entity.Tx, name, driver string, attrs ...entity.Attr) error {
+	create := func(tx *store.Tx, name, driver string, attrs ...entity.Attr) error {
 		return tx.CreateQuiet(entity.NewEntity{Name: name, Driver: driver, Attrs: attrs})
 	}
-	insert := func(tx *entity.Tx, parent, child string, pos *int64) error {
+	insert := func(tx *store.Tx, parent, child string, pos *int64) error {
 		_, err := tx.Insert(parent, child, entity.Placement{Position: pos})
 		return err
 	}
 	str := func(k, v string) entity.Attr { return entity.Attr{Key: k, Value: entity.String(v)} }
 	num := func(k string, v int64) entity.Attr { return entity.Attr{Key: k, Value: entity.Int(v)} }
-	err := s.Update(ctx, "generate", func(tx *entity.Tx) error {
+	err := s.Update(ctx, "generate", func(tx *store.Tx) error {
 		if err := create(tx, "site-net", "ipblock", str("cidr", "10.0.0.0/8")); err != nil {
 			return err
 		}
@@ -118,7 +119,7 @@ func Build(ctx context.Context, s *entity.Store, sp Spec) error {
 	// One transaction per rowsPerTx rows of racks (about 17,000 entities).
 	for d := 0; d < sp.Datacenters; d++ {
 		for t0 := 0; t0 < sp.RacksPerDC; t0 += RacksPerRow * rowsPerTx {
-			err := s.Update(ctx, "generate", func(tx *entity.Tx) error {
+			err := s.Update(ctx, "generate", func(tx *store.Tx) error {
 				for r0 := t0; r0 < min(t0+RacksPerRow*rowsPerTx, sp.RacksPerDC); r0 += RacksPerRow {
 					if err := create(tx, row(d, r0), "row"); err != nil {
 						return err
@@ -146,9 +147,9 @@ func Build(ctx context.Context, s *entity.Store, sp Spec) error {
 	return nil
 }
 
-func buildRack(tx *entity.Tx, rng *rand.Rand, d, r, servers int,
-	create func(*entity.Tx, string, string, ...entity.Attr) error,
-	insert func(*entity.Tx, string, string, *int64) error,
+func buildRack(tx *store.Tx, rng *rand.Rand, d, r, servers int,
+	create func(*store.Tx, string, string, ...entity.Attr) error,
+	insert func(*store.Tx, string, string, *int64) error,
 	str func(string, string) entity.Attr, num func(string, int64) entity.Attr) error {
 	at := func(u int64) *int64 { return &u }
 	rack, sw, cons, pdu, blk := Rack(d, r), Switch(d, r), Console(d, r), PDU(d, r), Block(d, r)

@@ -5,13 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/invgen"
+	"github.com/clusto/clusto/entity/store"
 )
 
 func TestBuildSmall(t *testing.T) {
 	ctx := context.Background()
-	s, err := entity.Open(ctx, t.TempDir()+"/gen.db", entity.Options{})
+	s, err := store.Open(ctx, t.TempDir()+"/gen.db", store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,124 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/clusto/clusto/entity"
+)
+
+const batchJSON = `[
+ {"op":"create","name":"r1","driver":"rack"},
+ {"op":"create","name":"s1","driver":"server","attrs":[{"key":"status","value":"new"}]},
+ {"op":"create","name":"sw1","driver":"switch"},
+ {"op":"create","name":"net","driver":"ipblock","attrs":[{"key":"cidr","value":"10.0.0.0/24"}]},
+ {"op":"insert","parent":"r1","child":"s1","position":10},
+ {"op":"link","a":"s1","a_port":"eth0","b":"sw1","b_port":"3"},
+ {"op":"attr_set","name":"s1","key":"status","values":["live"]},
+ {"op":"attr_add","name":"s1","key":"disk","value":"sda","auto_number":true},
+ {"op":"allocate_ip","block":"net","entity":"s1","interface":"eth0"},
+ {"op":"allocate_ru","rack":"r1","entity":"sw1"}
+]`
+
+func TestBatchAppliesInOrder(t *testing.T) {
+	s := newStore(t)
+	ops, err := entity.DecodeOps([]byte(batchJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Batch(context.Background(), "ops", ops, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var perOp []int
+	for _, r := range res {
+		perOp = append(perOp, len(r.Changes))
+	}
+	if diff := cmp.Diff([]int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, perOp); diff != "" {
+		t.Errorf("changes per op (-want +got):\n%s", diff)
+	}
+	if got := res[8].Result.([]entity.Allocation)[0].Address; got != "10.0.0.1" {
+		t.Errorf("allocated %s", got)
+	}
+	if got := *res[9].Result.(entity.Relation).Position; got != 1 {
+		t.Errorf("switch placed at %d, want 1", got)
+	}
+	e := get(t, s, "s1")
+	if len(e.Links) != 1 || len(e.Parents) != 1 || len(e.Attrs) != 3 {
+		t.Errorf("s1 after the batch: %+v", e)
+	}
+}
+
+func TestBatchIsAllOrNothing(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ops, err := entity.DecodeOps([]byte(`[
+		{"op":"create","name":"r1","driver":"rack"},
+		{"op":"create","name":"a","driver":"server"},
+		{"op":"create","name":"b","driver":"server"},
+		{"op":"insert","parent":"r1","child":"a","position":5,"height":2},
+		{"op":"insert","parent":"r1","child":"b","position":6}
+	]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Batch(ctx, "ops", ops, false)
+	wantKind(t, err, entity.KindConflict)
+	if d := err.(*entity.Error).Details["op"]; d != 4 {
+		t.Errorf("failing op reported as %v, want 4", d)
+	}
+	for _, n := range []string{"r1", "a", "b"} {
+		if ok, _ := s.Exists(ctx, n); ok {
+			t.Errorf("%s exists after a failed batch", n)
+		}
+	}
+	if n, _ := s.LatestChange(ctx); n != 0 {
+		t.Errorf("a failed batch left %d changes", n)
+	}
+}
+
+func TestBatchDryRun(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ops, _ := entity.DecodeOps([]byte(batchJSON))
+	plan, err := s.Batch(ctx, "ops", ops, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan) != len(ops) {
+		t.Fatalf("dry run planned %d ops", len(plan))
+	}
+	if n, _ := s.LatestChange(ctx); n != 0 {
+		t.Errorf("a dry run recorded %d changes", n)
+	}
+	// Running it for real gives the same plan.
+	real, err := s.Batch(ctx, "ops", ops, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(plan, real, cmpopts.IgnoreFields(entity.Change{}, "Time")); diff != "" {
+		t.Errorf("dry run and real run differ (-dry +real):\n%s", diff)
+	}
+}
+
+func TestBatchRejectsBadOps(t *testing.T) {
+	s := newStore(t)
+	for _, tc := range []struct{ name, body string }{
+		{"unknown field", `[{"op":"create","name":"a","driver":"server","colour":"red"}]`},
+		{"unknown op", `[{"op":"explode","name":"a"}]`},
+		{"missing field", `[{"op":"create","name":"a"}]`},
+		{"empty", `[]`},
+		{"bad value", `[{"op":"create","name":"a","driver":"server"},{"op":"attr_add","name":"a","key":"k","value":1.5}]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ops, err := entity.DecodeOps([]byte(tc.body))
+			if err == nil {
+				_, err = s.Batch(context.Background(), "ops", ops, false)
+			}
+			wantKind(t, err, entity.KindInvalid)
+		})
+	}
+}

@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/clusto/clusto/entity"
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestChangeRecordsEncodeAsMaps: the typed change records must keep the
+// JSON that the change log held before they replaced maps, byte for byte,
+// or old and new history would differ in key order.
+func TestChangeRecordsEncodeAsMaps(t *testing.T) {
+	pos := any(int64(3))
+	cases := []struct {
+		typed any
+		asMap map[string]any
+	}{
+		{createChange{Name: "s1", Driver: "server", Kind: "equipment", Attrs: []entity.Attr{{Key: "status", Value: entity.String("spare")}}},
+			map[string]any{"name": "s1", "driver": "server", "kind": "equipment", "attrs": []entity.Attr{{Key: "status", Value: entity.String("spare")}}}},
+		{createChange{Name: "a<b>&c\u2028", Driver: "server", Kind: "equipment", Attrs: []entity.Attr{
+			{Key: "note", Value: entity.String("<script>&\u2029\"quoted\"")},
+			{Key: "disk", Number: new(int64), Value: entity.Int(3)},
+			{Key: "ip", Subkey: "eth0", Value: entity.IP(netip.MustParseAddr("10.0.0.1"))},
+		}},
+			map[string]any{"name": "a<b>&c\u2028", "driver": "server", "kind": "equipment", "attrs": []entity.Attr{
+				{Key: "note", Value: entity.String("<script>&\u2029\"quoted\"")},
+				{Key: "disk", Number: new(int64), Value: entity.Int(3)},
+				{Key: "ip", Subkey: "eth0", Value: entity.IP(netip.MustParseAddr("10.0.0.1"))},
+			}}},
+		{createChange{Name: "p", Driver: "pool", Kind: "group"},
+			map[string]any{"name": "p", "driver": "pool", "kind": "group", "attrs": []entity.Attr(nil)}},
+		{containChange{Type: entity.Contains, Parent: "r1", Child: "s1", Position: pos, Height: pos},
+			map[string]any{"type": entity.Contains, "parent": "r1", "child": "s1", "position": pos, "height": pos}},
+		{containChange{Type: entity.Contains, Parent: "dc", Child: "room"},
+			map[string]any{"type": entity.Contains, "parent": "dc", "child": "room", "position": nil, "height": nil}},
+		{memberChange{Type: entity.Member, Group: "web", Member: "s1"},
+			map[string]any{"type": entity.Member, "group": "web", "member": "s1"}},
+		{linkChange{A: "s1", APort: "eth0", B: "sw1", BPort: "1", Type: "nic"},
+			map[string]any{"a": "s1", "a_port": "eth0", "b": "sw1", "b_port": "1", "type": "nic"}},
+	}
+	for _, tc := range cases {
+		got, err := changeJSON(tc.typed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := changeJSON(tc.asMap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%T encodes differently from its map (-map +typed):\n%s", tc.typed, diff)
+		}
+	}
+}
+
+// TestRunsInMemoryMatchASet drives withOffset and withoutOffset, the
+// in-memory copy of ip_runs kept for blocks created in a transaction,
+// with random allocations and releases and compares the runs with the
+// set of offsets they stand for.
+func TestRunsInMemoryMatchASet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	var runs []span
+	held := map[uint64]bool{}
+	for step := 0; step < 20000; step++ {
+		o := uint64(rng.IntN(64))
+		if held[o] {
+			runs = withoutOffset(runs, o)
+			delete(held, o)
+		} else {
+			runs = withOffset(runs, o)
+			held[o] = true
+		}
+		// The runs are sorted, disjoint, not touching, and cover exactly
+		// the held offsets.
+		covered := map[uint64]bool{}
+		for i, r := range runs {
+			if r.first > r.last {
+				t.Fatalf("step %d: run %v is empty", step, r)
+			}
+			if i > 0 && runs[i-1].last+1 >= r.first {
+				t.Fatalf("step %d: runs %v and %v touch or overlap", step, runs[i-1], r)
+			}
+			for x := r.first; x <= r.last; x++ {
+				covered[x] = true
+			}
+		}
+		if diff := cmp.Diff(held, covered); diff != "" {
+			t.Fatalf("step %d: runs %v cover the wrong offsets (-held +covered):\n%s", step, runs, diff)
+		}
+		if s, ok := runContaining(runs, o); held[o] != (ok && s.last >= o) {
+			t.Fatalf("step %d: runContaining(%d) = %v, %v; held %v", step, o, s, ok, held[o])
+		}
+	}
+}
+
+// TestEntityIDsAreReservedSparingly: ids are reserved in blocks that grow
+// within a transaction, so creates one per transaction (the API's way)
+// reserve no more ids than they use, and a bulk load wastes fewer than a
+// block.
+func TestEntityIDsAreReservedSparingly(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir()+"/ids.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reserved := func() int {
+		var n int
+		if err := s.db.Read.QueryRowContext(ctx, "SELECT count(*) FROM entity_ids").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := 0; i < 3; i++ {
+		if err := s.Update(ctx, "t", func(tx *Tx) error {
+			return tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("one%d", i), Driver: "server"})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := reserved(); n != 3 {
+		t.Errorf("3 creates in 3 transactions reserved %d ids", n)
+	}
+	if err := s.Update(ctx, "t", func(tx *Tx) error {
+		for i := 0; i < 300; i++ {
+			if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("bulk%d", i), Driver: "server"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := reserved() - 3; n < 300 || n >= 300+maxIDBlock {
+		t.Errorf("300 creates in one transaction reserved %d ids, want 300 to %d", n, 300+maxIDBlock-1)
+	}
+	// Every entity has its own id.
+	var dup int
+	if err := s.db.Read.QueryRowContext(ctx, "SELECT count(*) - count(DISTINCT id) FROM entities").Scan(&dup); err != nil || dup != 0 {
+		t.Errorf("%d entities share an id (%v)", dup, err)
+	}
+}
+
+// TestChildBlocksPlan: a block's child blocks are read through the
+// parent's connections, whatever other indexes could give the order.
+func TestChildBlocksPlan(t *testing.T) {
+	s, err := Open(context.Background(), t.TempDir()+"/inv.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.db.Read.Query("EXPLAIN QUERY PLAN "+childBlocksSQL, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if len(plan) < 2 || !strings.HasPrefix(plan[0], "SEARCH c USING INDEX conn_cur_a (a=? AND type=?)") ||
+		!strings.HasPrefix(plan[1], "SEARCH e USING INDEX entities_cur_id (id=?)") {
+		t.Errorf("plan %q: want the parent's connections first, then each child by id", plan)
+	}
+}
+
+// A change record that does not encode is an error, not a NULL before or
+// after in the history.
+func TestChangeRecordThatDoesNotEncodeIsAnError(t *testing.T) {
+	if _, err := changeJSON(map[string]any{"x": func() {}}); entity.KindOf(err) != entity.KindInternal {
+		t.Fatalf("encoding a func: %v, want an internal error", err)
+	}
+	if j, err := changeJSON(nil); err != nil || j != nil {
+		t.Fatalf("nil encodes as %v, %v; want NULL", j, err)
+	}
+}
