@@ -547,7 +547,7 @@ func TestRetriesOnlyWhenSafe(t *testing.T) {
 	f.keys = nil
 	f.mu.Unlock()
 	c2 := newClient(t, srv.ts.URL, client.WithRetries(3))
-	if _, err := srv.store.Batch(ctx, "t", []entity.Op{{Op: "create", Name: "r1", Driver: "rack"}, {Op: "create", Name: "s2", Driver: "server"}}, false); err != nil {
+	if _, err := srv.store.Batch(ctx, "t", []entity.Op{{Op: "create", Name: "r1", Driver: "rack"}, {Op: "create", Name: "s2", Driver: "server"}}, store.BatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	placed, err := c2.AllocateRackUnits(ctx, "r1", client.RackRequest{Entity: "s2"})

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 
@@ -47,8 +48,15 @@ func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The candidates are read inside the transaction, through the store's
+	// Reader: it sees the transaction's own claims so far, with what the
+	// transaction holds in memory written first.
+	rd, err := tx.Reader()
+	if err != nil {
+		return nil, err
+	}
 	s, args := c.statement("SELECT e.id, e.name", false)
-	rows, err := tx.SQL().QueryContext(tx.Context(), s+" ORDER BY e.name", args...)
+	rows, err := rd.QueryContext(tx.Context(), s+" ORDER BY e.name", args...)
 	if err != nil {
 		return nil, entity.Internal("run allocation query", err)
 	}
@@ -78,7 +86,7 @@ func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
 	} else {
 		used := map[int64]bool{}
 		for _, cd := range cands {
-			anc, ok, err := ancestor(tx, cd.id, req.Distinct)
+			anc, ok, err := ancestor(tx.Context(), rd, cd.id, req.Distinct)
 			if err != nil {
 				return nil, err
 			}
@@ -110,9 +118,9 @@ func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
 
 // ancestor finds the nearest physical ancestor of an entity with the given
 // driver.
-func ancestor(tx *store.Tx, id int64, driver string) (int64, bool, error) {
+func ancestor(ctx context.Context, rd store.Reader, id int64, driver string) (int64, bool, error) {
 	var anc int64
-	err := tx.SQL().QueryRowContext(tx.Context(), `WITH RECURSIVE up(id, depth) AS (
+	err := rd.QueryRowContext(ctx, `WITH RECURSIVE up(id, depth) AS (
 		SELECT c.a, 1 FROM connections c WHERE c.b = ? AND c.type = 'contains' AND c.until IS NULL
 		UNION ALL
 		SELECT c.a, up.depth + 1 FROM connections c JOIN up ON c.b = up.id WHERE c.type = 'contains' AND c.until IS NULL AND up.depth < 64)

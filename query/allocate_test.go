@@ -25,7 +25,7 @@ func allocInventory(t *testing.T) *store.Store {
 	t.Cleanup(func() { s.Close() })
 	err = s.Update(ctx, "t", func(tx *store.Tx) error {
 		mk := func(name, driver string, attrs ...entity.Attr) error {
-			return tx.CreateQuiet(entity.NewEntity{Name: name, Driver: driver, Attrs: attrs})
+			return tx.Create(entity.NewEntity{Name: name, Driver: driver, Attrs: attrs})
 		}
 		in := func(p, c string) error { _, err := tx.Insert(p, c, entity.Placement{}); return err }
 		for _, dc := range []string{"dcZ", "dcY"} {
@@ -146,7 +146,7 @@ func TestAllocateByQueryConcurrently(t *testing.T) {
 	const n = 200
 	s.Update(ctx, "t", func(tx *store.Tx) error {
 		for i := 0; i < n; i++ {
-			if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("s%03d", i), Driver: "server",
+			if err := tx.Create(entity.NewEntity{Name: fmt.Sprintf("s%03d", i), Driver: "server",
 				Attrs: []entity.Attr{{Key: "status", Value: entity.String("unallocated")}}}); err != nil {
 				return err
 			}

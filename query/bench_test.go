@@ -2,7 +2,6 @@ package query
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/netip"
 	"os"
@@ -21,7 +20,7 @@ import (
 )
 
 // The benchmark inventory: 100,000 entities and about 1,000,000
-// attributes, built through the store (CreateQuiet, Insert, Connect) in
+// attributes, built through the store (Create, Insert, Connect) in
 // large transactions, and cached in os.TempDir() under a name that
 // carries the schema version and benchGenVersion, so that only the first
 // run of a build pays for it.
@@ -103,7 +102,7 @@ func buildBenchInventory(path string) error {
 	for dc := 1; dc <= benchDCs; dc++ {
 		dcName := fmt.Sprintf("dc%02d", dc)
 		err := st.Update(ctx, "bench", func(tx *store.Tx) error {
-			if err := tx.CreateQuiet(entity.NewEntity{Name: dcName, Driver: "datacenter", Attrs: []entity.Attr{str("region", fmt.Sprintf("region-%d", dc))}}); err != nil {
+			if err := tx.Create(entity.NewEntity{Name: dcName, Driver: "datacenter", Attrs: []entity.Attr{str("region", fmt.Sprintf("region-%d", dc))}}); err != nil {
 				return err
 			}
 			for room := 1; room <= benchRoomsPerDC; room++ {
@@ -196,7 +195,7 @@ func buildBenchInventory(path string) error {
 		for _, g := range groups {
 			for i := 1; i <= g.n; i++ {
 				name := fmt.Sprintf("%s-%04d", g.prefix, i)
-				if err := tx.CreateQuiet(entity.NewEntity{Name: name, Driver: g.driver}); err != nil {
+				if err := tx.Create(entity.NewEntity{Name: name, Driver: g.driver}); err != nil {
 					return err
 				}
 				if g.driver != "pool" {
@@ -229,7 +228,7 @@ func buildBenchInventory(path string) error {
 }
 
 func createIn(tx *store.Tx, parent string, e entity.NewEntity) error {
-	if err := tx.CreateQuiet(e); err != nil {
+	if err := tx.Create(e); err != nil {
 		return err
 	}
 	_, err := tx.Insert(parent, e.Name, entity.Placement{})
@@ -431,12 +430,15 @@ func windowed(page string) string {
 // runHand answers a question with its hand-written statements, in one
 // read transaction as Run does: the page then the count, or (window) the
 // page with the total in one statement.
-func runHand(ctx context.Context, db *sql.DB, q benchQuery, window bool) (*Result, error) {
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
+func runHand(ctx context.Context, st *store.Store, q benchQuery, window bool) (res *Result, err error) {
+	err = st.View(ctx, func(tx *store.View) error {
+		res, err = runHandIn(ctx, tx, q, window)
+		return err
+	})
+	return res, err
+}
+
+func runHandIn(ctx context.Context, tx *store.View, q benchQuery, window bool) (*Result, error) {
 	page := q.page
 	if window {
 		page = windowed(page)
@@ -476,8 +478,12 @@ func runHand(ctx context.Context, db *sql.DB, q benchQuery, window bool) (*Resul
 
 // runSQL runs the compiled statements without parsing or compiling, to
 // separate the cost of the SQL from that of the front end.
-func runSQL(ctx context.Context, db *sql.DB, c *Compiled) (*Result, error) {
-	return c.Exec(ctx, db)
+func runSQL(ctx context.Context, st *store.Store, c *Compiled) (res *Result, err error) {
+	err = st.View(ctx, func(v *store.View) error {
+		res, err = c.Exec(ctx, v)
+		return err
+	})
+	return res, err
 }
 
 // Each standard query is timed at least benchReps times and for at least
@@ -499,7 +505,7 @@ const (
 // BenchmarkParse measures the parser itself.
 func BenchmarkQuery(b *testing.B) {
 	st := benchStore(b)
-	db := st.DB().Read
+	db := st.Reader()
 	ctx := context.Background()
 	for _, bq := range benchQueries {
 		b.Run(bq.name, func(b *testing.B) {
@@ -519,7 +525,7 @@ func BenchmarkQuery(b *testing.B) {
 				b.Fatal(err)
 			}
 			for _, window := range []bool{false, true} {
-				hand, err := runHand(ctx, db, bq, window)
+				hand, err := runHand(ctx, st, bq, window)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -539,15 +545,15 @@ func BenchmarkQuery(b *testing.B) {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
-				if _, err := runSQL(ctx, db, c); err != nil {
+				if _, err := runSQL(ctx, st, c); err != nil {
 					b.Fatal(err)
 				}
 				t2 := time.Now()
-				if _, err := runHand(ctx, db, bq, false); err != nil {
+				if _, err := runHand(ctx, st, bq, false); err != nil {
 					b.Fatal(err)
 				}
 				t3 := time.Now()
-				if _, err := runHand(ctx, db, bq, true); err != nil {
+				if _, err := runHand(ctx, st, bq, true); err != nil {
 					b.Fatal(err)
 				}
 				t4 := time.Now()
@@ -580,7 +586,7 @@ func TestBenchQueriesPlan(t *testing.T) {
 	st, _ := fixture(t)
 	for _, bq := range benchQueries {
 		for _, window := range []bool{false, true} {
-			if _, err := runHand(context.Background(), st.DB().Read, bq, window); err != nil {
+			if _, err := runHand(context.Background(), st, bq, window); err != nil {
 				t.Errorf("%s (window %v): %v", bq.name, window, strings.TrimSpace(err.Error()))
 			}
 		}

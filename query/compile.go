@@ -70,7 +70,7 @@ type compiler struct {
 	// large inventory is tens of thousands of ids.
 	probe bool
 	// db answers rarity estimates (nil: none).
-	db Queryer
+	db store.Reader
 }
 
 func (c *compiler) alias(prefix string) string {

@@ -334,7 +334,7 @@ func (b *builder) check(err error) {
 
 func (b *builder) create(name, driver string) *mEntity {
 	attrs := b.randomAttrs(driver)
-	b.check(b.tx.CreateQuiet(entity.NewEntity{Name: name, Driver: driver, Attrs: attrs}))
+	b.check(b.tx.Create(entity.NewEntity{Name: name, Driver: driver, Attrs: attrs}))
 	d, _ := b.reg.Lookup(driver)
 	e := &mEntity{id: b.next, name: name, driver: driver, kind: string(d.Kind)}
 	b.next++
@@ -771,7 +771,7 @@ func TestDifferential(t *testing.T) {
 			}
 			for _, s := range states {
 				want := s.m.eval(q.root)
-				res, err := Run(ctx, st.DB().Read, text, Options{At: s.at, Limit: MaxLimit})
+				res, err := Run(ctx, st.Reader(), text, Options{At: s.at, Limit: MaxLimit})
 				if err != nil {
 					t.Fatalf("inventory seed %d, at %d: Run(%q): %v", seed, s.at, text, err)
 				}

@@ -30,7 +30,7 @@ func split(s string) []string {
 // the change before the later edits, and compares the matched names.
 func TestEndToEnd(t *testing.T) {
 	st, before := fixture(t)
-	db := st.DB().Read
+	db := st.Reader()
 	ctx := context.Background()
 	tests := []struct {
 		query string
@@ -239,7 +239,7 @@ func sortedCopy(s []string) []string {
 func TestMatchFields(t *testing.T) {
 	st, before := fixture(t)
 	ctx := context.Background()
-	res, err := Run(ctx, st.DB().Read, `name:server4 or name:rack002 or name:web`, Options{})
+	res, err := Run(ctx, st.Reader(), `name:server4 or name:rack002 or name:web`, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestMatchFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = Run(ctx, st.DB().Read, `name:server4`, Options{At: before})
+	res, err = Run(ctx, st.Reader(), `name:server4`, Options{At: before})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,25 +2,28 @@ package query
 
 import (
 	"context"
-	"database/sql"
 
-	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // Exec runs a compiled query: one page of matches and their total, read in
-// one read-only transaction when db can begin one. (Run is Parse, Compile
-// and Exec; callers that time the phases apart call them one by one.)
-func (c *Compiled) Exec(ctx context.Context, db Queryer) (*Result, error) {
-	type beginner interface {
-		BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+// one snapshot so that they agree: in a View opened for them when db can
+// open one (the store's Reader can), else in whatever db is (a View, or a
+// write transaction's Reader). (Run is Parse, Compile and Exec; callers
+// that time the phases apart call them one by one.)
+func (c *Compiled) Exec(ctx context.Context, db store.Reader) (*Result, error) {
+	type viewer interface {
+		View(ctx context.Context, fn func(*store.View) error) error
 	}
-	if b, ok := db.(beginner); ok {
-		tx, err := b.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-		if err != nil {
-			return nil, entity.Internal("run query", err)
-		}
-		defer tx.Rollback()
-		return c.run(ctx, tx)
+	v, ok := db.(viewer)
+	if !ok {
+		return c.run(ctx, db)
 	}
-	return c.run(ctx, db)
+	var res *Result
+	err := v.View(ctx, func(tx *store.View) error {
+		var err error
+		res, err = c.run(ctx, tx)
+		return err
+	})
+	return res, err
 }

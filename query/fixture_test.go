@@ -123,7 +123,7 @@ func fixture(t testing.TB) (*store.Store, int64) {
 	t.Cleanup(func() { st.Close() })
 	err = st.Update(ctx, "fixture", func(tx *store.Tx) error {
 		for _, e := range fixtureEntities {
-			if err := tx.CreateQuiet(entity.NewEntity{Name: e.name, Driver: e.driver, Attrs: e.attrs}); err != nil {
+			if err := tx.Create(entity.NewEntity{Name: e.name, Driver: e.driver, Attrs: e.attrs}); err != nil {
 				return err
 			}
 			if e.parent != "" {

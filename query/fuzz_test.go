@@ -22,7 +22,7 @@ func FuzzQuery(f *testing.F) {
 		f.Add(text, int64(0), 0, "")
 	}
 	st, before := fixture(f)
-	db := st.DB().Read
+	db := st.Reader()
 	f.Fuzz(func(t *testing.T, text string, at int64, limit int, cursor string) {
 		if at > before+5 {
 			at %= before + 5

@@ -25,7 +25,7 @@ func TestConnectedThroughIPAllocations(t *testing.T) {
 			{Name: "net", Driver: "ipblock", Attrs: []entity.Attr{{Key: "cidr", Value: entity.String("10.0.3.0/24")}}},
 			{Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server"}, {Name: "s3", Driver: "server"}, {Name: "p", Driver: "pool"},
 		} {
-			if err := tx.CreateQuiet(n); err != nil {
+			if err := tx.Create(n); err != nil {
 				return err
 			}
 		}
@@ -53,7 +53,7 @@ func TestConnectedThroughIPAllocations(t *testing.T) {
 		{"* connected to name:s3", []string{"p"}},
 		{"driver:server connected to name:net via link", nil},
 	} {
-		res, err := query.Run(ctx, s.DB().Read, tc.q, query.Options{})
+		res, err := query.Run(ctx, s.Reader(), tc.q, query.Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.q, err)
 		}

@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // Page sizes.
@@ -43,7 +44,7 @@ type Options struct {
 	// capped index count) to choose between walking containment down from
 	// an `in`'s right side or up from its candidates. Run sets it. Without
 	// it the walk goes down from a right side named exactly.
-	DB Queryer
+	DB store.Reader
 }
 
 // Match is one entity a query matched, as it was at the time read. The
@@ -62,12 +63,6 @@ type Result struct {
 	Total int `json:"total"`
 	// NextCursor continues with the next page; "" on the last page.
 	NextCursor string `json:"next_cursor,omitempty"`
-}
-
-// Queryer runs SQL: *sql.DB, *sql.Conn and *sql.Tx all satisfy it. Give a
-// write transaction to see its own uncommitted writes.
-type Queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // Compiled is a query compiled for one set of options: the SQL for a page
@@ -181,10 +176,9 @@ func (c *Compiled) Limit() int { return c.limit }
 // Run parses text, compiles it for opts and returns one page of matches
 // with the total count. Syntax and option errors are *entity.Error of a
 // user kind (query_syntax, invalid, too_large); failures of the database
-// are internal errors. When db can begin transactions (*sql.DB,
-// *sql.Conn), the page and the count are read in one read-only
-// transaction, so that they agree.
-func Run(ctx context.Context, db Queryer, text string, opts Options) (*Result, error) {
+// are internal errors. The page and the count are read in one
+// snapshot, so that they agree (see Exec).
+func Run(ctx context.Context, db store.Reader, text string, opts Options) (*Result, error) {
 	q, err := Parse(text)
 	if err != nil {
 		return nil, err
@@ -199,7 +193,7 @@ func Run(ctx context.Context, db Queryer, text string, opts Options) (*Result, e
 	return c.Exec(ctx, db)
 }
 
-func (c *Compiled) run(ctx context.Context, db Queryer) (*Result, error) {
+func (c *Compiled) run(ctx context.Context, db store.Reader) (*Result, error) {
 	res := &Result{Results: []Match{}}
 	if c.both {
 		if err := c.runBoth(ctx, db, res); err != nil {
@@ -215,7 +209,7 @@ func (c *Compiled) run(ctx context.Context, db Queryer) (*Result, error) {
 	return res, nil
 }
 
-func (c *Compiled) runBoth(ctx context.Context, db Queryer, res *Result) error {
+func (c *Compiled) runBoth(ctx context.Context, db store.Reader, res *Result) error {
 	s, args := c.Both()
 	rows, err := db.QueryContext(ctx, s, args...)
 	if err != nil {
@@ -241,7 +235,7 @@ func (c *Compiled) runBoth(ctx context.Context, db Queryer, res *Result) error {
 	return nil
 }
 
-func (c *Compiled) runPageAndCount(ctx context.Context, db Queryer, res *Result) error {
+func (c *Compiled) runPageAndCount(ctx context.Context, db store.Reader, res *Result) error {
 	s, args := c.Page()
 	rows, err := db.QueryContext(ctx, s, args...)
 	if err != nil {
@@ -264,7 +258,7 @@ func (c *Compiled) runPageAndCount(ctx context.Context, db Queryer, res *Result)
 	return c.count(ctx, db, res)
 }
 
-func (c *Compiled) count(ctx context.Context, db Queryer, res *Result) error {
+func (c *Compiled) count(ctx context.Context, db store.Reader, res *Result) error {
 	s, args := c.Count()
 	rows, err := db.QueryContext(ctx, s, args...)
 	if err != nil {
@@ -313,7 +307,7 @@ func Explain(text string, opts Options) (string, []any, error) {
 
 // Plan returns SQLite's query plan (EXPLAIN QUERY PLAN) for the page
 // statement of text, one line per step, indented by depth.
-func Plan(ctx context.Context, db Queryer, text string, opts Options) ([]string, error) {
+func Plan(ctx context.Context, db store.Reader, text string, opts Options) ([]string, error) {
 	s, args, err := Explain(text, opts)
 	if err != nil {
 		return nil, err

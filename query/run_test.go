@@ -18,7 +18,7 @@ import (
 func TestPagination(t *testing.T) {
 	st, before := fixture(t)
 	ctx := context.Background()
-	db := st.DB().Read
+	db := st.Reader()
 	// Plain statements (page, then count) and statements driven by a
 	// relation or a group (page and count in one).
 	for _, text := range []string{"*", "driver:server", "* in name:datacenterZ", "pool:legacy", "* connected to name:server1"} {
@@ -82,7 +82,7 @@ func TestDefaultAndMaxLimit(t *testing.T) {
 	// Enough entities for the default page to be full.
 	err := st.Update(ctx, "test", func(tx *store.Tx) error {
 		for i := 0; i < DefaultLimit+5; i++ {
-			if err := tx.CreateQuiet(entity.NewEntity{Name: "extra" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + string(rune('a'+i/26)), Driver: "server"}); err != nil {
+			if err := tx.Create(entity.NewEntity{Name: "extra" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + string(rune('a'+i/26)), Driver: "server"}); err != nil {
 				return err
 			}
 		}
@@ -91,7 +91,7 @@ func TestDefaultAndMaxLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(ctx, st.DB().Read, "name:extra*", Options{})
+	res, err := Run(ctx, st.Reader(), "name:extra*", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestOptionErrors(t *testing.T) {
 		{Options{Cursor: "bjE6"}, entity.KindInvalid, "invalid cursor"},   // "n1:": no name
 	}
 	for _, tc := range tests {
-		_, err := Run(ctx, st.DB().Read, "*", tc.opts)
+		_, err := Run(ctx, st.Reader(), "*", tc.opts)
 		var e *entity.Error
 		if !errors.As(err, &e) || e.Kind != tc.kind || !strings.Contains(e.Message, tc.msg) {
 			t.Errorf("Run(%+v): got %v, want %s error containing %q", tc.opts, err, tc.kind, tc.msg)
@@ -132,17 +132,13 @@ func TestOptionErrors(t *testing.T) {
 	}
 }
 
-// TestQueryers runs queries on every kind of Queryer: the read pool, one
-// connection, and a write transaction that sees its own uncommitted edits.
+// TestQueryers runs queries on every kind of store.Reader: the read pool, a
+// View, and a write transaction that sees its own uncommitted edits.
 func TestQueryers(t *testing.T) {
 	st, _ := fixture(t)
 	ctx := context.Background()
-	conn, err := st.DB().Read.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for name, db := range map[string]Queryer{"pool": st.DB().Read, "conn": conn} {
+	runOn := func(name string, db store.Reader) {
+		t.Helper()
 		res, err := Run(ctx, db, "pool:prod", Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -151,11 +147,19 @@ func TestQueryers(t *testing.T) {
 			t.Errorf("%s: (-want +got):\n%s", name, diff)
 		}
 	}
-	err = st.Update(ctx, "test", func(tx *store.Tx) error {
+	runOn("pool", st.Reader())
+	if err := st.View(ctx, func(v *store.View) error { runOn("view", v); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	err := st.Update(ctx, "test", func(tx *store.Tx) error {
 		if _, err := tx.Insert("web", "server4", entity.Placement{}); err != nil {
 			return err
 		}
-		res, err := Run(ctx, tx.SQL(), "pool:prod", Options{})
+		rd, err := tx.Reader()
+		if err != nil {
+			return err
+		}
+		res, err := Run(ctx, rd, "pool:prod", Options{})
 		if err != nil {
 			return err
 		}
@@ -172,7 +176,7 @@ func TestQueryers(t *testing.T) {
 			return err
 		}
 		s, args := c.IDs()
-		rows, err := tx.SQL().QueryContext(ctx, s, args...)
+		rows, err := rd.QueryContext(ctx, s, args...)
 		if err != nil {
 			return err
 		}
@@ -191,7 +195,7 @@ func TestQueryers(t *testing.T) {
 		var want []int64
 		for _, n := range []string{"server1", "server4", "server5"} {
 			var id int64
-			if err := tx.SQL().QueryRowContext(ctx, "SELECT id FROM entities WHERE name = ? AND until IS NULL", n).Scan(&id); err != nil {
+			if err := rd.QueryRowContext(ctx, "SELECT id FROM entities WHERE name = ? AND until IS NULL", n).Scan(&id); err != nil {
 				return err
 			}
 			want = append(want, id)
@@ -205,7 +209,7 @@ func TestQueryers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Rolled back: the read pool never saw it.
-	res, err := Run(ctx, st.DB().Read, "pool:prod", Options{})
+	res, err := Run(ctx, st.Reader(), "pool:prod", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,10 +261,10 @@ func TestExplain(t *testing.T) {
 	}
 	// The statement runs.
 	st, _ := fixture(t)
-	if _, err := st.DB().Read.Query(cur, curArgs...); err != nil {
+	if _, err := st.Reader().QueryContext(context.Background(), cur, curArgs...); err != nil {
 		t.Errorf("explained statement fails: %v", err)
 	}
-	plan, err := Plan(context.Background(), st.DB().Read, text, Options{})
+	plan, err := Plan(context.Background(), st.Reader(), text, Options{})
 	if err != nil || len(plan) == 0 {
 		t.Errorf("Plan: %v, %q", err, plan)
 	}
@@ -286,6 +290,6 @@ func aliases(s string) []string {
 	return out
 }
 
-var _ Queryer = (*sql.DB)(nil)
-var _ Queryer = (*sql.Conn)(nil)
-var _ Queryer = (*sql.Tx)(nil)
+var _ store.Reader = (*sql.DB)(nil)
+var _ store.Reader = (*sql.Conn)(nil)
+var _ store.Reader = (*sql.Tx)(nil)

@@ -2,10 +2,10 @@ package server
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,25 +183,32 @@ func TestRequestLimits(t *testing.T) {
 func TestHealthzBesideABusyReadPool(t *testing.T) {
 	e := newEnv(t)
 	e.mk("dc1", "datacenter")
-	pool := e.store.DB().Read
-	var txs []*sql.Tx
-	for range pool.Stats().MaxOpenConnections {
-		tx, err := pool.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A read transaction holds its connection once it has read.
-		if err := tx.QueryRow("SELECT count(*) FROM entities").Scan(new(int)); err != nil {
-			t.Fatal(err)
-		}
-		txs = append(txs, tx)
+	// Every read pool connection held by a View that has read.
+	n := e.store.ReadPoolStats().MaxOpenConnections
+	release := make(chan struct{})
+	var held, done sync.WaitGroup
+	held.Add(n)
+	for range n {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			err := e.store.View(context.Background(), func(v *store.View) error {
+				err := v.QueryRowContext(context.Background(), "SELECT count(*) FROM entities").Scan(new(int))
+				held.Done()
+				<-release
+				return err
+			})
+			if err != nil {
+				t.Errorf("view: %v", err)
+			}
+		}()
 	}
+	held.Wait()
 	defer func() {
-		for _, tx := range txs {
-			tx.Rollback()
-		}
+		close(release)
+		done.Wait()
 	}()
-	if s := pool.Stats(); s.InUse != s.MaxOpenConnections {
+	if s := e.store.ReadPoolStats(); s.InUse != s.MaxOpenConnections {
 		t.Fatalf("the pool is not full: %+v", s)
 	}
 	got := e.do("GET", "/healthz", nil).want(t, http.StatusOK).obj(t)
@@ -223,7 +230,7 @@ func TestDryRunsGiveWayToWrites(t *testing.T) {
 				done <- e.store.Update(context.Background(), "writer", func(tx *store.Tx) error {
 					close(began)
 					<-stop
-					return tx.CreateQuiet(entity.NewEntity{Name: "w-" + strings.ReplaceAll(hr.name, " ", "-"), Driver: "server"})
+					return tx.Create(entity.NewEntity{Name: "w-" + strings.ReplaceAll(hr.name, " ", "-"), Driver: "server"})
 				})
 			}()
 			<-began

@@ -88,7 +88,7 @@ func (s *Server) getBlock(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var st *entity.BlockStatus
-	if err := s.store.View(r.Context(), func(tx *store.Tx) error {
+	if err := s.store.View(r.Context(), func(tx *store.View) error {
 		var err error
 		st, err = tx.BlockStatus(block, after, int(limit))
 		return err
@@ -137,7 +137,7 @@ func (s *Server) elevation(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var el *entity.Elevation
-	if err := s.store.View(r.Context(), func(tx *store.Tx) error {
+	if err := s.store.View(r.Context(), func(tx *store.View) error {
 		var err error
 		el, err = tx.Elevation(rack)
 		return err

@@ -305,12 +305,12 @@ func TestConcurrentRackAllocation(t *testing.T) {
 	const clients, each, racks = 64, 50, 80
 	err := e.store.Update(context.Background(), "t", func(tx *store.Tx) error {
 		for r := 0; r < racks; r++ {
-			if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("rack%02d", r), Driver: "rack"}); err != nil {
+			if err := tx.Create(entity.NewEntity{Name: fmt.Sprintf("rack%02d", r), Driver: "rack"}); err != nil {
 				return err
 			}
 		}
 		for i := 0; i < clients*each; i++ {
-			if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("s%04d", i), Driver: "server"}); err != nil {
+			if err := tx.Create(entity.NewEntity{Name: fmt.Sprintf("s%04d", i), Driver: "server"}); err != nil {
 				return err
 			}
 		}

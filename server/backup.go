@@ -269,7 +269,7 @@ type backupDirView struct {
 }
 
 func (s *Server) backupDirView() backupDirView {
-	db := s.store.DB().Path
+	db := s.store.Path()
 	v := backupDirView{dir: s.opts.BackupDir, dbBase: filepath.Base(db)}
 	if a, err := os.Stat(v.dir); err == nil {
 		if b, err := os.Stat(filepath.Dir(db)); err == nil {

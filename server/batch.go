@@ -154,7 +154,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 		}
 		defer done()
 	}
-	res, err := plan.Apply(r.Context(), s.store, actorOf(r), req.DryRun)
+	res, err := plan.Apply(r.Context(), s.store, actorOf(r), store.BatchOptions{DryRun: req.DryRun})
 	if err != nil {
 		return overLimit(r, err)
 	}

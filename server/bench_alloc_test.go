@@ -38,7 +38,7 @@ func BenchmarkHTTPQuery(b *testing.B) {
 	defer st.Close()
 	b.Run("store", func(b *testing.B) {
 		measure(b, func(i int) error {
-			res, err := query.Run(ctx, st.DB().Read, typicalQuery(i), query.Options{})
+			res, err := query.Run(ctx, st.Reader(), typicalQuery(i), query.Options{})
 			if err != nil {
 				return err
 			}
@@ -88,11 +88,11 @@ func BenchmarkHTTPAllocateIP(b *testing.B) {
 			}
 			defer st.Close()
 			if err := st.Update(ctx, "bench", func(tx *store.Tx) error {
-				if err := tx.CreateQuiet(entity.NewEntity{Name: "big", Driver: "ipblock", Attrs: []entity.Attr{{Key: "cidr", Value: entity.String("10.0.0.0/16")}}}); err != nil {
+				if err := tx.Create(entity.NewEntity{Name: "big", Driver: "ipblock", Attrs: []entity.Attr{{Key: "cidr", Value: entity.String("10.0.0.0/16")}}}); err != nil {
 					return err
 				}
 				for c := range clients {
-					if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("holder%02d", c), Driver: "server"}); err != nil {
+					if err := tx.Create(entity.NewEntity{Name: fmt.Sprintf("holder%02d", c), Driver: "server"}); err != nil {
 						return err
 					}
 				}

@@ -97,13 +97,13 @@ func generateBenchDB(path string) error {
 	write := func(fn func(tx *store.Tx) error) error { return st.Update(ctx, "bench", fn) }
 	err = write(func(tx *store.Tx) error {
 		for d := range benchDCs {
-			if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("dc%02d", d), Driver: "datacenter"}); err != nil {
+			if err := tx.Create(entity.NewEntity{Name: fmt.Sprintf("dc%02d", d), Driver: "datacenter"}); err != nil {
 				return err
 			}
 		}
 		for r := range benchRacks {
 			name := fmt.Sprintf("rack%04d", r)
-			if err := tx.CreateQuiet(entity.NewEntity{Name: name, Driver: "rack"}); err != nil {
+			if err := tx.Create(entity.NewEntity{Name: name, Driver: "rack"}); err != nil {
 				return err
 			}
 			if _, err := tx.Insert(fmt.Sprintf("dc%02d", r%benchDCs), name, entity.Placement{}); err != nil {
@@ -118,7 +118,7 @@ func generateBenchDB(path string) error {
 			for i := lo; i < hi; i++ {
 				name := benchServerName(i)
 				ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-				if err := tx.CreateQuiet(entity.NewEntity{Name: name, Driver: "server", Attrs: []entity.Attr{
+				if err := tx.Create(entity.NewEntity{Name: name, Driver: "server", Attrs: []entity.Attr{
 					{Key: "serial", Value: entity.String(fmt.Sprintf("SN%08d", i))},
 					{Key: "mac", Value: entity.String(fmt.Sprintf("02:00:00:%02x:%02x:%02x", byte(i>>16), byte(i>>8), byte(i)))},
 					{Key: "ip", Value: entity.IP(ip)},

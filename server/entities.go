@@ -96,8 +96,11 @@ func (s *Server) createEntity(w http.ResponseWriter, r *http.Request) error {
 	}
 	var e *entity.Entity
 	if _, err := s.update(w, r, func(tx *store.Tx) error {
+		if err := tx.Create(n); err != nil {
+			return err
+		}
 		var err error
-		e, err = tx.Create(n)
+		e, err = tx.Get(n.Name)
 		return err
 	}); err != nil {
 		return err

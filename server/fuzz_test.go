@@ -25,7 +25,7 @@ func fuzzEnv(f *testing.F) (*Server, *store.Store) {
 	err = st.Update(context.Background(), "fuzz", func(tx *store.Tx) error {
 		for _, n := range []entity.NewEntity{{Name: "r1", Driver: "rack"}, {Name: "s1", Driver: "server"},
 			{Name: "net", Driver: "ipblock", Attrs: []entity.Attr{{Key: "cidr", Value: entity.String("10.0.0.0/24")}}}} {
-			if err := tx.CreateQuiet(n); err != nil {
+			if err := tx.Create(n); err != nil {
 				return err
 			}
 		}

@@ -280,7 +280,7 @@ func (e *env) changeCount() int64 {
 // behind the store's back, as an operator editing the file would.
 func handEdit(t testing.TB, st *store.Store, queries ...string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+st.DB().Path+"?_pragma=busy_timeout(5000)")
+	db, err := sql.Open("sqlite", "file:"+st.Path()+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req queryReque
 		if err != nil {
 			return err
 		}
-		plan, err := query.Plan(r.Context(), s.store.DB().Read, req.Q, opts)
+		plan, err := query.Plan(r.Context(), s.store.Reader(), req.Q, opts)
 		if err != nil {
 			return err
 		}
@@ -90,14 +90,14 @@ func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req queryReque
 	if err != nil {
 		return err
 	}
-	opts.DB = s.store.DB().Read
+	opts.DB = s.store.Reader()
 	compiled, err := query.Compile(q, opts)
 	if err != nil {
 		return err
 	}
 	compiledAt := time.Now()
 	s.metrics.query.WithLabelValues("compile").Observe(compiledAt.Sub(start).Seconds())
-	res, err := compiled.Exec(r.Context(), s.store.DB().Read)
+	res, err := compiled.Exec(r.Context(), s.store.Reader())
 	if err != nil {
 		return err
 	}
@@ -190,7 +190,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) error {
 	if hasQ {
 		names = []string{}
 		for cursor := ""; ; {
-			res, err := query.Run(r.Context(), s.store.DB().Read, q, query.Options{Limit: query.MaxLimit, Cursor: cursor})
+			res, err := query.Run(r.Context(), s.store.Reader(), q, query.Options{Limit: query.MaxLimit, Cursor: cursor})
 			if err != nil {
 				return err
 			}

@@ -125,7 +125,7 @@ func TestConcurrentQueryAllocation(t *testing.T) {
 	const total = 256
 	err := e.store.Update(context.Background(), "t", func(tx *store.Tx) error {
 		for i := 0; i < total; i++ {
-			if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("s%04d", i), Driver: "server",
+			if err := tx.Create(entity.NewEntity{Name: fmt.Sprintf("s%04d", i), Driver: "server",
 				Attrs: []entity.Attr{{Key: "status", Value: entity.String("unallocated")}}}); err != nil {
 				return err
 			}

@@ -138,7 +138,7 @@ func New(st *store.Store, opts Options) *Server {
 	}
 	opts = opts.withDefaults()
 	if opts.BackupDir == "" {
-		opts.BackupDir = filepath.Join(filepath.Dir(st.DB().Path), "backups")
+		opts.BackupDir = filepath.Join(filepath.Dir(st.Path()), "backups")
 	} else if abs, err := filepath.Abs(opts.BackupDir); err == nil {
 		// Resolved now, so that the log names the real directory.
 		opts.BackupDir = abs

@@ -17,7 +17,6 @@ import (
 	"github.com/clusto/clusto/entity/invfile"
 	"github.com/clusto/clusto/entity/invgen"
 	"github.com/clusto/clusto/entity/store"
-	"github.com/clusto/clusto/schema"
 )
 
 // lockDatabase takes an exclusive advisory lock on PATH.lock for as long as
@@ -61,7 +60,7 @@ func loadDrivers(file string) (*drivers.Registry, error) {
 // Commands that read a database (check, export, backup) pass false, so that
 // a mistyped --db is an error rather than a new, empty inventory.
 func openStore(ctx context.Context, path string, create bool, stderr io.Writer) (*store.Store, bool) {
-	s, err := store.Open(ctx, path, store.Options{Schema: schema.Options{MustExist: !create}})
+	s, err := store.Open(ctx, path, store.Options{File: store.FileOptions{MustExist: !create}})
 	if err != nil {
 		fmt.Fprintf(stderr, "clustod: %v\n", err)
 		return nil, false
@@ -99,7 +98,7 @@ func applyFile(ctx context.Context, s *store.Store, path string, prune, dryRun b
 	if err != nil {
 		return nil, err
 	}
-	if err := plan.ApplyQuiet(ctx, s, "clustod", dryRun); err != nil {
+	if _, err := plan.Apply(ctx, s, "clustod", store.BatchOptions{DryRun: dryRun, NoResults: true}); err != nil {
 		return nil, err
 	}
 	return plan, nil

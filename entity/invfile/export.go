@@ -62,7 +62,7 @@ func Export(ctx context.Context, s *store.Store, names []string) ([]byte, error)
 			return nil, fmt.Errorf("export %s: %w", name, err)
 		}
 		var allocs []entity.Allocation
-		if err := s.View(ctx, func(tx *store.Tx) error {
+		if err := s.View(ctx, func(tx *store.View) error {
 			var err error
 			allocs, err = tx.AllocationsOf(name)
 			return err

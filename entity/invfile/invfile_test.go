@@ -76,7 +76,7 @@ func plan(t *testing.T, s *store.Store, text string, opts invfile.Options) *invf
 func apply(t *testing.T, s *store.Store, text string, opts invfile.Options) *invfile.Plan {
 	t.Helper()
 	p := plan(t, s, text, opts)
-	if _, err := p.Apply(context.Background(), s, "test", false); err != nil {
+	if _, err := p.Apply(context.Background(), s, "test", store.BatchOptions{}); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	return p
@@ -173,7 +173,7 @@ func TestApplyErrorsPointAtTheFileAndApplyNothing(t *testing.T) {
 			if err == nil {
 				var p *invfile.Plan
 				if p, err = invfile.MakePlan(context.Background(), s, doc, invfile.Options{}); err == nil {
-					_, err = p.Apply(context.Background(), s, "test", false)
+					_, err = p.Apply(context.Background(), s, "test", store.BatchOptions{})
 				}
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -193,7 +193,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	// Extras the file format must carry: refs, json, booleans, numbered attrs,
 	// nested blocks, an address without interface, a role membership.
 	err := src.Update(ctx, "t", func(tx *store.Tx) error {
-		if err := tx.CreateQuiet(entity.NewEntity{Name: "web", Driver: "role", Attrs: []entity.Attr{
+		if err := tx.Create(entity.NewEntity{Name: "web", Driver: "role", Attrs: []entity.Attr{
 			{Key: "meta", Value: entity.Value{Type: entity.TypeJSON, Text: `{"a":[1,2]}`}},
 			{Key: "home", Value: entity.Ref("rack101")},
 			{Key: "on", Value: entity.Bool(true)},
@@ -204,7 +204,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 		if _, err := tx.Insert("web", "s0003", entity.Placement{}); err != nil {
 			return err
 		}
-		if err := tx.CreateQuiet(entity.NewEntity{Name: "net-a", Driver: "ipblock", Attrs: []entity.Attr{{Key: "cidr", Value: entity.String("10.0.3.128/25")}}}); err != nil {
+		if err := tx.Create(entity.NewEntity{Name: "net-a", Driver: "ipblock", Attrs: []entity.Attr{{Key: "cidr", Value: entity.String("10.0.3.128/25")}}}); err != nil {
 			return err
 		}
 		if _, err := tx.Insert("net", "net-a", entity.Placement{}); err != nil {

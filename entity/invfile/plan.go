@@ -64,7 +64,7 @@ const (
 type planner struct {
 	ctx    context.Context
 	s      *store.Store
-	tx     *store.Tx // one read transaction: the plan sees one snapshot
+	tx     *store.View // one read transaction: the plan sees one snapshot
 	doc    *Document
 	opts   Options
 	cur    map[string]*entity.Entity // current state of named entities (nil: absent)
@@ -153,7 +153,7 @@ func MakePlan(ctx context.Context, s *store.Store, doc *Document, opts Options) 
 	// One read transaction for the whole comparison: every entity is
 	// compared with the same snapshot, and its statements are prepared
 	// once rather than once per entity read.
-	err := s.View(ctx, func(tx *store.Tx) error {
+	err := s.View(ctx, func(tx *store.View) error {
 		p.tx = tx
 		defer func() { p.tx = nil }()
 		for _, spec := range doc.Entities {
@@ -722,29 +722,26 @@ func (p *planner) prune() error {
 	return nil
 }
 
-// Apply runs the plan as one batch (a dry run when dryRun), so that either
-// all of it applies or none does, and returns what each op did. An op that
-// fails is reported at the file position it came from.
-func (p *Plan) Apply(ctx context.Context, s *store.Store, actor string, dryRun bool) ([]entity.OpResult, error) {
+// Apply runs the plan as one batch (opts say whether it is a dry run and
+// whether to read back what each op did), so that either all of it
+// applies or none does. An op that fails is reported at the file position
+// it came from.
+func (p *Plan) Apply(ctx context.Context, s *store.Store, actor string, opts store.BatchOptions) ([]entity.OpResult, error) {
 	if p.Empty() {
+		if opts.NoResults {
+			return nil, nil
+		}
 		return []entity.OpResult{}, nil
 	}
-	res, err := s.Batch(ctx, actor, p.Ops(), dryRun)
+	res, err := s.Batch(ctx, actor, p.Ops(), opts)
 	return res, p.locate(err)
-}
-
-// ApplyQuiet is Apply without the per-op results, for large files.
-func (p *Plan) ApplyQuiet(ctx context.Context, s *store.Store, actor string, dryRun bool) error {
-	if p.Empty() {
-		return nil
-	}
-	return p.locate(s.BatchQuiet(ctx, actor, p.Ops(), dryRun))
 }
 
 // Check dry-runs the plan: it fails, at the file position, if the plan
 // could not apply now.
 func (p *Plan) Check(ctx context.Context, s *store.Store) error {
-	return p.ApplyQuiet(ctx, s, "plan", true)
+	_, err := p.Apply(ctx, s, "plan", store.BatchOptions{DryRun: true, NoResults: true})
+	return err
 }
 
 // locate turns a batch error into one at the failing op's file position.

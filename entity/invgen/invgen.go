@@ -76,7 +76,7 @@ func Build(ctx context.Context, s *store.Store, sp Spec) error {
 	}
 	rng := rand.New(rand.NewPCG(sp.Seed, 42))
 	create := func(tx *store.Tx, name, driver string, attrs ...entity.Attr) error {
-		return tx.CreateQuiet(entity.NewEntity{Name: name, Driver: driver, Attrs: attrs})
+		return tx.Create(entity.NewEntity{Name: name, Driver: driver, Attrs: attrs})
 	}
 	insert := func(tx *store.Tx, parent, child string, pos *int64) error {
 		_, err := tx.Insert(parent, child, entity.Placement{Position: pos})

@@ -266,7 +266,7 @@ func TestTypedValuesStoredAndValidatedByDriver(t *testing.T) {
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tryWrite(s, func(tx *store.Tx) error { return tx.CreateQuiet(tc.e) })
+			err := tryWrite(s, func(tx *store.Tx) error { return tx.Create(tc.e) })
 			wantKind(t, err, entity.KindInvalid)
 			if ok, _ := s.Exists(context.Background(), tc.e.Name); ok {
 				t.Errorf("%s was stored despite the error", tc.e.Name)

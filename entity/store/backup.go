@@ -12,7 +12,6 @@ import (
 
 	"github.com/clusto/clusto/drivers"
 	"github.com/clusto/clusto/entity"
-	"github.com/clusto/clusto/schema"
 )
 
 // Backup writes a consistent snapshot of the live database to path (which
@@ -42,7 +41,7 @@ func (s *Store) Backup(ctx context.Context, path string) (entity.Snapshot, error
 	// Once the snapshot is linked under path this removes only the
 	// temporary name; before, it removes the partial copy.
 	defer os.Remove(tmpPath)
-	if err := s.db.VacuumInto(ctx, tmpPath); err != nil {
+	if err := s.db.vacuumInto(ctx, tmpPath); err != nil {
 		return entity.Snapshot{}, entity.Internal("backup", err)
 	}
 	snap, err := describeSnapshot(ctx, tmpPath)
@@ -118,7 +117,7 @@ func restoreCopy(ctx context.Context, backup, tmp, dbPath string, reg *drivers.R
 	if err := copyNew(backup, tmp, perm); err != nil {
 		return entity.Snapshot{}, err
 	}
-	copied, err := Open(ctx, tmp, Options{Drivers: reg, Schema: schema.Options{MustExist: true}})
+	copied, err := Open(ctx, tmp, Options{Drivers: reg, File: FileOptions{MustExist: true}})
 	if err != nil {
 		return entity.Snapshot{}, entity.Errorf(entity.KindInvalid, "backup %s: %v", backup, err)
 	}
@@ -185,7 +184,7 @@ func copyNew(src, dst string, perm fs.FileMode) error {
 // describeSnapshot syncs a finished snapshot to disk (VACUUM INTO does not)
 // and measures, hashes and reads the newest change from it.
 func describeSnapshot(ctx context.Context, path string) (entity.Snapshot, error) {
-	db, err := schema.OpenSnapshot(path)
+	db, err := openImmutable(path)
 	if err != nil {
 		return entity.Snapshot{}, entity.Internal("backup: open the snapshot", err)
 	}

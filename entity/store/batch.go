@@ -17,13 +17,6 @@ func (tx *Tx) ApplyOps(ops []entity.Op) ([]entity.OpResult, error) {
 	return tx.applyOps(ops, true)
 }
 
-// ApplyOpsQuiet is ApplyOps without the per-op results: large inventory
-// files apply without reading every change back.
-func (tx *Tx) ApplyOpsQuiet(ops []entity.Op) error {
-	_, err := tx.applyOps(ops, false)
-	return err
-}
-
 func (tx *Tx) applyOps(ops []entity.Op, collect bool) ([]entity.OpResult, error) {
 	if len(ops) == 0 {
 		return nil, entity.Errorf(entity.KindInvalid, "the batch has no ops")
@@ -77,7 +70,7 @@ func (tx *Tx) ApplyOp(op entity.Op) (any, error) {
 		if err := need(op, map[string]string{"name": op.Name, "driver": op.Driver}); err != nil {
 			return nil, err
 		}
-		return nil, tx.create(entity.NewEntity{Name: op.Name, Driver: op.Driver, Attrs: op.Attrs})
+		return nil, tx.Create(entity.NewEntity{Name: op.Name, Driver: op.Driver, Attrs: op.Attrs})
 	case "delete":
 		if err := need(op, map[string]string{"name": op.Name}); err != nil {
 			return nil, err
@@ -178,28 +171,26 @@ func (tx *Tx) ApplyOp(op entity.Op) (any, error) {
 	return nil, entity.Errorf(entity.KindInvalid, "unknown op %q (create, delete, rename, attr_add, attr_set, attr_del, insert, remove, link, unlink, allocate_ip, release_ip, allocate_ru, allocate_name)", op.Op)
 }
 
-// Batch applies ops in one transaction; with dryRun it computes the same
-// results and changes as a dry run (Store.DryRun), which stores nothing.
-func (s *Store) Batch(ctx context.Context, actor string, ops []entity.Op, dryRun bool) ([]entity.OpResult, error) {
-	return s.batch(ctx, actor, ops, dryRun, true)
+// BatchOptions say how Batch runs ops.
+type BatchOptions struct {
+	// DryRun computes the same results and changes as a dry run
+	// (Store.DryRun), which stores nothing.
+	DryRun bool
+	// NoResults skips reading back what each op did, for inventory files
+	// of hundreds of thousands of ops: Batch then returns no results.
+	NoResults bool
 }
 
-// BatchQuiet is Batch without collecting per-op results, for inventory
-// files of hundreds of thousands of ops.
-func (s *Store) BatchQuiet(ctx context.Context, actor string, ops []entity.Op, dryRun bool) error {
-	_, err := s.batch(ctx, actor, ops, dryRun, false)
-	return err
-}
-
-func (s *Store) batch(ctx context.Context, actor string, ops []entity.Op, dryRun, collect bool) ([]entity.OpResult, error) {
+// Batch applies ops in one transaction (see Tx.ApplyOps).
+func (s *Store) Batch(ctx context.Context, actor string, ops []entity.Op, opts BatchOptions) ([]entity.OpResult, error) {
 	run := s.Update
-	if dryRun {
+	if opts.DryRun {
 		run = s.DryRun
 	}
 	var results []entity.OpResult
 	err := run(ctx, actor, func(tx *Tx) error {
 		var err error
-		results, err = tx.applyOps(ops, collect)
+		results, err = tx.applyOps(ops, !opts.NoResults)
 		return err
 	})
 	if err != nil {

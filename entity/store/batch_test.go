@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 const batchJSON = `[
@@ -29,7 +30,7 @@ func TestBatchAppliesInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Batch(context.Background(), "ops", ops, false)
+	res, err := s.Batch(context.Background(), "ops", ops, store.BatchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Batch(ctx, "ops", ops, false)
+	_, err = s.Batch(ctx, "ops", ops, store.BatchOptions{})
 	wantKind(t, err, entity.KindConflict)
 	if d := err.(*entity.Error).Details["op"]; d != 4 {
 		t.Errorf("failing op reported as %v, want 4", d)
@@ -84,7 +85,7 @@ func TestBatchDryRun(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	ops, _ := entity.DecodeOps([]byte(batchJSON))
-	plan, err := s.Batch(ctx, "ops", ops, true)
+	plan, err := s.Batch(ctx, "ops", ops, store.BatchOptions{DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestBatchDryRun(t *testing.T) {
 		t.Errorf("a dry run recorded %d changes", n)
 	}
 	// Running it for real gives the same plan.
-	real, err := s.Batch(ctx, "ops", ops, false)
+	real, err := s.Batch(ctx, "ops", ops, store.BatchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func TestBatchRejectsBadOps(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ops, err := entity.DecodeOps([]byte(tc.body))
 			if err == nil {
-				_, err = s.Batch(context.Background(), "ops", ops, false)
+				_, err = s.Batch(context.Background(), "ops", ops, store.BatchOptions{})
 			}
 			wantKind(t, err, entity.KindInvalid)
 		})

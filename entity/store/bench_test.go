@@ -60,7 +60,7 @@ func BenchmarkCreate(b *testing.B) {
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			if err := s.Update(ctx, "bench", func(tx *store.Tx) error {
-				return tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("s%d", i), Driver: "server", Attrs: []entity.Attr{str("status", "new")}})
+				return tx.Create(entity.NewEntity{Name: fmt.Sprintf("s%d", i), Driver: "server", Attrs: []entity.Attr{str("status", "new")}})
 			}); err != nil {
 				b.Fatal(err)
 			}
@@ -71,7 +71,7 @@ func BenchmarkCreate(b *testing.B) {
 		b.ResetTimer()
 		write(b, s, func(tx *store.Tx) error {
 			for i := 0; i < b.N; i++ {
-				if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("s%d", i), Driver: "server",
+				if err := tx.Create(entity.NewEntity{Name: fmt.Sprintf("s%d", i), Driver: "server",
 					Attrs: []entity.Attr{str("status", "new"), str("serial", fmt.Sprint("SN", i)), num("memory_gb", 64)}}); err != nil {
 					return err
 				}

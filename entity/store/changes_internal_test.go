@@ -112,14 +112,14 @@ func TestEntityIDsAreReservedSparingly(t *testing.T) {
 	defer s.Close()
 	reserved := func() int {
 		var n int
-		if err := s.db.Read.QueryRowContext(ctx, "SELECT count(*) FROM entity_ids").Scan(&n); err != nil {
+		if err := s.db.read.QueryRowContext(ctx, "SELECT count(*) FROM entity_ids").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
 	for i := 0; i < 3; i++ {
 		if err := s.Update(ctx, "t", func(tx *Tx) error {
-			return tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("one%d", i), Driver: "server"})
+			return tx.Create(entity.NewEntity{Name: fmt.Sprintf("one%d", i), Driver: "server"})
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +129,7 @@ func TestEntityIDsAreReservedSparingly(t *testing.T) {
 	}
 	if err := s.Update(ctx, "t", func(tx *Tx) error {
 		for i := 0; i < 300; i++ {
-			if err := tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("bulk%d", i), Driver: "server"}); err != nil {
+			if err := tx.Create(entity.NewEntity{Name: fmt.Sprintf("bulk%d", i), Driver: "server"}); err != nil {
 				return err
 			}
 		}
@@ -142,7 +142,7 @@ func TestEntityIDsAreReservedSparingly(t *testing.T) {
 	}
 	// Every entity has its own id.
 	var dup int
-	if err := s.db.Read.QueryRowContext(ctx, "SELECT count(*) - count(DISTINCT id) FROM entities").Scan(&dup); err != nil || dup != 0 {
+	if err := s.db.read.QueryRowContext(ctx, "SELECT count(*) - count(DISTINCT id) FROM entities").Scan(&dup); err != nil || dup != 0 {
 		t.Errorf("%d entities share an id (%v)", dup, err)
 	}
 }
@@ -155,7 +155,7 @@ func TestChildBlocksPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	rows, err := s.db.Read.Query("EXPLAIN QUERY PLAN "+childBlocksSQL, 1)
+	rows, err := s.db.read.Query("EXPLAIN QUERY PLAN "+childBlocksSQL, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

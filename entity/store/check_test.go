@@ -73,7 +73,7 @@ func TestBackupIsAConsistentCopy(t *testing.T) {
 	go func() {
 		for i := 0; i < 200; i++ {
 			if err := tryWrite(s, func(tx *store.Tx) error {
-				return tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("w%d", i), Driver: "server"})
+				return tx.Create(entity.NewEntity{Name: fmt.Sprintf("w%d", i), Driver: "server"})
 			}); err != nil {
 				done <- err
 				return

@@ -27,7 +27,7 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
 				name := fmt.Sprintf("w%02d-%02d", w, i)
-				errs <- s.Update(ctx, "writer", func(tx *store.Tx) error { return tx.CreateQuiet(entity.NewEntity{Name: name, Driver: "server"}) })
+				errs <- s.Update(ctx, "writer", func(tx *store.Tx) error { return tx.Create(entity.NewEntity{Name: name, Driver: "server"}) })
 				errs <- s.Update(ctx, "writer", func(tx *store.Tx) error { _, err := tx.AddAttr("r1", str("seen", name)); return err })
 			}
 		}(w)

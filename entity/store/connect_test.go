@@ -312,7 +312,7 @@ func TestNames(t *testing.T) {
 	}
 	s := newStore(t)
 	for _, tc := range tests {
-		err := tryWrite(s, func(tx *store.Tx) error { return tx.CreateQuiet(entity.NewEntity{Name: tc.name, Driver: "server"}) })
+		err := tryWrite(s, func(tx *store.Tx) error { return tx.Create(entity.NewEntity{Name: tc.name, Driver: "server"}) })
 		if tc.ok && err != nil {
 			t.Errorf("name %q refused: %v", tc.name, err)
 		}
@@ -322,8 +322,8 @@ func TestNames(t *testing.T) {
 	}
 	// Names are case-sensitive.
 	create(t, s, entity.NewEntity{Name: "S1", Driver: "server"})
-	wantKind(t, tryWrite(s, func(tx *store.Tx) error { return tx.CreateQuiet(entity.NewEntity{Name: "s1", Driver: "server"}) }), entity.KindConflict)
-	wantKind(t, tryWrite(s, func(tx *store.Tx) error { return tx.CreateQuiet(entity.NewEntity{Name: "x1", Driver: "toaster"}) }), entity.KindInvalid)
+	wantKind(t, tryWrite(s, func(tx *store.Tx) error { return tx.Create(entity.NewEntity{Name: "s1", Driver: "server"}) }), entity.KindConflict)
+	wantKind(t, tryWrite(s, func(tx *store.Tx) error { return tx.Create(entity.NewEntity{Name: "x1", Driver: "toaster"}) }), entity.KindInvalid)
 	// Driver names are case-insensitive and stored lowercase.
 	create(t, s, entity.NewEntity{Name: "x2", Driver: "Server"})
 	if d := get(t, s, "x2").Driver; d != "server" {

@@ -41,7 +41,7 @@ func crashChild(path string) int {
 		name := fmt.Sprintf("s%06d", i)
 		// Three steps in one transaction: all or nothing must survive.
 		err := s.Update(ctx, "crash", func(tx *store.Tx) error {
-			if err := tx.CreateQuiet(entity.NewEntity{Name: name, Driver: "server", Attrs: []entity.Attr{str("status", "new")}}); err != nil {
+			if err := tx.Create(entity.NewEntity{Name: name, Driver: "server", Attrs: []entity.Attr{str("status", "new")}}); err != nil {
 				return err
 			}
 			if _, err := tx.AddAttr(name, str("serial", "SN"+name)); err != nil {
@@ -68,7 +68,7 @@ func TestCrashLosesNoAcknowledgedChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, s, func(tx *store.Tx) error { return tx.CreateQuiet(entity.NewEntity{Name: "pool", Driver: "pool"}) })
+	write(t, s, func(tx *store.Tx) error { return tx.Create(entity.NewEntity{Name: "pool", Driver: "pool"}) })
 	s.Close()
 
 	next := 0
@@ -113,7 +113,7 @@ func TestCrashLosesNoAcknowledgedChange(t *testing.T) {
 			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 		}
 		var integrity string
-		s.DB().Read.QueryRow("PRAGMA integrity_check").Scan(&integrity)
+		s.Reader().QueryRowContext(context.Background(), "PRAGMA integrity_check").Scan(&integrity)
 		if integrity != "ok" {
 			t.Fatalf("round %d: integrity_check = %s", round, integrity)
 		}
@@ -128,7 +128,7 @@ func TestCrashLosesNoAcknowledgedChange(t *testing.T) {
 		}
 		// Nothing unacknowledged is half-present either.
 		var halves int
-		s.DB().Read.QueryRow(`SELECT count(*) FROM entities e WHERE e.until IS NULL AND e.driver = 'server' AND
+		s.Reader().QueryRowContext(context.Background(), `SELECT count(*) FROM entities e WHERE e.until IS NULL AND e.driver = 'server' AND
 			((SELECT count(*) FROM attrs a WHERE a.entity_id = e.id AND a.until IS NULL) != 2 OR
 			 NOT EXISTS (SELECT 1 FROM connections c WHERE c.b = e.id AND c.until IS NULL))`).Scan(&halves)
 		if halves != 0 {

@@ -34,17 +34,21 @@ func TestDryRunNeverMakesAWriteWait(t *testing.T) {
 		dry <- s.DryRun(ctx, "planner", func(tx *store.Tx) error {
 			if attempts.Add(1) == 1 {
 				close(started)
+				rd, err := tx.Reader()
+				if err != nil {
+					return err
+				}
 				var n int64
-				return tx.SQL().QueryRowContext(tx.Context(), endless).Scan(&n)
+				return rd.QueryRowContext(tx.Context(), endless).Scan(&n)
 			}
-			return tx.CreateQuiet(entity.NewEntity{Name: "dry", Driver: "pool"})
+			return tx.Create(entity.NewEntity{Name: "dry", Driver: "pool"})
 		})
 	}()
 	<-started
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	err := s.Update(wctx, "writer", func(tx *store.Tx) error {
-		return tx.CreateQuiet(entity.NewEntity{Name: "real", Driver: "pool"})
+		return tx.Create(entity.NewEntity{Name: "real", Driver: "pool"})
 	})
 	if err != nil {
 		t.Fatalf("the write behind the dry run: %v", err)
@@ -75,10 +79,14 @@ func TestDryRunNeverMakesAWriteWait(t *testing.T) {
 func TestDryRunDeadline(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	quick := func(tx *store.Tx) error { return tx.CreateQuiet(entity.NewEntity{Name: "dry", Driver: "pool"}) }
+	quick := func(tx *store.Tx) error { return tx.Create(entity.NewEntity{Name: "dry", Driver: "pool"}) }
 	endlessFn := func(tx *store.Tx) error {
+		rd, err := tx.Reader()
+		if err != nil {
+			return err
+		}
 		var n int64
-		return tx.SQL().QueryRowContext(tx.Context(), endless).Scan(&n)
+		return rd.QueryRowContext(tx.Context(), endless).Scan(&n)
 	}
 	// hold runs hold in the background until release is closed, and
 	// waits until it has begun.
@@ -160,7 +168,7 @@ func TestDryRunsBesideWriters(t *testing.T) {
 			defer wg.Done()
 			for i := range writes {
 				errs <- s.Update(ctx, "writer", func(tx *store.Tx) error {
-					return tx.CreateQuiet(entity.NewEntity{Name: fmt.Sprintf("w%d-%d", w, i), Driver: "server"})
+					return tx.Create(entity.NewEntity{Name: fmt.Sprintf("w%d-%d", w, i), Driver: "server"})
 				})
 			}
 		}()
@@ -171,7 +179,7 @@ func TestDryRunsBesideWriters(t *testing.T) {
 			defer wg.Done()
 			for range rounds {
 				dctx, cancel := context.WithTimeout(ctx, time.Minute)
-				res, err := s.Batch(dctx, "planner", ops, true)
+				res, err := s.Batch(dctx, "planner", ops, store.BatchOptions{DryRun: true})
 				cancel()
 				if err == nil && len(res) != len(ops) {
 					err = fmt.Errorf("a dry run answered %d results for %d ops", len(res), len(ops))

@@ -351,12 +351,12 @@ func TestRefusedCreateLeavesNothing(t *testing.T) {
 	ctx := context.Background()
 	create(t, s, entity.NewEntity{Name: "a", Driver: "server"})
 	write(t, s, func(tx *store.Tx) error {
-		err := tx.CreateQuiet(entity.NewEntity{Name: "a", Driver: "rack"})
+		err := tx.Create(entity.NewEntity{Name: "a", Driver: "rack"})
 		wantKind(t, err, entity.KindConflict)
 		if err != nil && err.Error() != `an entity named "a" already exists` {
 			t.Errorf("conflict says %q", err)
 		}
-		return tx.CreateQuiet(entity.NewEntity{Name: "b", Driver: "server"})
+		return tx.Create(entity.NewEntity{Name: "b", Driver: "server"})
 	})
 	changes, err := s.Changes(ctx, 0, 100)
 	if err != nil {
@@ -418,7 +418,7 @@ func TestRunsOfANewBlockSurviveLosingTrack(t *testing.T) {
 
 func createAll(tx *store.Tx, ents []entity.NewEntity) error {
 	for _, n := range ents {
-		if err := tx.CreateQuiet(n); err != nil {
+		if err := tx.Create(n); err != nil {
 			return err
 		}
 	}

@@ -46,7 +46,7 @@ func create(t testing.TB, s *store.Store, ents ...entity.NewEntity) {
 	t.Helper()
 	write(t, s, func(tx *store.Tx) error {
 		for _, e := range ents {
-			if err := tx.CreateQuiet(e); err != nil {
+			if err := tx.Create(e); err != nil {
 				return err
 			}
 		}
@@ -85,7 +85,7 @@ func wantKind(t testing.TB, err error, k entity.ErrorKind) {
 // past every check it makes. (The store's writer connection is its own.)
 func handEdit(t testing.TB, s *store.Store, queries ...string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+s.DB().Path+"?_pragma=busy_timeout(5000)")
+	db, err := sql.Open("sqlite", "file:"+s.Path()+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}

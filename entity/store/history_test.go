@@ -24,12 +24,12 @@ func TestHistoryRecordsEveryKindOfChange(t *testing.T) {
 		before string
 		after  string
 	}{
-		{entity.OpCreate, func(tx *store.Tx) error { return tx.CreateQuiet(entity.NewEntity{Name: "r1", Driver: "rack"}) }, "r1", "", `null`,
+		{entity.OpCreate, func(tx *store.Tx) error { return tx.Create(entity.NewEntity{Name: "r1", Driver: "rack"}) }, "r1", "", `null`,
 			`{"attrs":[],"driver":"rack","kind":"equipment","name":"r1"}`},
 		{entity.OpCreate, func(tx *store.Tx) error {
-			return tx.CreateQuiet(entity.NewEntity{Name: "s1", Driver: "server", Attrs: []entity.Attr{str("status", "new")}})
+			return tx.Create(entity.NewEntity{Name: "s1", Driver: "server", Attrs: []entity.Attr{str("status", "new")}})
 		}, "s1", "", `null`, `{"attrs":[{"key":"status","number":null,"value":"new","type":"string"}],"driver":"server","kind":"equipment","name":"s1"}`},
-		{entity.OpCreate, func(tx *store.Tx) error { return tx.CreateQuiet(entity.NewEntity{Name: "sw1", Driver: "switch"}) }, "sw1", "", `null`,
+		{entity.OpCreate, func(tx *store.Tx) error { return tx.Create(entity.NewEntity{Name: "sw1", Driver: "switch"}) }, "sw1", "", `null`,
 			`{"attrs":[],"driver":"switch","kind":"equipment","name":"sw1"}`},
 		{entity.OpAttrAdd, func(tx *store.Tx) error { _, err := tx.AddAttr("s1", str("role", "web")); return err }, "s1", "", `null`,
 			`{"key":"role","number":null,"value":"web","type":"string"}`},

@@ -108,7 +108,7 @@ func init() {
 // one write transaction changed.
 type checker struct {
 	ctx     context.Context
-	q       queryer
+	q       Reader
 	drivers *drivers.Registry
 	// scoped limits the rules to what the transaction changed: the rows it
 	// wrote (past startRid, by table) and those it ended (until at or past
@@ -297,7 +297,7 @@ func (s *Store) Check(ctx context.Context) ([]entity.Problem, error) {
 // problems would be under those drivers.
 func (s *Store) CheckWith(ctx context.Context, reg *drivers.Registry) ([]entity.Problem, error) {
 	var problems []entity.Problem
-	err := s.readSnapshot(ctx, func(q queryer) error {
+	err := s.readSnapshot(ctx, func(q Reader) error {
 		var err error
 		problems, err = checkAll(ctx, q, reg)
 		return err
@@ -317,7 +317,7 @@ func CheckSnapshot(ctx context.Context, path string, reg *drivers.Registry) ([]e
 	if err := refuseLiveLog(path); err != nil {
 		return nil, err
 	}
-	db, err := schema.OpenSnapshot(path)
+	db, err := openImmutable(path)
 	if err != nil {
 		return nil, entity.Errorf(entity.KindInvalid, "backup %s: %v", path, err)
 	}
@@ -342,7 +342,7 @@ func CheckSnapshot(ctx context.Context, path string, reg *drivers.Registry) ([]e
 }
 
 // checkAll is the whole check: SQLite's own, then every rule.
-func checkAll(ctx context.Context, q queryer, reg *drivers.Registry) ([]entity.Problem, error) {
+func checkAll(ctx context.Context, q Reader, reg *drivers.Registry) ([]entity.Problem, error) {
 	var problems []entity.Problem
 	rows, err := q.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {

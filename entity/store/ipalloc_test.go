@@ -134,7 +134,7 @@ func TestAllocateExactAndRelease(t *testing.T) {
 		t.Errorf("s1 ip attributes (-want +got):\n%s", diff)
 	}
 	var st *entity.BlockStatus
-	if err := s.View(ctx, func(tx *store.Tx) error { var err error; st, err = tx.BlockStatus("net", "", 0); return err }); err != nil {
+	if err := s.View(ctx, func(tx *store.View) error { var err error; st, err = tx.BlockStatus("net", "", 0); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if st.Size.Int64() != 256 || st.Reserved.Int64() != 3 || st.Allocated != 4 || st.Free.Int64() != 249 || len(st.Allocs) != 4 {
@@ -245,7 +245,7 @@ func BenchmarkNextFreeAddress(b *testing.B) {
 			})
 			b.Run("find", func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					if err := s.View(ctx, func(tx *store.Tx) error { _, err := tx.NextFreeIP("big"); return err }); err != nil {
+					if err := s.View(ctx, func(tx *store.View) error { _, err := tx.NextFreeIP("big"); return err }); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -269,7 +269,7 @@ func BenchmarkNextFreeAddress(b *testing.B) {
 				}
 			})
 			var st *entity.BlockStatus
-			s.View(ctx, func(tx *store.Tx) error { var err error; st, err = tx.BlockStatus("big", "", 1); return err })
+			s.View(ctx, func(tx *store.View) error { var err error; st, err = tx.BlockStatus("big", "", 1); return err })
 			if st.Allocated != int64(tc.n) {
 				b.Fatalf("block holds %d allocations, want %d", st.Allocated, tc.n)
 			}

@@ -22,7 +22,7 @@ func (s *Store) Locate(ctx context.Context, name string, at int64) (*entity.Loca
 		return nil, entity.Errorf(entity.KindInvalid, "change number %d must not be negative", at)
 	}
 	var loc *entity.Location
-	err := s.readSnapshot(ctx, func(q queryer) error {
+	err := s.readSnapshot(ctx, func(q Reader) error {
 		r, err := s.rowByName(ctx, q, name, at)
 		if err != nil {
 			return err
@@ -94,7 +94,7 @@ func (s *Store) Upstream(ctx context.Context, name, portType string, at int64) (
 		return nil, entity.Errorf(entity.KindInvalid, "change number %d must not be negative", at)
 	}
 	out := []entity.Feed{}
-	err := s.readSnapshot(ctx, func(q queryer) error {
+	err := s.readSnapshot(ctx, func(q Reader) error {
 		r, err := s.rowByName(ctx, q, name, at)
 		if err != nil {
 			return err
@@ -138,7 +138,7 @@ type peerLink struct {
 }
 
 // peerLinks is links with each peer's driver, in the entity's port order.
-func (s *Store) peerLinks(ctx context.Context, q queryer, r *entRow, at int64) ([]peerLink, error) {
+func (s *Store) peerLinks(ctx context.Context, q Reader, r *entRow, at int64) ([]peerLink, error) {
 	links, err := s.links(ctx, q, r, at)
 	if err != nil {
 		return nil, err

@@ -15,7 +15,7 @@ func (s *Store) MergedAt(ctx context.Context, name string, at int64) ([]entity.A
 		return nil, entity.Errorf(entity.KindInvalid, "change number %d must not be negative", at)
 	}
 	var out []entity.Attr
-	err := s.readSnapshot(ctx, func(q queryer) error {
+	err := s.readSnapshot(ctx, func(q Reader) error {
 		r, err := s.rowByName(ctx, q, name, at)
 		if err != nil {
 			return err
@@ -26,7 +26,7 @@ func (s *Store) MergedAt(ctx context.Context, name string, at int64) ([]entity.A
 	return out, err
 }
 
-func (s *Store) merged(ctx context.Context, q queryer, r *entRow, at int64) ([]entity.Attr, error) {
+func (s *Store) merged(ctx context.Context, q Reader, r *entRow, at int64) ([]entity.Attr, error) {
 	type node struct {
 		id   int64
 		name string
@@ -83,7 +83,7 @@ func (s *Store) GetMergedAt(ctx context.Context, name string, at int64) (*entity
 		return nil, entity.Errorf(entity.KindInvalid, "change number %d must not be negative", at)
 	}
 	var e *entity.Entity
-	err := s.readSnapshot(ctx, func(q queryer) error {
+	err := s.readSnapshot(ctx, func(q Reader) error {
 		var err error
 		if e, err = s.load(ctx, q, name, at); err != nil {
 			return err

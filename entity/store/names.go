@@ -66,7 +66,7 @@ func (tx *Tx) AllocateNames(req entity.NameRequest) ([]string, error) {
 		} else if !entity.IsKind(err, entity.KindNotFound) {
 			return nil, err
 		}
-		if err := tx.create(entity.NewEntity{Name: name, Driver: req.Driver, Attrs: req.Attrs}); err != nil {
+		if err := tx.Create(entity.NewEntity{Name: name, Driver: req.Driver, Attrs: req.Attrs}); err != nil {
 			return nil, fmt.Errorf("creating %s: %w", name, err)
 		}
 		names = append(names, name)

@@ -59,7 +59,7 @@ func TestAllocateRackUnits(t *testing.T) {
 		}
 	}
 	var el *entity.Elevation
-	if err := s.View(context.Background(), func(tx *store.Tx) error { var err error; el, err = tx.Elevation("r1"); return err }); err != nil {
+	if err := s.View(context.Background(), func(tx *store.View) error { var err error; el, err = tx.Elevation("r1"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	var drawn []string

@@ -15,13 +15,13 @@ import (
 // each statement takes its own WAL snapshot, and a write committed between
 // two of them would show, say, an entity's version from before the write with
 // its attributes from after it.
-func (s *Store) readSnapshot(ctx context.Context, fn func(q queryer) error) error {
-	tx, err := s.db.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+func (s *Store) readSnapshot(ctx context.Context, fn func(q Reader) error) error {
+	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return entity.Internal("begin read", err)
 	}
 	defer tx.Rollback()
-	if err := fn(&cachedReader{tx: tx, cache: &s.readStmts, pool: s.db.Read}); err != nil {
+	if err := fn(&cachedReader{tx: tx, cache: &s.readStmts, pool: s.db.read}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -156,8 +156,8 @@ func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 // queryRow runs a one-row read on the read pool through the statement
 // cache, for reads of a single statement that need no snapshot.
 func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := s.readStmts.get(s.db.Read, query); st != nil {
+	if st := s.readStmts.get(s.db.read, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return s.db.Read.QueryRowContext(ctx, query, args...)
+	return s.db.read.QueryRowContext(ctx, query, args...)
 }

@@ -15,13 +15,12 @@ import (
 
 	"github.com/clusto/clusto/drivers"
 	"github.com/clusto/clusto/entity"
-	"github.com/clusto/clusto/schema"
 )
 
 // Store is the inventory. It is safe for concurrent use: writes are
 // serialised through one connection, reads run on a pool.
 type Store struct {
-	db      *schema.DB
+	db      *file
 	drivers *drivers.Registry
 	now     func() time.Time
 	// writeWait, when set, observes how long each write waited for the
@@ -48,15 +47,15 @@ type Store struct {
 type Options struct {
 	// Drivers is the driver registry; nil means drivers.Builtin().
 	Drivers *drivers.Registry
-	// Schema tunes the SQLite pools.
-	Schema schema.Options
+	// File tunes how the SQLite file is opened.
+	File FileOptions
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
 
 // Open opens (creating and migrating if needed) the inventory file at path.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	db, err := schema.Open(ctx, path, opts.Schema)
+	db, err := openFile(ctx, path, opts.File)
 	if err != nil {
 		return nil, err
 	}
@@ -68,9 +67,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	wc, err := db.Write.Conn(ctx)
+	wc, err := db.write.Conn(ctx)
 	if err != nil {
-		db.Close()
+		db.close()
 		return nil, entity.Internal("open the writer", err)
 	}
 	return &Store{db: db, drivers: reg, now: now, writeConn: wc, writer: make(chan struct{}, 1), writeStmts: map[string]*sql.Stmt{}, gate: newWriterGate()}, nil
@@ -85,7 +84,7 @@ func (s *Store) Close() error {
 		for _, st := range s.writeStmts {
 			st.Close()
 		}
-		s.closeErr = errors.Join(s.writeConn.Close(), s.db.Close())
+		s.closeErr = errors.Join(s.writeConn.Close(), s.db.close())
 	})
 	return s.closeErr
 }
@@ -102,28 +101,54 @@ func (s *Store) ObserveWriteWait(fn func(time.Duration)) { s.writeWait.Store(fn)
 func (s *Store) Size() int64 {
 	var n int64
 	for _, suffix := range []string{"", "-wal"} {
-		if fi, err := os.Stat(s.db.Path + suffix); err == nil {
+		if fi, err := os.Stat(s.db.path + suffix); err == nil {
 			n += fi.Size()
 		}
 	}
 	return n
 }
 
-// DB exposes the SQLite pools to the query compiler and operations tooling.
-// The write pool's one connection is the store's for its whole life (the
-// single writer): writing through DB().Write would wait for it forever.
-// Write with Update; edit a file behind the store's back (as tests that
-// break rules do) through a connection of one's own.
-func (s *Store) DB() *schema.DB { return s.db }
+// Path returns the absolute path of the inventory file.
+func (s *Store) Path() string { return s.db.path }
+
+// ReadPoolStats reports the read pool's use (for metrics and tests).
+func (s *Store) ReadPoolStats() sql.DBStats { return s.db.read.Stats() }
 
 // Drivers returns the driver registry.
 func (s *Store) Drivers() *drivers.Registry { return s.drivers }
 
-// queryer is what reads need: the read pool or a write transaction (which
-// sees its own uncommitted writes).
-type queryer interface {
+// Reader runs reads: the SELECTs of the store itself and of the query
+// compiler. It is all the store hands out instead of its pools, and what it
+// wraps cannot be recovered from it: the read pool's read-only connections
+// (Store.Reader), a read-only transaction (a View), or a write transaction
+// seen from inside, with what it holds in memory written first (Tx.Reader).
+type Reader interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Reader returns the read pool as a Reader: each statement on a read-only
+// connection of its own, through the store's statement cache. A read of
+// several statements that must agree takes a View instead; the Reader can
+// open one (its View method is the store's), which is how the query
+// compiler reads a page and its total in one snapshot.
+func (s *Store) Reader() Reader { return poolReader{s} }
+
+// poolReader is the read pool behind the Reader interface.
+type poolReader struct{ s *Store }
+
+// View opens a View on the store (see Store.View).
+func (r poolReader) View(ctx context.Context, fn func(*View) error) error { return r.s.View(ctx, fn) }
+
+func (r poolReader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := r.s.readStmts.get(r.s.db.read, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return r.s.db.read.QueryContext(ctx, query, args...)
+}
+
+func (r poolReader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return r.s.queryRow(ctx, query, args...)
 }
 
 // Visible returns the SQL condition under which rows of the versioned table
@@ -166,7 +191,7 @@ func scanEntRow(sc interface{ Scan(...any) error }) (*entRow, error) {
 
 const entCols = "e.rid, e.id, e.name, e.driver, e.kind, e.version, e.created_at, e.updated_at, e.since"
 
-func (s *Store) rowByName(ctx context.Context, q queryer, name string, at int64) (*entRow, error) {
+func (s *Store) rowByName(ctx context.Context, q Reader, name string, at int64) (*entRow, error) {
 	if err := entity.ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -195,7 +220,7 @@ func (s *Store) GetAt(ctx context.Context, name string, at int64) (*entity.Entit
 		return nil, entity.Errorf(entity.KindInvalid, "change number %d must not be negative", at)
 	}
 	var e *entity.Entity
-	err := s.readSnapshot(ctx, func(q queryer) error {
+	err := s.readSnapshot(ctx, func(q Reader) error {
 		var err error
 		e, err = s.load(ctx, q, name, at)
 		return err
@@ -203,7 +228,7 @@ func (s *Store) GetAt(ctx context.Context, name string, at int64) (*entity.Entit
 	return e, err
 }
 
-func (s *Store) load(ctx context.Context, q queryer, name string, at int64) (*entity.Entity, error) {
+func (s *Store) load(ctx context.Context, q Reader, name string, at int64) (*entity.Entity, error) {
 	r, err := s.rowByName(ctx, q, name, at)
 	if err != nil {
 		return nil, err
@@ -227,7 +252,7 @@ func (s *Store) load(ctx context.Context, q queryer, name string, at int64) (*en
 }
 
 // attrsOf lists an entity's attributes, all or those of one key (and subkey).
-func (s *Store) attrsOf(ctx context.Context, q queryer, id, at int64, key string, subkey *string) ([]entity.Attr, error) {
+func (s *Store) attrsOf(ctx context.Context, q Reader, id, at int64, key string, subkey *string) ([]entity.Attr, error) {
 	vis, vargs := Visible("a", at)
 	query := "SELECT a.key, a.subkey, a.number, a.type, a.value FROM attrs a WHERE a.entity_id = ? AND " + vis
 	args := append([]any{id}, vargs...)
@@ -267,7 +292,7 @@ func (s *Store) attrsOf(ctx context.Context, q queryer, id, at int64, key string
 
 // relations lists the contains/member connections of an entity: its
 // parents (up) or its children (down).
-func (s *Store) relations(ctx context.Context, q queryer, id, at int64, up bool) ([]entity.Relation, error) {
+func (s *Store) relations(ctx context.Context, q Reader, id, at int64, up bool) ([]entity.Relation, error) {
 	self, other := "c.a", "c.b"
 	order := "c.type, e.name"
 	if up {
@@ -306,7 +331,7 @@ func (s *Store) relations(ctx context.Context, q queryer, id, at int64, up bool)
 	return rels, nil
 }
 
-func (s *Store) links(ctx context.Context, q queryer, r *entRow, at int64) ([]entity.Link, error) {
+func (s *Store) links(ctx context.Context, q Reader, r *entRow, at int64) ([]entity.Link, error) {
 	cvis, cargs := Visible("c", at)
 	evis, eargs := Visible("e", at)
 	rows, err := q.QueryContext(ctx, "SELECT c.a_port, c.port_type, e.name, c.b_port FROM connections c JOIN entities e ON e.id = c.b AND "+evis+
@@ -384,7 +409,7 @@ func leadingDigits(s string) string {
 // Attrs reads an entity's attributes, all of them or those of one key
 // (and, when subkey is not nil, one subkey).
 func (s *Store) Attrs(ctx context.Context, name, key string, subkey *string) ([]entity.Attr, error) {
-	r, err := s.rowByName(ctx, s.db.Read, name, 0)
+	r, err := s.rowByName(ctx, s.db.read, name, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +418,7 @@ func (s *Store) Attrs(ctx context.Context, name, key string, subkey *string) ([]
 			return nil, err
 		}
 	}
-	return s.attrsOf(ctx, s.db.Read, r.id, 0, key, subkey)
+	return s.attrsOf(ctx, s.db.read, r.id, 0, key, subkey)
 }
 
 // Merged reads an entity's attributes followed by those of its containers
@@ -407,19 +432,19 @@ func (s *Store) Merged(ctx context.Context, name string) ([]entity.Attr, error) 
 // LatestChange returns the number of the newest change (0 for an empty log).
 func (s *Store) LatestChange(ctx context.Context) (int64, error) {
 	var n sql.NullInt64
-	if err := s.db.Read.QueryRowContext(ctx, "SELECT max(id) FROM changes").Scan(&n); err != nil {
+	if err := s.db.read.QueryRowContext(ctx, "SELECT max(id) FROM changes").Scan(&n); err != nil {
 		return 0, entity.Internal("read latest change", err)
 	}
 	return n.Int64, nil
 }
 
 // Health returns the number of the newest change, read on the database's
-// health connection (schema.DB.Health) rather than the read pool: the
+// health connection (the file's health pool) rather than the read pool: the
 // liveness check proves the database answers without waiting behind
 // heavy reads.
 func (s *Store) Health(ctx context.Context) (int64, error) {
 	var n sql.NullInt64
-	if err := s.db.Health.QueryRowContext(ctx, "SELECT max(id) FROM changes").Scan(&n); err != nil {
+	if err := s.db.health.QueryRowContext(ctx, "SELECT max(id) FROM changes").Scan(&n); err != nil {
 		return 0, entity.Internal("health check", err)
 	}
 	return n.Int64, nil
@@ -459,7 +484,7 @@ func rawOrNull(s sql.NullString) json.RawMessage {
 // most limit (1-1000, default 100).
 func (s *Store) Changes(ctx context.Context, since int64, limit int) ([]entity.Change, error) {
 	limit = clampLimit(limit)
-	rows, err := s.db.Read.QueryContext(ctx, "SELECT "+changeCols+" FROM changes WHERE id > ? ORDER BY id LIMIT ?", since, limit)
+	rows, err := s.db.read.QueryContext(ctx, "SELECT "+changeCols+" FROM changes WHERE id > ? ORDER BY id LIMIT ?", since, limit)
 	if err != nil {
 		return nil, entity.Internal("read changes", err)
 	}
@@ -474,7 +499,7 @@ func (s *Store) History(ctx context.Context, name string, since int64, limit int
 		return nil, err
 	}
 	var id int64
-	err := s.db.Read.QueryRowContext(ctx, "SELECT id FROM entities WHERE name = ? ORDER BY since DESC LIMIT 1", name).Scan(&id)
+	err := s.db.read.QueryRowContext(ctx, "SELECT id FROM entities WHERE name = ? ORDER BY since DESC LIMIT 1", name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, entity.Errorf(entity.KindNotFound, "no entity was ever named %q", name)
 	}
@@ -482,7 +507,7 @@ func (s *Store) History(ctx context.Context, name string, since int64, limit int
 		return nil, entity.Internal("look up entity", err)
 	}
 	limit = clampLimit(limit)
-	rows, err := s.db.Read.QueryContext(ctx, "SELECT "+changeCols+` FROM changes WHERE id IN (
+	rows, err := s.db.read.QueryContext(ctx, "SELECT "+changeCols+` FROM changes WHERE id IN (
 		SELECT id FROM changes WHERE entity_id = ? AND id > ? UNION SELECT id FROM changes WHERE peer_id = ? AND id > ?)
 		ORDER BY id LIMIT ?`, id, since, id, since, limit)
 	if err != nil {
@@ -500,7 +525,7 @@ func clampLimit(limit int) int {
 
 // Exists reports whether an entity with this name exists now.
 func (s *Store) Exists(ctx context.Context, name string) (bool, error) {
-	_, err := s.rowByName(ctx, s.db.Read, name, 0)
+	_, err := s.rowByName(ctx, s.db.read, name, 0)
 	if entity.IsKind(err, entity.KindNotFound) {
 		return false, nil
 	}
@@ -511,7 +536,7 @@ var _ = fmt.Sprintf
 
 // IPBlocks lists every ipblock with a cidr, by name.
 func (s *Store) IPBlocks(ctx context.Context) ([]entity.BlockCIDR, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT e.name, a.value FROM entities e JOIN attrs a ON a.entity_id = e.id AND a.key = 'cidr' AND a.until IS NULL
+	rows, err := s.db.read.QueryContext(ctx, `SELECT e.name, a.value FROM entities e JOIN attrs a ON a.entity_id = e.id AND a.key = 'cidr' AND a.until IS NULL
 		WHERE e.until IS NULL AND e.driver = 'ipblock' ORDER BY e.name`)
 	if err != nil {
 		return nil, entity.Internal("list blocks", err)
@@ -530,7 +555,7 @@ func (s *Store) IPBlocks(ctx context.Context) ([]entity.BlockCIDR, error) {
 
 // Names lists every current entity name, sorted.
 func (s *Store) Names(ctx context.Context) ([]string, error) {
-	rows, err := s.db.Read.QueryContext(ctx, "SELECT name FROM entities WHERE until IS NULL ORDER BY name")
+	rows, err := s.db.read.QueryContext(ctx, "SELECT name FROM entities WHERE until IS NULL ORDER BY name")
 	if err != nil {
 		return nil, entity.Internal("list names", err)
 	}

@@ -80,7 +80,7 @@ func auditToken(ctx context.Context, tx *sql.Tx, by entity.Caller, action, name 
 // never more than 1000).
 func (s *Store) TokenAudit(ctx context.Context, since int64, limit int) ([]entity.TokenEvent, error) {
 	limit = clampLimit(limit)
-	rows, err := s.db.Read.QueryContext(ctx, "SELECT id, at, actor, action, token, role, coalesce(request_id, '') FROM token_audit WHERE id > ? ORDER BY id LIMIT ?", since, limit)
+	rows, err := s.db.read.QueryContext(ctx, "SELECT id, at, actor, action, token, role, coalesce(request_id, '') FROM token_audit WHERE id > ? ORDER BY id LIMIT ?", since, limit)
 	if err != nil {
 		return nil, entity.Internal("read token audit", err)
 	}
@@ -103,7 +103,7 @@ func (s *Store) TokenAudit(ctx context.Context, since int64, limit int) ([]entit
 
 // Tokens lists the tokens by name.
 func (s *Store) Tokens(ctx context.Context) ([]entity.Token, error) {
-	rows, err := s.db.Read.QueryContext(ctx, "SELECT name, role, created_at FROM tokens ORDER BY name")
+	rows, err := s.db.read.QueryContext(ctx, "SELECT name, role, created_at FROM tokens ORDER BY name")
 	if err != nil {
 		return nil, entity.Internal("list tokens", err)
 	}

@@ -48,7 +48,7 @@ func TestTokens(t *testing.T) {
 	}
 	// Only the hash is stored: the secret appears nowhere in the row.
 	var name, hash []byte
-	if err := s.DB().Read.QueryRowContext(ctx, "SELECT name, hash FROM tokens WHERE name = 'alice'").Scan(&name, &hash); err != nil {
+	if err := s.Reader().QueryRowContext(ctx, "SELECT name, hash FROM tokens WHERE name = 'alice'").Scan(&name, &hash); err != nil {
 		t.Fatal(err)
 	}
 	if len(hash) != 32 || bytes.Contains(hash, []byte(secret)) {
@@ -148,7 +148,7 @@ func TestTokenAudit(t *testing.T) {
 		t.Fatalf("page after 2: %+v %v", page, err)
 	}
 	// The secrets and their hashes are nowhere in the table, in any column.
-	rows, err := s.DB().Read.QueryContext(ctx, "SELECT * FROM token_audit")
+	rows, err := s.Reader().QueryContext(ctx, "SELECT * FROM token_audit")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestLastChange(t *testing.T) {
 	s := newStore(t)
 	var inside int64
 	write(t, s, func(tx *store.Tx) error {
-		if err := tx.CreateQuiet(entity.NewEntity{Name: "a", Driver: "server"}); err != nil {
+		if err := tx.Create(entity.NewEntity{Name: "a", Driver: "server"}); err != nil {
 			return err
 		}
 		var err error

@@ -145,10 +145,6 @@ func (tx *Tx) Actor() string { return tx.actor }
 // Store returns the store the transaction belongs to.
 func (tx *Tx) Store() *Store { return tx.s }
 
-// SQL exposes the transaction to packages that compile their own SQL over
-// the same schema (the query compiler, allocation).
-func (tx *Tx) SQL() *sql.Tx { return tx.tx }
-
 // stmt returns a statement prepared on the transaction's connection,
 // cached for the transaction's life: bulk loads repeat a few statements
 // thousands of times. (Preparing on the pool would wait for the single
@@ -196,7 +192,7 @@ var errStmtCacheFull = errors.New("statement cache full")
 // few dozen distinct statements.
 const maxTxStmts = 256
 
-// cached runs the store's shared read helpers (which take a queryer) on
+// cached runs the store's shared read helpers (which take a Reader) on
 // the transaction's connection through its statement cache, so a bulk
 // load does not prepare the same lookup once per row.
 type cached struct{ tx *Tx }
@@ -485,18 +481,10 @@ func (tx *Tx) driver(name string) (*drivers.Driver, error) {
 	return d, nil
 }
 
-// Create adds an entity with its initial attributes as one change.
-func (tx *Tx) Create(n entity.NewEntity) (*entity.Entity, error) {
-	if err := tx.create(n); err != nil {
-		return nil, err
-	}
-	return tx.Get(n.Name)
-}
-
-// CreateQuiet is Create without reading the entity back, for bulk loads.
-func (tx *Tx) CreateQuiet(n entity.NewEntity) error { return tx.create(n) }
-
-func (tx *Tx) create(n entity.NewEntity) error {
+// Create adds an entity with its initial attributes as one change. It
+// does not read the entity back (bulk loads create hundreds of thousands);
+// a caller that answers with it calls Get.
+func (tx *Tx) Create(n entity.NewEntity) error {
 	if err := entity.ValidateName(n.Name); err != nil {
 		return err
 	}
@@ -1251,23 +1239,6 @@ func (tx *Tx) bumpIDs(ids map[int64]bool, cid int64) error {
 
 // Now returns the transaction's timestamp.
 func (tx *Tx) Now() time.Time { return parseTime(tx.now) }
-
-// View runs fn in a read-only transaction on the read pool: a consistent
-// snapshot for reads that take several statements. Writes in fn fail.
-func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
-	sqlTx, err := s.db.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return entity.Internal("begin read", err)
-	}
-	defer sqlTx.Rollback()
-	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, actor: entity.DefaultActor, now: formatTime(s.now())}
-	defer func() {
-		for _, st := range tx.stmts {
-			st.Close()
-		}
-	}()
-	return fn(tx)
-}
 
 // attrWhere is the SQL condition on attrs rows that sel selects, with its arguments.
 func attrWhere(sel entity.AttrSelector) (string, []any) {
