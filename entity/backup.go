@@ -7,14 +7,14 @@ package entity
 // behind (only a crash of the process can leave one) is safe to delete.
 const BackupTempPrefix = ".clusto-tmp-"
 
-// Snapshot describes a backup file written by Backup.
-type Snapshot struct {
+// BackupInfo describes a backup file written by Store.Backup.
+type BackupInfo struct {
 	// Bytes is the size of the file.
 	Bytes int64
 	// SHA256 is the hex SHA-256 of the file, to check a copy of it against.
 	SHA256 string
-	// Change is the newest change the snapshot holds (0 for an empty
-	// inventory), read from the snapshot itself: everything up to and
+	// Change is the newest change the backup holds (0 for an empty
+	// inventory), read from the backup itself: everything up to and
 	// including it is in the file, nothing after it.
 	Change int64
 }

@@ -218,7 +218,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 	checked := *dbPath
 	if *backup != "" {
 		checked = *backup
-		problems, err = store.CheckSnapshot(ctx, *backup, reg)
+		problems, err = store.CheckFile(ctx, *backup, reg)
 	} else {
 		s, ok := openStore(ctx, *dbPath, false, stderr)
 		if !ok {

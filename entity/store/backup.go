@@ -21,20 +21,20 @@ import (
 // replacing anything, so that a backup that fails halfway, is canceled or
 // crashes never leaves a partial file under that name. The file is readable
 // by its owner only: it holds the token hashes too.
-func (s *Store) Backup(ctx context.Context, path string) (entity.Snapshot, error) {
+func (s *Store) Backup(ctx context.Context, path string) (entity.BackupInfo, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return entity.Snapshot{}, entity.Errorf(entity.KindInvalid, "backup path %q: %v", path, err)
+		return entity.BackupInfo{}, entity.Errorf(entity.KindInvalid, "backup path %q: %v", path, err)
 	}
 	if _, err := os.Lstat(abs); err == nil {
-		return entity.Snapshot{}, entity.Errorf(entity.KindConflict, "backup path %s already exists; choose a new file", abs)
+		return entity.BackupInfo{}, entity.Errorf(entity.KindConflict, "backup path %s already exists; choose a new file", abs)
 	}
 	dir := filepath.Dir(abs)
 	// VACUUM INTO accepts an existing empty file; creating it here gives it
 	// a unique name and owner-only permissions before any data is in it.
 	tmp, err := os.CreateTemp(dir, entity.BackupTempPrefix+"*")
 	if err != nil {
-		return entity.Snapshot{}, entity.Internal("backup: create a temporary file", err)
+		return entity.BackupInfo{}, entity.Internal("backup: create a temporary file", err)
 	}
 	tmpPath := tmp.Name()
 	tmp.Close()
@@ -42,20 +42,20 @@ func (s *Store) Backup(ctx context.Context, path string) (entity.Snapshot, error
 	// temporary name; before, it removes the partial copy.
 	defer os.Remove(tmpPath)
 	if err := s.db.vacuumInto(ctx, tmpPath); err != nil {
-		return entity.Snapshot{}, entity.Internal("backup", err)
+		return entity.BackupInfo{}, entity.Internal("backup", err)
 	}
-	snap, err := describeSnapshot(ctx, tmpPath)
+	snap, err := describeBackup(ctx, tmpPath)
 	if err != nil {
-		return entity.Snapshot{}, err
+		return entity.BackupInfo{}, err
 	}
 	if err := linkNew(tmpPath, abs); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return entity.Snapshot{}, entity.Errorf(entity.KindConflict, "backup path %s already exists; choose a new file", abs)
+			return entity.BackupInfo{}, entity.Errorf(entity.KindConflict, "backup path %s already exists; choose a new file", abs)
 		}
-		return entity.Snapshot{}, entity.Internal("backup: name the file", err)
+		return entity.BackupInfo{}, entity.Internal("backup: name the file", err)
 	}
 	if err := syncDir(dir); err != nil {
-		return entity.Snapshot{}, entity.Internal("backup: sync the directory", err)
+		return entity.BackupInfo{}, entity.Internal("backup: sync the directory", err)
 	}
 	return snap, nil
 }
@@ -73,7 +73,7 @@ func (s *Store) Backup(ctx context.Context, path string) (entity.Snapshot, error
 // A missing backup is an error (KindNotFound), never an empty inventory.
 // reg is the driver registry the rules judge the copy by (nil: the
 // built-in drivers).
-func Restore(ctx context.Context, backup, dbPath string, reg *drivers.Registry) (entity.Snapshot, error) {
+func Restore(ctx context.Context, backup, dbPath string, reg *drivers.Registry) (entity.BackupInfo, error) {
 	tmp := dbPath + ".restore"
 	removeTmp := func() {
 		for _, suffix := range []string{"", "-wal", "-shm"} {
@@ -84,21 +84,21 @@ func Restore(ctx context.Context, backup, dbPath string, reg *drivers.Registry) 
 	snap, err := restoreCopy(ctx, backup, tmp, dbPath, reg)
 	if err != nil {
 		removeTmp()
-		return entity.Snapshot{}, err
+		return entity.BackupInfo{}, err
 	}
 	// The old database's log and index belong to the file being replaced.
 	for _, suffix := range []string{"-wal", "-shm"} {
 		if err := os.Remove(dbPath + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			removeTmp()
-			return entity.Snapshot{}, entity.Internal("restore: remove the old database's log", err)
+			return entity.BackupInfo{}, entity.Internal("restore: remove the old database's log", err)
 		}
 	}
 	if err := os.Rename(tmp, dbPath); err != nil {
 		removeTmp()
-		return entity.Snapshot{}, entity.Internal("restore: replace the database", err)
+		return entity.BackupInfo{}, entity.Internal("restore: replace the database", err)
 	}
 	if err := syncDir(filepath.Dir(dbPath)); err != nil {
-		return entity.Snapshot{}, entity.Internal("restore: sync the directory", err)
+		return entity.BackupInfo{}, entity.Internal("restore: sync the directory", err)
 	}
 	return snap, nil
 }
@@ -106,38 +106,38 @@ func Restore(ctx context.Context, backup, dbPath string, reg *drivers.Registry) 
 // restoreCopy copies backup to tmp and checks the copy. The copy gets the
 // permissions of the database it replaces (owner-only for a new one): it
 // holds the token hashes.
-func restoreCopy(ctx context.Context, backup, tmp, dbPath string, reg *drivers.Registry) (entity.Snapshot, error) {
+func restoreCopy(ctx context.Context, backup, tmp, dbPath string, reg *drivers.Registry) (entity.BackupInfo, error) {
 	if err := refuseLiveLog(backup); err != nil {
-		return entity.Snapshot{}, err
+		return entity.BackupInfo{}, err
 	}
 	perm := fs.FileMode(0o600)
 	if fi, err := os.Stat(dbPath); err == nil {
 		perm = fi.Mode().Perm()
 	}
 	if err := copyNew(backup, tmp, perm); err != nil {
-		return entity.Snapshot{}, err
+		return entity.BackupInfo{}, err
 	}
 	copied, err := Open(ctx, tmp, Options{Drivers: reg, File: FileOptions{MustExist: true}})
 	if err != nil {
-		return entity.Snapshot{}, entity.Errorf(entity.KindInvalid, "backup %s: %v", backup, err)
+		return entity.BackupInfo{}, entity.Errorf(entity.KindInvalid, "backup %s: %v", backup, err)
 	}
 	problems, err := copied.Check(ctx)
 	if cerr := copied.Close(); err == nil && cerr != nil {
 		err = entity.Internal("restore: close the checked copy", cerr)
 	}
 	if err != nil {
-		return entity.Snapshot{}, err
+		return entity.BackupInfo{}, err
 	}
 	if len(problems) > 0 {
-		return entity.Snapshot{}, entity.Errorf(entity.KindInvalid, "backup %s does not pass clustod check (%d problems, the first: %s: %s); not restoring",
+		return entity.BackupInfo{}, entity.Errorf(entity.KindInvalid, "backup %s does not pass clustod check (%d problems, the first: %s: %s); not restoring",
 			backup, len(problems), problems[0].Rule, problems[0].Message)
 	}
 	// Closing the last connection checkpoints the copy's log into it and
 	// removes the log; a log left behind would not follow the rename.
 	if _, err := os.Stat(tmp + "-wal"); !errors.Is(err, fs.ErrNotExist) {
-		return entity.Snapshot{}, entity.Errorf(entity.KindInternal, "the checked copy of %s kept a write-ahead log; not restoring", backup)
+		return entity.BackupInfo{}, entity.Errorf(entity.KindInternal, "the checked copy of %s kept a write-ahead log; not restoring", backup)
 	}
-	return describeSnapshot(ctx, tmp)
+	return describeBackup(ctx, tmp)
 }
 
 // refuseLiveLog refuses a backup with a write-ahead log beside it: the
@@ -181,30 +181,30 @@ func copyNew(src, dst string, perm fs.FileMode) error {
 	return nil
 }
 
-// describeSnapshot syncs a finished snapshot to disk (VACUUM INTO does not)
+// describeBackup syncs a finished snapshot to disk (VACUUM INTO does not)
 // and measures, hashes and reads the newest change from it.
-func describeSnapshot(ctx context.Context, path string) (entity.Snapshot, error) {
+func describeBackup(ctx context.Context, path string) (entity.BackupInfo, error) {
 	db, err := openImmutable(path)
 	if err != nil {
-		return entity.Snapshot{}, entity.Internal("backup: open the snapshot", err)
+		return entity.BackupInfo{}, entity.Internal("backup: open the snapshot", err)
 	}
-	var snap entity.Snapshot
+	var snap entity.BackupInfo
 	err = db.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM changes").Scan(&snap.Change)
 	db.Close()
 	if err != nil {
-		return entity.Snapshot{}, entity.Internal("backup: read the snapshot's newest change", err)
+		return entity.BackupInfo{}, entity.Internal("backup: read the snapshot's newest change", err)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return entity.Snapshot{}, entity.Internal("backup: open the snapshot", err)
+		return entity.BackupInfo{}, entity.Internal("backup: open the snapshot", err)
 	}
 	defer f.Close()
 	if err := f.Sync(); err != nil {
-		return entity.Snapshot{}, entity.Internal("backup: sync the snapshot", err)
+		return entity.BackupInfo{}, entity.Internal("backup: sync the snapshot", err)
 	}
 	h := sha256.New()
 	if snap.Bytes, err = io.Copy(h, f); err != nil {
-		return entity.Snapshot{}, entity.Internal("backup: hash the snapshot", err)
+		return entity.BackupInfo{}, entity.Internal("backup: hash the snapshot", err)
 	}
 	snap.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return snap, nil

@@ -185,7 +185,7 @@ func TestRestore(t *testing.T) {
 	if _, err := store.Restore(ctx, backup, db, nil); entity.KindOf(err) != entity.KindInvalid || !strings.Contains(err.Error(), "write-ahead log") {
 		t.Fatalf("restore from a file with a log beside it: %v", err)
 	}
-	if _, err := store.CheckSnapshot(ctx, backup, nil); entity.KindOf(err) != entity.KindInvalid {
+	if _, err := store.CheckFile(ctx, backup, nil); entity.KindOf(err) != entity.KindInvalid {
 		t.Fatalf("check of a file with a log beside it: %v", err)
 	}
 	os.Remove(backup + "-wal")
@@ -226,15 +226,15 @@ func TestCheckSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(backup)
-	problems, err := store.CheckSnapshot(ctx, backup, nil)
+	problems, err := store.CheckFile(ctx, backup, nil)
 	if err != nil || len(problems) != 0 {
 		t.Fatalf("check of a sound backup: %v, %v", problems, err)
 	}
 	if after, _ := os.ReadFile(backup); string(after) != string(before) {
-		t.Error("CheckSnapshot changed the file")
+		t.Error("CheckFile changed the file")
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 1 {
-		t.Errorf("CheckSnapshot left files beside the backup: %v", left)
+		t.Errorf("CheckFile left files beside the backup: %v", left)
 	}
 	junk := filepath.Join(dir, "junk.db")
 	os.WriteFile(junk, []byte(strings.Repeat("junk ", 200)), 0o644)
@@ -242,7 +242,7 @@ func TestCheckSnapshot(t *testing.T) {
 		path string
 		kind entity.ErrorKind
 	}{{filepath.Join(dir, "missing.db"), entity.KindNotFound}, {junk, entity.KindInvalid}} {
-		if _, err := store.CheckSnapshot(ctx, tc.path, nil); entity.KindOf(err) != tc.kind {
+		if _, err := store.CheckFile(ctx, tc.path, nil); entity.KindOf(err) != tc.kind {
 			t.Errorf("%s: %v (kind %s), want %s", tc.path, err, entity.KindOf(err), tc.kind)
 		}
 	}

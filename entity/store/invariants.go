@@ -297,7 +297,7 @@ func (s *Store) Check(ctx context.Context) ([]entity.Problem, error) {
 // problems would be under those drivers.
 func (s *Store) CheckWith(ctx context.Context, reg *drivers.Registry) ([]entity.Problem, error) {
 	var problems []entity.Problem
-	err := s.readSnapshot(ctx, func(q Reader) error {
+	err := s.readTx(ctx, func(q Reader) error {
 		var err error
 		problems, err = checkAll(ctx, q, reg)
 		return err
@@ -305,12 +305,12 @@ func (s *Store) CheckWith(ctx context.Context, reg *drivers.Registry) ([]entity.
 	return problems, err
 }
 
-// CheckSnapshot runs the checks of Check on a finished copy of a database
+// CheckFile runs the checks of Check on a finished copy of a database
 // (a backup) without writing to it: the file is opened immutable and
 // read-only, so its bytes, and the SHA-256 its backup reported, stay as
 // they were. A file of another schema version than this build's is
 // refused: restoring it migrates a copy, which Restore checks.
-func CheckSnapshot(ctx context.Context, path string, reg *drivers.Registry) ([]entity.Problem, error) {
+func CheckFile(ctx context.Context, path string, reg *drivers.Registry) ([]entity.Problem, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, entity.Errorf(entity.KindNotFound, "backup %s does not exist", path)
 	}

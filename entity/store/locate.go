@@ -22,7 +22,7 @@ func (s *Store) Locate(ctx context.Context, name string, at int64) (*entity.Loca
 		return nil, entity.Errorf(entity.KindInvalid, "change number %d must not be negative", at)
 	}
 	var loc *entity.Location
-	err := s.readSnapshot(ctx, func(q Reader) error {
+	err := s.readTx(ctx, func(q Reader) error {
 		r, err := s.rowByName(ctx, q, name, at)
 		if err != nil {
 			return err
@@ -94,7 +94,7 @@ func (s *Store) Upstream(ctx context.Context, name, portType string, at int64) (
 		return nil, entity.Errorf(entity.KindInvalid, "change number %d must not be negative", at)
 	}
 	out := []entity.Feed{}
-	err := s.readSnapshot(ctx, func(q Reader) error {
+	err := s.readTx(ctx, func(q Reader) error {
 		r, err := s.rowByName(ctx, q, name, at)
 		if err != nil {
 			return err

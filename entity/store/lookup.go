@@ -22,7 +22,7 @@ import (
 // The result is sorted by name.
 func (s *Store) Resolve(ctx context.Context, term string) ([]entity.Match, error) {
 	var out []entity.Match
-	err := s.readSnapshot(ctx, func(q Reader) error {
+	err := s.readTx(ctx, func(q Reader) error {
 		var err error
 		out, err = s.resolve(ctx, q, term)
 		return err
@@ -36,7 +36,7 @@ func (s *Store) Resolve(ctx context.Context, term string) ([]entity.Match, error
 func (s *Store) Lookup(ctx context.Context, term string) (*entity.Entity, entity.Match, error) {
 	var e *entity.Entity
 	var m entity.Match
-	err := s.readSnapshot(ctx, func(q Reader) error {
+	err := s.readTx(ctx, func(q Reader) error {
 		ms, err := s.resolve(ctx, q, term)
 		if err != nil {
 			return err

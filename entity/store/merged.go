@@ -15,7 +15,7 @@ func (s *Store) MergedAt(ctx context.Context, name string, at int64) ([]entity.A
 		return nil, entity.Errorf(entity.KindInvalid, "change number %d must not be negative", at)
 	}
 	var out []entity.Attr
-	err := s.readSnapshot(ctx, func(q Reader) error {
+	err := s.readTx(ctx, func(q Reader) error {
 		r, err := s.rowByName(ctx, q, name, at)
 		if err != nil {
 			return err
@@ -83,7 +83,7 @@ func (s *Store) GetMergedAt(ctx context.Context, name string, at int64) (*entity
 		return nil, entity.Errorf(entity.KindInvalid, "change number %d must not be negative", at)
 	}
 	var e *entity.Entity
-	err := s.readSnapshot(ctx, func(q Reader) error {
+	err := s.readTx(ctx, func(q Reader) error {
 		var err error
 		if e, err = s.load(ctx, q, name, at); err != nil {
 			return err

@@ -220,7 +220,7 @@ func (s *Store) GetAt(ctx context.Context, name string, at int64) (*entity.Entit
 		return nil, entity.Errorf(entity.KindInvalid, "change number %d must not be negative", at)
 	}
 	var e *entity.Entity
-	err := s.readSnapshot(ctx, func(q Reader) error {
+	err := s.readTx(ctx, func(q Reader) error {
 		var err error
 		e, err = s.load(ctx, q, name, at)
 		return err

@@ -10,12 +10,12 @@ import (
 	"github.com/clusto/clusto/entity"
 )
 
-// readSnapshot runs fn in one read-only transaction on the read pool, so that
+// readTx runs fn in one read-only transaction on the read pool, so that
 // every query fn makes sees the same committed state. Outside a transaction
 // each statement takes its own WAL snapshot, and a write committed between
 // two of them would show, say, an entity's version from before the write with
 // its attributes from after it.
-func (s *Store) readSnapshot(ctx context.Context, fn func(q Reader) error) error {
+func (s *Store) readTx(ctx context.Context, fn func(q Reader) error) error {
 	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return entity.Internal("begin read", err)
