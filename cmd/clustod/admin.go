@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/clusto/clusto/entity/invfile"
 	"github.com/clusto/clusto/entity/invgen"
 	"github.com/clusto/clusto/entity/store"
+	"github.com/spf13/pflag"
 )
 
 // lockDatabase takes an exclusive advisory lock on PATH.lock for as long as
@@ -41,7 +41,7 @@ func lockDatabase(path string) (func(), error) {
 // driversFlag is the --drivers flag of the commands that judge an
 // inventory by its rules (check, restore), which read the drivers: give
 // them the file clustod serve is given.
-func driversFlag(fs *flag.FlagSet) *string {
+func driversFlag(fs *pflag.FlagSet) *string {
 	return fs.String("drivers", envOr("CLUSTO_DRIVERS", ""), "JSON file of extra drivers, the one clustod serve is given: the rules read the drivers (env CLUSTO_DRIVERS)")
 }
 
@@ -106,7 +106,7 @@ func applyFile(ctx context.Context, s *store.Store, path string, prune, dryRun b
 
 // clustod import FILE [--prune] [--dry-run]
 func importCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("clustod import", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("clustod import", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbPath := dbFlag(fs)
 	prune := fs.Bool("prune", false, "also delete what the file does not name")
@@ -138,11 +138,11 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 
 // clustod export [--out FILE]
 func exportCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("clustod export", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("clustod export", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbPath := dbFlag(fs)
 	out := fs.String("out", "", "write to this file instead of standard output")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	if _, err := parseArgs(fs, args); err != nil {
 		return flagExit(err)
 	}
 	ctx := context.Background()
@@ -169,14 +169,14 @@ func exportCmd(args []string, stdout, stderr io.Writer) int {
 
 // clustod generate --datacenters N --racks N --servers-per-rack N
 func generateCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("clustod generate", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("clustod generate", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbPath := dbFlag(fs)
 	dcs := fs.Int("datacenters", 1, "datacenters to build")
 	racks := fs.Int("racks", 10, "racks in each datacenter")
 	servers := fs.Int("servers-per-rack", 38, "servers in each rack (at most 38)")
 	seed := fs.Uint64("seed", 1, "seed for attribute values")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	if _, err := parseArgs(fs, args); err != nil {
 		return flagExit(err)
 	}
 	// Each of its transactions holds the writer for seconds.
@@ -199,13 +199,13 @@ func generateCmd(args []string, stdout, stderr io.Writer) int {
 
 // clustod check: integrity and invariants; non-zero exit on any problem.
 func checkCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("clustod check", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("clustod check", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbPath := dbFlag(fs)
 	driversFile := driversFlag(fs)
 	backup := fs.String("backup", "", "check this backup file instead, without writing to it (its SHA-256 stays as reported)")
 	asJSON := fs.Bool("json", false, "print the problems as JSON")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	if _, err := parseArgs(fs, args); err != nil {
 		return flagExit(err)
 	}
 	reg, err := loadDrivers(*driversFile)
@@ -257,7 +257,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 
 // clustod backup PATH: a consistent snapshot while the server keeps serving.
 func backupCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("clustod backup", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("clustod backup", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbPath := dbFlag(fs)
 	dest, code, ok := oneArg(fs, args, "usage: clustod backup PATH [--db PATH]")
@@ -282,7 +282,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 // clustod restore BACKUP: replace the database with a backup, refusing
 // while a clustod serves it.
 func restoreCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("clustod restore", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("clustod restore", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbPath := dbFlag(fs)
 	driversFile := driversFlag(fs)
@@ -313,8 +313,8 @@ func restoreCmd(args []string, stdout, stderr io.Writer) int {
 // oneArg parses a command's flags around its one argument. When that
 // fails, ok is false and code is the exit code (0 for -h, 2 for misuse,
 // with usage printed to the flag set's output).
-func oneArg(fs *flag.FlagSet, args []string, usage string) (arg string, code int, ok bool) {
-	pos, err := parseInterspersed(fs, args)
+func oneArg(fs *pflag.FlagSet, args []string, usage string) (arg string, code int, ok bool) {
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return "", flagExit(err), false
 	}
@@ -326,7 +326,7 @@ func oneArg(fs *flag.FlagSet, args []string, usage string) (arg string, code int
 }
 
 func flagExit(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, pflag.ErrHelp) {
 		return 0
 	}
 	return 2

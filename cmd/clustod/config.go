@@ -2,10 +2,11 @@ package main
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/spf13/pflag"
 )
 
 // envNames maps serve's flags to their environment variables.
@@ -37,7 +38,7 @@ func configPath(args []string) string {
 // applies only when the flag's environment variable is unset, and flags on
 // the command line, parsed afterwards, override both: command line, then
 // environment, then file, then default.
-func applyConfigFile(fs *flag.FlagSet, path string) error {
+func applyConfigFile(fs *pflag.FlagSet, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
