@@ -15,7 +15,6 @@ const (
 	KindNotFound     ErrorKind = "not_found"
 	KindConflict     ErrorKind = "conflict"
 	KindPrecondition ErrorKind = "precondition_failed"
-	KindQuerySyntax  ErrorKind = "query_syntax"
 	KindUnauthorized ErrorKind = "unauthorized"
 	KindForbidden    ErrorKind = "forbidden"
 	KindTooLarge     ErrorKind = "too_large"
@@ -59,13 +58,14 @@ const (
 const RetryAfter = "retry_after"
 
 // Error is the project's error value: a kind, an optional finer code
-// ("exhausted", "insufficient"), a message meant for the user, and for query
-// syntax errors the position in the query.
+// ("exhausted", "insufficient"), a message meant for the user, and for
+// input that has one, the position of the mistake in it.
 type Error struct {
 	Kind    ErrorKind
 	Code    string
 	Message string
-	// Line and Column locate a query syntax error (1-based); zero otherwise.
+	// Line and Column locate the mistake in the text it came from (a query,
+	// an inventory file), 1-based; zero otherwise.
 	Line, Column int
 	// Details carries structured context for the client (candidates, counts).
 	Details map[string]any

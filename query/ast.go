@@ -204,6 +204,23 @@ const ipAllocation = "ip"
 
 var portTypeRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
+// SyntaxError is a query that does not parse: the message (which names
+// where, as "column 14: ...") and the 1-based line and column of the
+// offending token, both 0 for an empty query. The server answers it 400
+// with code query_syntax and the position; it is not an entity.Error,
+// whose kinds are the domain's.
+type SyntaxError struct {
+	Message      string
+	Line, Column int
+}
+
+func (e *SyntaxError) Error() string { return e.Message }
+
+// syntaxAt returns a syntax error located at pos.
+func syntaxAt(pos lexer.Position, format string, args ...any) *SyntaxError {
+	return &SyntaxError{Message: where(pos) + ": " + fmt.Sprintf(format, args...), Line: pos.Line, Column: pos.Column}
+}
+
 // errAt returns an error of kind k located at pos.
 func errAt(k entity.ErrorKind, pos lexer.Position, format string, args ...any) *entity.Error {
 	e := entity.Errorf(k, "%s: %s", where(pos), fmt.Sprintf(format, args...))
@@ -285,11 +302,11 @@ func (c converter) rel(g *gRel) (node, error) {
 		}
 		if op.Via != nil {
 			if r.op != relConnected {
-				return nil, errAt(entity.KindQuerySyntax, op.Via.Pos, "via applies to connected to, not to %s", r.op)
+				return nil, syntaxAt(op.Via.Pos, "via applies to connected to, not to %s", r.op)
 			}
 			v := strings.ToLower(op.Via.Value)
 			if !connectionTypes[v] && !portTypeRE.MatchString(v) {
-				return nil, errAt(entity.KindQuerySyntax, op.Via.Pos, "via %q: expected a connection type (contains, member, link) or a port type (nic, console, power, ...)", op.Via.Value)
+				return nil, syntaxAt(op.Via.Pos, "via %q: expected a connection type (contains, member, link) or a port type (nic, console, power, ...)", op.Via.Value)
 			}
 			r.via = v
 		}
@@ -397,7 +414,7 @@ func (c converter) field(g *gField) (node, error) {
 		}
 		return &ipNode{pos: g.Pos, prefix: p}, nil
 	}
-	return nil, errAt(entity.KindQuerySyntax, g.Pos, "unknown field %q; the fields are %s", g.Field, strings.Join(fieldNames, ": ")+":")
+	return nil, syntaxAt(g.Pos, "unknown field %q; the fields are %s", g.Field, strings.Join(fieldNames, ": ")+":")
 }
 
 // plain returns the text of a pattern that must be a plain word or a
@@ -455,7 +472,7 @@ func (c converter) pattern(g *gPattern, fold bool) (pattern, error) {
 	case g.String != nil:
 		text, err := unquote(*g.String)
 		if err != nil {
-			return pattern{}, errAt(entity.KindQuerySyntax, g.Pos, "bad quoted string %s: %s", *g.String, err)
+			return pattern{}, syntaxAt(g.Pos, "bad quoted string %s: %s", *g.String, err)
 		}
 		if fold {
 			text = strings.ToLower(text)

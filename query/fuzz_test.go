@@ -11,7 +11,7 @@ import (
 
 // FuzzQuery parses, compiles and runs arbitrary text with arbitrary
 // options on the fixture inventory. Whatever the input, there is no
-// panic, and every error is an *entity.Error of a kind the user caused
+// panic, and every error is a *SyntaxError or an *entity.Error of a kind the user caused
 // (query_syntax, invalid, too_large): never an internal one, which would
 // mean the compiler wrote SQL that SQLite rejected. The seed corpus is in
 // testdata/fuzz/FuzzQuery, plus every query of the parser's golden test.
@@ -31,17 +31,17 @@ func FuzzQuery(f *testing.F) {
 		defer cancel()
 		res, err := Run(ctx, db, text, Options{At: at, Limit: limit, Cursor: cursor})
 		if err != nil {
-			var e *entity.Error
-			if !errors.As(err, &e) {
-				t.Fatalf("Run(%q): error %v is %T, not *entity.Error", text, err, err)
+			kind, line, col, ok := kindOf(err)
+			if !ok {
+				t.Fatalf("Run(%q): error %v is %T, not *SyntaxError or *entity.Error", text, err, err)
 			}
-			switch e.Kind {
-			case entity.KindQuerySyntax, entity.KindInvalid, entity.KindTooLarge:
+			switch kind {
+			case syntaxKind, entity.KindInvalid, entity.KindTooLarge:
 			default:
-				t.Fatalf("Run(%q, at %d): %s error: %v (cause: %v)", text, at, e.Kind, err, e.Err)
+				t.Fatalf("Run(%q, at %d): %s error: %v (cause: %v)", text, at, kind, err, errors.Unwrap(err))
 			}
-			if e.Line < 0 || e.Column < 0 || (e.Line == 0) != (e.Column == 0) {
-				t.Fatalf("Run(%q): bad position %d:%d", text, e.Line, e.Column)
+			if line < 0 || col < 0 || (line == 0) != (col == 0) {
+				t.Fatalf("Run(%q): bad position %d:%d", text, line, col)
 			}
 			Caret(text, err) // must not panic
 			return

@@ -51,11 +51,12 @@ var (
 	parsed   = map[string]*Query{}
 )
 
-// Parse parses a query. A mistake is reported as an *entity.Error: of kind
-// query_syntax with the Line and Column of the offending token and what
-// was expected there, of kind invalid for a well-formed term with a bad
-// value (a regex that does not compile, an address that is not one), or
-// of kind too_large for text over MaxLen bytes.
+// Parse parses a query. Text that does not parse is a *SyntaxError with
+// the Line and Column of the offending token and what was expected there;
+// a well-formed term with a bad value (a regex that does not compile, an
+// address that is not one) is an *entity.Error of kind invalid, located
+// the same way (see Position); text over MaxLen bytes is one of kind
+// too_large.
 func Parse(text string) (*Query, error) {
 	parsedMu.Lock()
 	q, ok := parsed[text]
@@ -94,14 +95,14 @@ func parse(text string) (*Query, error) {
 			}
 			i += size
 		}
-		return nil, errAt(entity.KindQuerySyntax, posAt(text, i), "the query is not valid UTF-8")
+		return nil, syntaxAt(posAt(text, i), "the query is not valid UTF-8")
 	}
 	// SQLite would cut a bound text at a NUL; no name or value holds one.
 	if i := strings.IndexByte(text, 0); i >= 0 {
-		return nil, errAt(entity.KindQuerySyntax, posAt(text, i), "the query contains a NUL character")
+		return nil, syntaxAt(posAt(text, i), "the query contains a NUL character")
 	}
 	if strings.TrimSpace(text) == "" {
-		return nil, entity.Errorf(entity.KindQuerySyntax, "the query is empty: give a term such as driver:server or name:web01, or * for every entity")
+		return nil, &SyntaxError{Message: "the query is empty: give a term such as driver:server or name:web01, or * for every entity"}
 	}
 	toks := lex(text)
 	if err := checkParens(toks); err != nil {
@@ -120,7 +121,7 @@ func parse(text string) (*Query, error) {
 		return nil, err
 	}
 	if deep := tooDeep(root, 0, MaxDepth); deep != nil {
-		return nil, errAt(entity.KindQuerySyntax, deep.position(), "the query nests operators deeper than %d levels", MaxDepth)
+		return nil, syntaxAt(deep.position(), "the query nests operators deeper than %d levels", MaxDepth)
 	}
 	return &Query{text: text, root: root}, nil
 }
@@ -137,7 +138,7 @@ func checkParens(toks []lexer.Token) error {
 		case "(":
 			d++
 			if d > MaxDepth {
-				return errAt(entity.KindQuerySyntax, t.Pos, "parentheses nest deeper than %d levels", MaxDepth)
+				return syntaxAt(t.Pos, "parentheses nest deeper than %d levels", MaxDepth)
 			}
 		case ")":
 			d--
@@ -150,7 +151,7 @@ var keywords = map[string]bool{"and": true, "or": true, "not": true, "connected"
 
 const termHint = "a term such as name:web01, driver:server, attr:status,spare, pool:web, * or a parenthesised expression"
 
-// syntaxError turns participle's error into an *entity.Error at the same
+// syntaxError turns participle's error into a *SyntaxError at the same
 // position that says what was expected there, judged from the token
 // before it.
 func syntaxError(text string, toks []lexer.Token, err error) error {
@@ -167,7 +168,7 @@ func syntaxError(text string, toks []lexer.Token, err error) error {
 		}
 	}
 	if at < 0 {
-		return errAt(entity.KindQuerySyntax, pos, "%s", perr.Message())
+		return syntaxAt(pos, "%s", perr.Message())
 	}
 	cur := toks[at]
 	found := describe(cur)
@@ -181,35 +182,35 @@ func syntaxError(text string, toks []lexer.Token, err error) error {
 	valuePos := prev != nil && (prev.Type == sym["Field"] || prev.Type == sym["Comma"])
 	switch {
 	case valuePos && cur.Type == sym["Other"] && cur.Value == `"`:
-		return errAt(entity.KindQuerySyntax, pos, `unterminated string: a quoted string needs a closing "`)
+		return syntaxAt(pos, `unterminated string: a quoted string needs a closing "`)
 	case valuePos && cur.Type == sym["Other"] && cur.Value == "/":
-		return errAt(entity.KindQuerySyntax, pos, "unterminated regex: a regex needs a closing /")
+		return syntaxAt(pos, "unterminated regex: a regex needs a closing /")
 	case prev == nil || (prev.Type == sym["Ident"] && (lower(prev) == "not" || lower(prev) == "and" || lower(prev) == "or" ||
 		lower(prev) == "to" || lower(prev) == "in" || lower(prev) == "contains")) || (prev.Type == sym["Punct"] && prev.Value == "("):
 		if cur.Type == sym["Ident"] && !keywords[strings.ToLower(cur.Value)] {
-			return errAt(entity.KindQuerySyntax, pos, "unknown keyword %q: expected %s", cur.Value, termHint)
+			return syntaxAt(pos, "unknown keyword %q: expected %s", cur.Value, termHint)
 		}
 		if prev == nil {
-			return errAt(entity.KindQuerySyntax, pos, "expected %s, found %s", termHint, found)
+			return syntaxAt(pos, "expected %s, found %s", termHint, found)
 		}
-		return errAt(entity.KindQuerySyntax, pos, "expected %s after %q, found %s", termHint, prev.Value, found)
+		return syntaxAt(pos, "expected %s after %q, found %s", termHint, prev.Value, found)
 	case prev.Type == sym["Field"]:
-		return errAt(entity.KindQuerySyntax, pos, `expected a pattern after %s (a word, a "quoted string", a glob* or a /regex/), found %s`, prev.Value, found)
+		return syntaxAt(pos, `expected a pattern after %s (a word, a "quoted string", a glob* or a /regex/), found %s`, prev.Value, found)
 	case prev.Type == sym["Comma"]:
-		return errAt(entity.KindQuerySyntax, pos, `expected a pattern after the comma of attr:KEY,PATTERN (a word, a "quoted string", a glob* or a /regex/), found %s`, found)
+		return syntaxAt(pos, `expected a pattern after the comma of attr:KEY,PATTERN (a word, a "quoted string", a glob* or a /regex/), found %s`, found)
 	case prev.Type == sym["AttrField"]:
-		return errAt(entity.KindQuerySyntax, pos, "expected an attribute key after attr: (attr:status, attr:status,spare, attr:memory_gb>=64), found %s", found)
+		return syntaxAt(pos, "expected an attribute key after attr: (attr:status, attr:status,spare, attr:memory_gb>=64), found %s", found)
 	case prev.Type == sym["Dot"]:
-		return errAt(entity.KindQuerySyntax, pos, "expected a subkey after the dot of attr:KEY.SUBKEY, found %s", found)
+		return syntaxAt(pos, "expected a subkey after the dot of attr:KEY.SUBKEY, found %s", found)
 	case prev.Type == sym["Op"]:
 		if cur.Type == sym["Ident"] {
-			return errAt(entity.KindQuerySyntax, pos, "expected an integer after %q, found %s (to match text, write attr:KEY,VALUE)", prev.Value, found)
+			return syntaxAt(pos, "expected an integer after %q, found %s (to match text, write attr:KEY,VALUE)", prev.Value, found)
 		}
-		return errAt(entity.KindQuerySyntax, pos, "expected an integer after %q, found %s", prev.Value, found)
+		return syntaxAt(pos, "expected an integer after %q, found %s", prev.Value, found)
 	case prev.Type == sym["Ident"] && lower(prev) == "connected":
-		return errAt(entity.KindQuerySyntax, pos, `expected "to" after "connected", found %s`, found)
+		return syntaxAt(pos, `expected "to" after "connected", found %s`, found)
 	case prev.Type == sym["Ident"] && lower(prev) == "via":
-		return errAt(entity.KindQuerySyntax, pos, "expected a connection type (contains, member, link) or a port type (nic, console, power, ...) after via, found %s", found)
+		return syntaxAt(pos, "expected a connection type (contains, member, link) or a port type (nic, console, power, ...) after via, found %s", found)
 	}
 	// After a complete term: an unclosed parenthesis, a stray one, or
 	// something that cannot follow a term.
@@ -223,19 +224,19 @@ func syntaxError(text string, toks []lexer.Token, err error) error {
 	}
 	switch {
 	case cur.Type == sym["Punct"] && cur.Value == ")" && len(open) == 0:
-		return errAt(entity.KindQuerySyntax, pos, `unexpected ")": there is no "(" for it to close`)
+		return syntaxAt(pos, `unexpected ")": there is no "(" for it to close`)
 	case len(open) > 0 && cur.EOF():
 		o := open[len(open)-1]
-		return errAt(entity.KindQuerySyntax, pos, `expected ")" to close the "(" at %s, found the end of the query`, where(o.Pos))
+		return syntaxAt(pos, `expected ")" to close the "(" at %s, found the end of the query`, where(o.Pos))
 	case len(open) > 0:
 		o := open[len(open)-1]
-		return errAt(entity.KindQuerySyntax, pos, `expected and, or, a term, connected to, in, contains, or ")" to close the "(" at %s; found %s`, where(o.Pos), found)
+		return syntaxAt(pos, `expected and, or, a term, connected to, in, contains, or ")" to close the "(" at %s; found %s`, where(o.Pos), found)
 	case cur.Type == sym["Op"]:
-		return errAt(entity.KindQuerySyntax, pos, "unexpected %s: only attr:KEY takes a comparison (attr:memory_gb>=64)", found)
+		return syntaxAt(pos, "unexpected %s: only attr:KEY takes a comparison (attr:memory_gb>=64)", found)
 	case cur.Type == sym["Ident"] && !keywords[strings.ToLower(cur.Value)]:
-		return errAt(entity.KindQuerySyntax, pos, "unknown keyword %q: expected and, or, not, connected to, in, contains, or %s", cur.Value, termHint)
+		return syntaxAt(pos, "unknown keyword %q: expected and, or, not, connected to, in, contains, or %s", cur.Value, termHint)
 	}
-	return errAt(entity.KindQuerySyntax, pos, "unexpected %s: expected and, or, not, connected to, in, contains, %s, or the end of the query", found, termHint)
+	return syntaxAt(pos, "unexpected %s: expected and, or, not, connected to, in, contains, %s, or the end of the query", found, termHint)
 }
 
 func describe(t lexer.Token) string {
@@ -258,16 +259,16 @@ func describe(t lexer.Token) string {
 // It returns "" when err carries no position. Long lines are cut to a
 // window around the column.
 func Caret(text string, err error) string {
-	var e *entity.Error
-	if !errors.As(err, &e) || e.Line < 1 || e.Column < 1 {
+	lineNo, colNo := Position(err)
+	if lineNo < 1 || colNo < 1 {
 		return ""
 	}
 	lines := strings.Split(text, "\n")
-	if e.Line > len(lines) {
+	if lineNo > len(lines) {
 		return ""
 	}
-	line := []rune(strings.TrimRight(lines[e.Line-1], "\r"))
-	col := e.Column - 1
+	line := []rune(strings.TrimRight(lines[lineNo-1], "\r"))
+	col := colNo - 1
 	if col > len(line) {
 		col = len(line)
 	}
@@ -315,4 +316,20 @@ func posAt(text string, off int) lexer.Position {
 	}
 	pos.Column += utf8.RuneCountInString(before)
 	return pos
+}
+
+// Position returns where in the query err points (1-based line and
+// column): a SyntaxError's position, or that of an entity.Error the
+// compiler located in the query (a bad regex, an integer out of range);
+// 0, 0 when err has none.
+func Position(err error) (line, column int) {
+	var se *SyntaxError
+	if errors.As(err, &se) {
+		return se.Line, se.Column
+	}
+	var e *entity.Error
+	if errors.As(err, &e) {
+		return e.Line, e.Column
+	}
+	return 0, 0
 }

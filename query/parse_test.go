@@ -166,12 +166,12 @@ func TestParseGolden(t *testing.T) {
 		fmt.Fprintf(&b, "query: %s\n", strconv.Quote(text))
 		q, err := Parse(text)
 		if err != nil {
-			var e *entity.Error
-			if !errors.As(err, &e) {
-				t.Errorf("Parse(%q): error %v is %T, not *entity.Error", text, err, err)
+			kind, line, col, ok := kindOf(err)
+			if !ok {
+				t.Errorf("Parse(%q): error %v is %T, not *SyntaxError or *entity.Error", text, err, err)
 				continue
 			}
-			fmt.Fprintf(&b, "error: %s %d:%d: %s\n", e.Kind, e.Line, e.Column, e.Message)
+			fmt.Fprintf(&b, "error: %s %d:%d: %s\n", kind, line, col, err.Error())
 			if c := Caret(text, err); c != "" {
 				for _, l := range strings.Split(c, "\n") {
 					fmt.Fprintf(&b, "  | %s\n", l)
@@ -218,21 +218,21 @@ func TestLimits(t *testing.T) {
 		pos        string
 	}{
 		{"parens at the limit", deepParens, "", ""},
-		{"parens over the limit", tooDeepParens, entity.KindQuerySyntax, fmt.Sprintf("1:%d", MaxDepth+1)},
+		{"parens over the limit", tooDeepParens, syntaxKind, fmt.Sprintf("1:%d", MaxDepth+1)},
 		{"nots at the limit", nots(MaxDepth), "", ""},
-		{"nots over the limit", nots(MaxDepth + 1), entity.KindQuerySyntax, fmt.Sprintf("1:%d", 4*MaxDepth+1)},
+		{"nots over the limit", nots(MaxDepth + 1), syntaxKind, fmt.Sprintf("1:%d", 4*MaxDepth+1)},
 		{"relations at the limit", chain(MaxDepth), "", ""},
-		{"relations over the limit", chain(MaxDepth + 1), entity.KindQuerySyntax, "1:1"},
+		{"relations over the limit", chain(MaxDepth + 1), syntaxKind, "1:1"},
 		{"nested or at the limit", nested(MaxDepth), "", ""},
-		{"nested or over the limit", nested(MaxDepth + 1), entity.KindQuerySyntax, fmt.Sprintf("1:%d", 11*MaxDepth+1)},
+		{"nested or over the limit", nested(MaxDepth + 1), syntaxKind, fmt.Sprintf("1:%d", 11*MaxDepth+1)},
 		{"length at the limit", long, "", ""},
 		{"length over the limit", long + "a", entity.KindTooLarge, "0:0"},
-		{"thousands of parens", strings.Repeat("(", 3000), entity.KindQuerySyntax, fmt.Sprintf("1:%d", MaxDepth+1)},
-		{"thousands of nots", strings.Repeat("not ", 1000) + "*", entity.KindQuerySyntax, fmt.Sprintf("1:%d", 4*MaxDepth+1)},
-		{"invalid UTF-8", "name:a\xff", entity.KindQuerySyntax, "1:7"},
-		{"NUL in a regex", "name:/[\x00]/", entity.KindQuerySyntax, "1:8"},
-		{"NUL in a string", "name:\"a\x00\"", entity.KindQuerySyntax, "1:8"},
-		{"empty", "", entity.KindQuerySyntax, "0:0"},
+		{"thousands of parens", strings.Repeat("(", 3000), syntaxKind, fmt.Sprintf("1:%d", MaxDepth+1)},
+		{"thousands of nots", strings.Repeat("not ", 1000) + "*", syntaxKind, fmt.Sprintf("1:%d", 4*MaxDepth+1)},
+		{"invalid UTF-8", "name:a\xff", syntaxKind, "1:7"},
+		{"NUL in a regex", "name:/[\x00]/", syntaxKind, "1:8"},
+		{"NUL in a string", "name:\"a\x00\"", syntaxKind, "1:8"},
+		{"empty", "", syntaxKind, "0:0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -243,12 +243,12 @@ func TestLimits(t *testing.T) {
 				}
 				return
 			}
-			var e *entity.Error
-			if !errors.As(err, &e) {
-				t.Fatalf("Parse: got %v (%T), want an *entity.Error", err, err)
+			kind, line, col, ok := kindOf(err)
+			if !ok {
+				t.Fatalf("Parse: got %v (%T), want a *SyntaxError or an *entity.Error", err, err)
 			}
-			if e.Kind != tc.kind || fmt.Sprintf("%d:%d", e.Line, e.Column) != tc.pos {
-				t.Errorf("Parse: got %s at %d:%d (%s), want %s at %s", e.Kind, e.Line, e.Column, e.Message, tc.kind, tc.pos)
+			if kind != tc.kind || fmt.Sprintf("%d:%d", line, col) != tc.pos {
+				t.Errorf("Parse: got %s at %d:%d (%s), want %s at %s", kind, line, col, err, tc.kind, tc.pos)
 			}
 		})
 	}
@@ -279,9 +279,25 @@ func TestCaret(t *testing.T) {
 }
 
 func errPos(line, col int) error {
-	e := entity.Errorf(entity.KindQuerySyntax, "x")
-	e.Line, e.Column = line, col
-	return e
+	return &SyntaxError{Message: "x", Line: line, Column: col}
+}
+
+// syntaxKind is how kindOf names a *SyntaxError: the server's code for it.
+const syntaxKind entity.ErrorKind = "query_syntax"
+
+// kindOf names an error of Parse or Run and its position: syntaxKind for
+// a *SyntaxError, else the *entity.Error's kind; ok is false for any other
+// error.
+func kindOf(err error) (kind entity.ErrorKind, line, col int, ok bool) {
+	var se *SyntaxError
+	if errors.As(err, &se) {
+		return syntaxKind, se.Line, se.Column, true
+	}
+	var e *entity.Error
+	if errors.As(err, &e) {
+		return e.Kind, e.Line, e.Column, true
+	}
+	return "", 0, 0, false
 }
 
 // BenchmarkParse measures the parser alone, and Parse with its cache.

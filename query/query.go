@@ -174,7 +174,7 @@ func (c *Compiled) IDs() (string, []any) {
 func (c *Compiled) Limit() int { return c.limit }
 
 // Run parses text, compiles it for opts and returns one page of matches
-// with the total count. Syntax and option errors are *entity.Error of a
+// with the total count. Syntax errors are *SyntaxError, option errors *entity.Error of a
 // user kind (query_syntax, invalid, too_large); failures of the database
 // are internal errors. The page and the count are read in one
 // snapshot, so that they agree (see Exec).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/query"
 )
 
 // Heavy requests (queries, exports, plans, and the dry runs of batches,
@@ -208,6 +209,10 @@ func (s *Server) dryRunLimit(r *http.Request) (*http.Request, context.CancelFunc
 // a dry run that writes kept from finishing (unavailable), stay as they
 // are, and so does a request whose client went away.
 func overLimit(r *http.Request, err error) error {
+	var syntax *query.SyntaxError
+	if errors.As(err, &syntax) {
+		return err
+	}
 	l, ok := r.Context().Value(limitKey{}).(*requestLimit)
 	if !ok || !errors.Is(l.ctx.Err(), context.DeadlineExceeded) || l.parent.Err() != nil || entity.KindOf(err) != entity.KindInternal {
 		return err

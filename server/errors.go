@@ -6,12 +6,12 @@ import (
 	"strconv"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/query"
 )
 
 // statusOf is the one mapping from error kinds to HTTP statuses.
 var statusOf = map[entity.ErrorKind]int{
 	entity.KindInvalid:          http.StatusBadRequest,
-	entity.KindQuerySyntax:      http.StatusBadRequest,
 	entity.KindUnauthorized:     http.StatusUnauthorized,
 	entity.KindForbidden:        http.StatusForbidden,
 	entity.KindNotFound:         http.StatusNotFound,
@@ -39,6 +39,10 @@ const (
 	reasonQueryTimeout   = "query-timeout"
 	reasonDryRunTimeout  = "dry-run-timeout"
 )
+
+// codeQuerySyntax is the code of a query that does not parse
+// (*query.SyntaxError): 400, with the position of the mistake.
+const codeQuerySyntax = "query_syntax"
 
 // retryAfterDefault is the Retry-After, in seconds, of a 429 or 503 whose
 // error names none.
@@ -74,6 +78,12 @@ type position struct {
 // request id and answered with only that id, so that no Go or SQL text
 // reaches the client.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var se *query.SyntaxError
+	if errors.As(err, &se) {
+		s.writeBody(w, r, http.StatusBadRequest, errorBody{Error: errorDetail{Code: codeQuerySyntax, Message: err.Error(),
+			Position: positionOf(se.Line, se.Column), RequestID: requestIDOf(r)}})
+		return
+	}
 	var e *entity.Error
 	if !errors.As(err, &e) || e.Kind == entity.KindInternal || statusOf[e.Kind] == 0 {
 		if r.Context().Err() != nil {
@@ -108,9 +118,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, e *entity.Error) {
 	// code is always the kind, which fixes the status; reason is the finer
 	// failure within it (exhausted, insufficient, invariant, ...).
-	d := errorDetail{Code: string(e.Kind), Message: e.Message, Reason: e.Code, Details: e.Details, RequestID: requestIDOf(r)}
-	if e.Line > 0 {
-		d.Position = &position{Line: e.Line, Column: e.Column}
-	}
+	d := errorDetail{Code: string(e.Kind), Message: e.Message, Reason: e.Code, Details: e.Details, Position: positionOf(e.Line, e.Column), RequestID: requestIDOf(r)}
 	s.writeBody(w, r, status, errorBody{Error: d})
+}
+
+// positionOf is the position of a mistake in a query or a file, or nil
+// when there is none.
+func positionOf(line, column int) *position {
+	if line < 1 {
+		return nil
+	}
+	return &position{Line: line, Column: column}
 }

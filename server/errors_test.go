@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/query"
 )
 
 func TestBodyLimit(t *testing.T) {
@@ -109,7 +110,7 @@ func TestErrorMapping(t *testing.T) {
 		retryAfter string
 	}{
 		{entity.Errorf(entity.KindInvalid, "bad"), 400, `{"error":{"code":"invalid","message":"bad","request_id":"rid"}}`, ""},
-		{&entity.Error{Kind: entity.KindQuerySyntax, Message: "expected a value after \"=\"", Line: 1, Column: 14}, 400,
+		{&query.SyntaxError{Message: "expected a value after \"=\"", Line: 1, Column: 14}, 400,
 			`{"error":{"code":"query_syntax","message":"expected a value after \"=\"","position":{"line":1,"column":14},"request_id":"rid"}}`, ""},
 		{entity.Errorf(entity.KindUnauthorized, "who are you"), 401, `{"error":{"code":"unauthorized","message":"who are you","request_id":"rid"}}`, ""},
 		{entity.Errorf(entity.KindForbidden, "no"), 403, `{"error":{"code":"forbidden","message":"no","request_id":"rid"}}`, ""},
@@ -151,7 +152,7 @@ func TestErrorMapping(t *testing.T) {
 	}
 	// Every kind has a status.
 	for _, k := range []entity.ErrorKind{entity.KindInvalid, entity.KindNotFound, entity.KindConflict, entity.KindPrecondition,
-		entity.KindQuerySyntax, entity.KindUnauthorized, entity.KindForbidden, entity.KindTooLarge, entity.KindUnsupportedMedia, entity.KindInternal,
+		entity.KindUnauthorized, entity.KindForbidden, entity.KindTooLarge, entity.KindUnsupportedMedia, entity.KindInternal,
 		entity.KindTooExpensive, entity.KindTooManyRequests, entity.KindUnavailable} {
 		if statusOf[k] == 0 {
 			t.Errorf("kind %s has no status", k)
