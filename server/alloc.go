@@ -8,23 +8,6 @@ import (
 	"github.com/clusto/clusto/entity"
 )
 
-type ipAllocateRequest struct {
-	Entity    string `json:"entity"`
-	Count     int    `json:"count"`
-	Address   string `json:"address"`
-	Interface string `json:"interface"`
-}
-
-// allocationsAnswer is every IP allocation answer.
-type allocationsAnswer struct {
-	Allocations []entity.Allocation `json:"allocations"`
-}
-
-// entitiesAnswer is every answer that hands out entities (the query's shape).
-type entitiesAnswer struct {
-	Results []*entity.Entity `json:"results"`
-}
-
 // POST /ipblocks/{name}/allocate
 func (s *Server) allocateIP(w http.ResponseWriter, r *http.Request) error {
 	block, err := pathName(r, "name")
@@ -32,7 +15,7 @@ func (s *Server) allocateIP(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.keyedWrite(w, r, func(tx *entity.Tx) (int, any, error) {
-		var req ipAllocateRequest
+		var req entity.IPAllocateRequest
 		if err := decode(r, &req); err != nil {
 			return 0, nil, err
 		}
@@ -44,7 +27,7 @@ func (s *Server) allocateIP(w http.ResponseWriter, r *http.Request) error {
 			return 0, nil, err
 		}
 		s.metrics.allocs.WithLabelValues("ip").Inc()
-		return http.StatusCreated, allocationsAnswer{Allocations: allocs}, nil
+		return http.StatusCreated, entity.Allocations{Allocations: allocs}, nil
 	})
 }
 
@@ -69,7 +52,7 @@ func (s *Server) releaseIP(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
-	return s.writeJSON(w, r, http.StatusOK, allocationsAnswer{Allocations: []entity.Allocation{released}})
+	return s.writeJSON(w, r, http.StatusOK, entity.Allocations{Allocations: []entity.Allocation{released}})
 }
 
 // GET /ipblocks/{name}[?after=ADDRESS][&limit=N]
@@ -97,12 +80,6 @@ func (s *Server) getBlock(w http.ResponseWriter, r *http.Request) error {
 	return s.writeJSON(w, r, http.StatusOK, st)
 }
 
-type rackAllocateRequest struct {
-	Entity   string `json:"entity"`
-	Height   *int64 `json:"height"`
-	Position *int64 `json:"position"`
-}
-
 // POST /racks/{name}/allocate
 func (s *Server) allocateRack(w http.ResponseWriter, r *http.Request) error {
 	rack, err := pathName(r, "name")
@@ -110,7 +87,7 @@ func (s *Server) allocateRack(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.keyedWrite(w, r, func(tx *entity.Tx) (int, any, error) {
-		var req rackAllocateRequest
+		var req entity.RackAllocateRequest
 		if err := decode(r, &req); err != nil {
 			return 0, nil, err
 		}
@@ -125,7 +102,7 @@ func (s *Server) allocateRack(w http.ResponseWriter, r *http.Request) error {
 			return 0, nil, err
 		}
 		s.metrics.allocs.WithLabelValues("rack").Inc()
-		return http.StatusCreated, entitiesAnswer{Results: []*entity.Entity{e}}, nil
+		return http.StatusCreated, entity.EntitiesAnswer{Results: []entity.Entity{*e}}, nil
 	})
 }
 
@@ -144,12 +121,6 @@ func (s *Server) elevation(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.writeJSON(w, r, http.StatusOK, el)
-}
-
-type namesAllocateRequest struct {
-	Driver string                     `json:"driver"`
-	Count  int                        `json:"count"`
-	Attrs  map[string]json.RawMessage `json:"attrs"`
 }
 
 // attrMap turns {"key": value, ...} into attributes, keys sorted; a JSON
@@ -193,7 +164,7 @@ func (s *Server) allocateNames(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.keyedWrite(w, r, func(tx *entity.Tx) (int, any, error) {
-		var req namesAllocateRequest
+		var req entity.NamesAllocateRequest
 		if err := decode(r, &req); err != nil {
 			return 0, nil, err
 		}
@@ -208,15 +179,25 @@ func (s *Server) allocateNames(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return 0, nil, err
 		}
-		out := make([]*entity.Entity, 0, len(names))
-		for _, n := range names {
-			e, err := tx.Get(n)
-			if err != nil {
-				return 0, nil, err
-			}
-			out = append(out, e)
+		answer, err := entitiesOf(tx, names)
+		if err != nil {
+			return 0, nil, err
 		}
 		s.metrics.allocs.WithLabelValues("name").Inc()
-		return http.StatusCreated, entitiesAnswer{Results: out}, nil
+		return http.StatusCreated, answer, nil
 	})
+}
+
+// entitiesOf is the answer of an allocation that handed out the entities
+// named: each of them read in full, in that order.
+func entitiesOf(tx *entity.Tx, names []string) (entity.EntitiesAnswer, error) {
+	out := make([]entity.Entity, 0, len(names))
+	for _, n := range names {
+		e, err := tx.Get(n)
+		if err != nil {
+			return entity.EntitiesAnswer{}, err
+		}
+		out = append(out, *e)
+	}
+	return entity.EntitiesAnswer{Results: out}, nil
 }

@@ -44,31 +44,6 @@ const (
 // error names none.
 const retryAfterDefault = 1
 
-// errorBody is every error response:
-//
-//	{"error":{"code":"not_found","message":"...","request_id":"..."}}
-//
-// with position (query syntax errors), reason (a finer code, such as
-// "exhausted") and details (structured context, such as lookup candidates)
-// when there are any.
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code      string         `json:"code"`
-	Message   string         `json:"message"`
-	Reason    string         `json:"reason,omitempty"`
-	Position  *position      `json:"position,omitempty"`
-	Details   map[string]any `json:"details,omitempty"`
-	RequestID string         `json:"request_id"`
-}
-
-type position struct {
-	Line   int `json:"line"`
-	Column int `json:"column"`
-}
-
 // writeError answers err. An *entity.Error of a client-facing kind is shown
 // as it is; anything else is an internal error, logged in full with the
 // request id and answered with only that id, so that no Go or SQL text
@@ -108,9 +83,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, e *entity.Error) {
 	// code is always the kind, which fixes the status; reason is the finer
 	// failure within it (exhausted, insufficient, invariant, ...).
-	d := errorDetail{Code: string(e.Kind), Message: e.Message, Reason: e.Code, Details: e.Details, RequestID: requestIDOf(r)}
+	d := entity.ErrorDetail{Code: string(e.Kind), Message: e.Message, Reason: e.Code, Details: e.Details, RequestID: requestIDOf(r)}
 	if e.Line > 0 {
-		d.Position = &position{Line: e.Line, Column: e.Column}
+		d.Position = &entity.Position{Line: e.Line, Column: e.Column}
 	}
-	s.writeBody(w, r, status, errorBody{Error: d})
+	s.writeBody(w, r, status, entity.ErrorBody{Error: d})
 }
