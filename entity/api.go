@@ -65,8 +65,8 @@ type Health struct {
 // does not answer ({"status":"unavailable"}); the log has the cause under
 // the request id.
 type HealthUnavailable struct {
-	Status    string `json:"status"`
 	RequestID string `json:"request_id"`
+	Status    string `json:"status"`
 }
 
 // Whoami is the answer of GET /whoami: the caller's token name and role.

@@ -128,13 +128,14 @@ type InsertRequest struct {
 }
 
 // Cable is a link between port APort of A and port BPort of B: the body
-// of POST and DELETE /links (DELETE may leave the ports out when A and B
-// share one link), and what their answers made or removed.
+// of POST and DELETE /links, which may leave a port out (POST takes the
+// first free one of the matching type; DELETE needs A and B to share one
+// link), and what their answers made or removed, which always name both.
 type Cable struct {
 	A     string `json:"a"`
-	APort string `json:"a_port"`
+	APort string `json:"a_port,omitempty"`
 	B     string `json:"b"`
-	BPort string `json:"b_port"`
+	BPort string `json:"b_port,omitempty"`
 	// Type is the ports' type, which their drivers declare: in answers
 	// only.
 	Type string `json:"type,omitempty"`

@@ -65,8 +65,8 @@ func (s *Server) dryRunAnswer(w http.ResponseWriter, r *http.Request, fn func(tx
 	return s.writeJSON(w, r, http.StatusOK, answer)
 }
 
-// planAnswer is a plan as answers show it (no steps stay null).
-func planAnswer(p *invfile.Plan) entity.Plan {
+// planOf is a plan as answers show it (no steps stay null).
+func planOf(p *invfile.Plan) entity.Plan {
 	var steps []entity.PlanStep
 	if p.Steps != nil {
 		steps = make([]entity.PlanStep, len(p.Steps))
@@ -122,7 +122,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) error {
 	if err := plan.Check(r.Context(), s.store); err != nil {
 		return err
 	}
-	return s.writeJSON(w, r, http.StatusOK, entity.PlanAnswer{Plan: planAnswer(plan)})
+	return s.writeJSON(w, r, http.StatusOK, entity.PlanAnswer{Plan: planOf(plan)})
 }
 
 // POST /apply: apply a file's plan as one batch.
@@ -154,5 +154,5 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("X-Clusto-Change", strconv.FormatInt(last[len(last)-1].Number, 10))
 		}
 	}
-	return s.writeJSON(w, r, http.StatusOK, entity.PlanAnswer{Plan: planAnswer(plan), Results: res, DryRun: req.DryRun})
+	return s.writeJSON(w, r, http.StatusOK, entity.PlanAnswer{Plan: planOf(plan), Results: res, DryRun: req.DryRun})
 }
