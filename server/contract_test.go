@@ -189,8 +189,8 @@ func TestContract(t *testing.T) {
 	must(cl.Attrs(ctx, "web1", &client.AttrQuery{Key: "disk", Subkey: "sda", At: e.Change}))
 	ssd := "ssd"
 	must(cl.DelAttr(ctx, "web1", client.DelAttrRequest{Key: "disk", Subkey: "sda", Number: &five, Value: &ssd}))
-	one, two := int64(30), int64(2)
-	must(cl.Insert(ctx, "rack101", "web1", &client.Placement{Position: &one, Height: &two}))
+	ru30, two := int64(30), int64(2)
+	must(cl.Insert(ctx, "rack101", "web1", &client.Placement{Position: &ru30, Height: &two}))
 	must(cl.Insert(ctx, "production", "web1", nil))
 	must(cl.Link(ctx, client.Cable{A: "web1", APort: "eth0", B: "switch101", BPort: "30"}))
 	must(cl.Link(ctx, client.Cable{A: "web1", APort: "psu1", B: "pdu101", BPort: "20"}))
@@ -214,7 +214,7 @@ func TestContract(t *testing.T) {
 	must(cl.Create(ctx, client.NewEntity{Name: "db1", Driver: "server"}))
 	must(cl.AllocateRackUnits(ctx, "rack102", client.RackRequest{Entity: "db1", Height: &two}))
 	must(cl.Create(ctx, client.NewEntity{Name: "db2", Driver: "server"}))
-	must(cl.AllocateRackUnits(ctx, "rack102", client.RackRequest{Entity: "db2", Position: &one}))
+	must(cl.AllocateRackUnits(ctx, "rack102", client.RackRequest{Entity: "db2", Position: &ru30}))
 	must(cl.Create(ctx, client.NewEntity{Name: "loose", Driver: "server"}))
 	must(cl.Insert(ctx, "rack102", "loose", nil))
 	must(cl.Elevation(ctx, "rack102"))
@@ -315,6 +315,7 @@ func TestContract(t *testing.T) {
 	sick.raw(t, "", "GET", "/healthz", "", 503)
 	var h entity.HealthUnavailable
 	sick.log[0].decodeStrict(t, &h)
+	sick.log[0].roundTrip(t, &h)
 	if h.Status != "unavailable" || h.RequestID == "" {
 		t.Errorf("/healthz on a closed store: %s", sick.log[0].body)
 	}
