@@ -2,9 +2,13 @@ package client
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/clusto/clusto/entity"
 )
 
 // keyed is an allocation POST: it carries an Idempotency-Key (the caller's,
@@ -20,9 +24,7 @@ func keyed(path, key string, body any) request {
 // ones, or the Address asked for. A full block is a conflict (Code) with
 // Reason "exhausted".
 func (c *Client) AllocateIP(ctx context.Context, block string, r IPRequest) ([]IPAllocation, error) {
-	var out struct {
-		Allocations []IPAllocation `json:"allocations"`
-	}
+	var out entity.Allocations
 	if _, err := c.do(ctx, keyed("/ipblocks/"+pathEscape(block)+"/allocate", r.IdempotencyKey, r), &out); err != nil {
 		return nil, err
 	}
@@ -31,9 +33,7 @@ func (c *Client) AllocateIP(ctx context.Context, block string, r IPRequest) ([]I
 
 // ReleaseIP gives an address back to its block.
 func (c *Client) ReleaseIP(ctx context.Context, block, address string) ([]IPAllocation, error) {
-	var out struct {
-		Allocations []IPAllocation `json:"allocations"`
-	}
+	var out entity.Allocations
 	if _, err := c.do(ctx, request{method: http.MethodDelete, path: "/ipblocks/" + pathEscape(block) + "/allocations/" + pathEscape(address)}, &out); err != nil {
 		return nil, err
 	}
@@ -66,19 +66,14 @@ func (c *Client) IPBlock(ctx context.Context, block string, p BlockPage) (*IPBlo
 // AllocateRackUnits places an entity in a rack: at Position, or in the
 // lowest free range of units that fits. It answers the entity placed.
 func (c *Client) AllocateRackUnits(ctx context.Context, rack string, r RackRequest) (*Entity, error) {
-	var out struct {
-		Results []Entity `json:"results"`
-	}
-	resp, err := c.do(ctx, keyed("/racks/"+pathEscape(rack)+"/allocate", r.IdempotencyKey, r), &out)
+	es, resp, err := c.entities(ctx, keyed("/racks/"+pathEscape(rack)+"/allocate", r.IdempotencyKey, r))
 	if err != nil {
 		return nil, err
 	}
-	if len(out.Results) == 0 {
+	if len(es) == 0 {
 		return nil, &Error{Status: resp.status, Code: CodeInternal, Message: "the server answered a rack allocation without the entity placed"}
 	}
-	e := out.Results[0]
-	e.Change = resp.change()
-	return &e, nil
+	return &es[0], nil
 }
 
 // Elevation reads a rack unit by unit, top unit first.
@@ -92,46 +87,41 @@ func (c *Client) Elevation(ctx context.Context, rack string) (*Elevation, error)
 
 // AllocateNames creates Count entities named by a name manager.
 func (c *Client) AllocateNames(ctx context.Context, manager string, r NameRequest) ([]Entity, error) {
-	var out struct {
-		Results []Entity `json:"results"`
-	}
-	resp, err := c.do(ctx, keyed("/names/"+pathEscape(manager)+"/allocate", r.IdempotencyKey, r), &out)
+	es, _, err := c.entities(ctx, keyed("/names/"+pathEscape(manager)+"/allocate", r.IdempotencyKey, r))
+	return es, err
+}
+
+// entities sends a write that answers entities (an entity.EntitiesAnswer)
+// and returns them with the change it recorded; none is an empty list.
+func (c *Client) entities(ctx context.Context, req request) ([]Entity, *response, error) {
+	var out entity.EntitiesAnswer
+	resp, err := c.do(ctx, req, &out)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	for i := range out.Results {
-		out.Results[i].Change = resp.change()
+	es := make([]Entity, len(out.Results))
+	for i, e := range out.Results {
+		es[i] = Entity{Entity: e, Change: resp.change()}
 	}
-	return out.Results, nil
+	return es, resp, nil
 }
 
 // Allocate claims Count entities matching a query and sets attributes on
 // them, as one change; too few matches is a conflict (Code) with Reason
 // "insufficient" (Details["available"] says how many there were).
 func (c *Client) Allocate(ctx context.Context, r AllocateRequest) ([]Entity, error) {
-	var out struct {
-		Results []Entity `json:"results"`
-	}
-	resp, err := c.do(ctx, keyed("/allocate", r.IdempotencyKey, r), &out)
-	if err != nil {
-		return nil, err
-	}
-	for i := range out.Results {
-		out.Results[i].Change = resp.change()
-	}
-	if out.Results == nil {
-		out.Results = []Entity{}
-	}
-	return out.Results, nil
+	es, _, err := c.entities(ctx, keyed("/allocate", r.IdempotencyKey, r))
+	return es, err
 }
 
 // Batch applies ops in one transaction, all or none; with dryRun it
 // answers what they would do and changes nothing.
 func (c *Client) Batch(ctx context.Context, ops []Op, dryRun bool) (*BatchResult, error) {
-	body := struct {
-		Ops    []Op `json:"ops"`
-		DryRun bool `json:"dry_run"`
-	}{ops, dryRun}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return nil, fmt.Errorf("encode the ops: %w", err)
+	}
+	body := entity.BatchRequest{Ops: raw, DryRun: dryRun}
 	var out BatchResult
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/batch", body: body, retry: dryRun}, &out); err != nil {
 		return nil, err
@@ -143,9 +133,7 @@ func (c *Client) Batch(ctx context.Context, ops []Op, dryRun bool) (*BatchResult
 // nothing, so it is retried like a read.
 func (c *Client) Plan(ctx context.Context, f File) (*Plan, error) {
 	f.DryRun = false
-	var out struct {
-		Plan Plan `json:"plan"`
-	}
+	var out Applied
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/plan", body: f, retry: true}, &out); err != nil {
 		return nil, err
 	}

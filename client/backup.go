@@ -10,41 +10,22 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
+
+	"github.com/clusto/clusto/entity"
 )
 
-// Backup is a snapshot the server wrote into its backup directory
-// (POST /admin/backup).
-type Backup struct {
-	// Name is the file's name in the server's backup directory.
-	Name   string `json:"name"`
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
-	// Change is the newest change the snapshot holds: everything up to it
-	// is in the file, nothing after it.
-	Change  int64     `json:"change"`
-	TookMS  int64     `json:"took_ms"`
-	Created time.Time `json:"created"`
-	// Pruned names the automatically named backups the server removed
-	// after this one to keep its newest N (clustod serve --backup-keep).
-	Pruned []string `json:"pruned,omitempty"`
-}
-
-// BackupFile is a backup in the server's backup directory.
-type BackupFile struct {
-	Name     string    `json:"name"`
-	Bytes    int64     `json:"bytes"`
-	Modified time.Time `json:"modified"`
-}
-
-// BackupList is the answer of GET /admin/backups.
-type BackupList struct {
-	// Backups are newest first.
-	Backups []BackupFile `json:"backups"`
-	// Keep is how many automatically named backups the server keeps (0:
-	// all).
-	Keep int `json:"keep"`
-}
+// The backup answers, as package entity defines them.
+type (
+	// Backup is a snapshot the server wrote into its backup directory
+	// (POST /admin/backup).
+	Backup = entity.BackupAnswer
+	// BackupFile is a backup in the server's backup directory.
+	BackupFile = entity.BackupFile
+	// BackupList is the answer of GET /admin/backups.
+	BackupList = entity.BackupList
+	// BackupRequest is the optional body of POST /admin/backup.
+	BackupRequest = entity.BackupRequest
+)
 
 // Backups lists the backups in the server's backup directory, newest
 // first (admin).
@@ -65,13 +46,6 @@ func (c *Client) DeleteBackup(ctx context.Context, name string) (*BackupFile, er
 		return nil, err
 	}
 	return &out, nil
-}
-
-// BackupRequest is the optional body of POST /admin/backup.
-type BackupRequest struct {
-	// Name is the file name: letters, digits, '.', '_' and '-', not
-	// starting with '.' or '-'; empty for clusto-<UTC time>.db.
-	Name string `json:"name,omitempty"`
 }
 
 // Backup asks the server for a consistent snapshot of its database, kept

@@ -1,6 +1,7 @@
 // Package client is a Go client for the clusto JSON API (docs/api.md). It
 // is what the clusto command line is built on, and it stands on its own for
-// provisioning tools: it imports nothing from the server side (no SQLite),
+// provisioning tools: it needs nothing of the server side but the API's
+// types, which are package entity's (entity/api*.go) and the server's too,
 // every method takes a context, and every failure the server reports is a
 // *Error with its status, code and message.
 //
@@ -33,6 +34,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/clusto/clusto/entity"
 )
 
 // DefaultServer is where clustod listens unless told otherwise.
@@ -154,11 +157,9 @@ type Error struct {
 	RequestID string
 }
 
-// Position is a place in a query: 1-based line and column (in characters).
-type Position struct {
-	Line   int `json:"line"`
-	Column int `json:"column"`
-}
+// Position is a place in a query or an inventory file: 1-based line and
+// column (in characters).
+type Position = entity.Position
 
 func (e *Error) Error() string {
 	if e.Message != "" {
@@ -401,16 +402,7 @@ func neverSent(err error) bool {
 func readError(resp *http.Response) error {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var body struct {
-		Error struct {
-			Code      string         `json:"code"`
-			Message   string         `json:"message"`
-			Reason    string         `json:"reason"`
-			Position  *Position      `json:"position"`
-			Details   map[string]any `json:"details"`
-			RequestID string         `json:"request_id"`
-		} `json:"error"`
-	}
+	var body entity.ErrorBody
 	e := &Error{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
 	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
 		b := body.Error

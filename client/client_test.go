@@ -233,11 +233,11 @@ func TestEntityLifecycle(t *testing.T) {
 		t.Errorf("merged attrs lack owner from r1: %+v", e.Attrs)
 	}
 	h, err := c.History(ctx, "s1", client.Page{Limit: 2})
-	if err != nil || len(h.Changes) != 2 || h.Changes[0].Op != "create" || h.Next != h.Changes[1].Change {
+	if err != nil || len(h.Changes) != 2 || h.Changes[0].Op != "create" || h.Next != h.Changes[1].Number {
 		t.Errorf("history: %+v %v", h, err)
 	}
 	all, err := c.Changes(ctx, client.Page{Since: h.Next})
-	if err != nil || len(all.Changes) == 0 || all.Changes[0].Change != h.Next+1 {
+	if err != nil || len(all.Changes) == 0 || all.Changes[0].Number != h.Next+1 {
 		t.Errorf("changes since %d: %+v %v", h.Next, all, err)
 	}
 
@@ -316,7 +316,7 @@ func TestAllocations(t *testing.T) {
 		t.Errorf("a repeat with the same key: %+v %v, want %+v", again, err, first)
 	}
 	b, err := c.IPBlock(ctx, "rack101-net", client.BlockPage{})
-	if err != nil || b.Allocated.String() != "5" || b.Size.String() != "256" || b.Parent != "sfo1-net" {
+	if err != nil || fmt.Sprint(b.Allocated) != "5" || b.Size.String() != "256" || b.Parent != "sfo1-net" {
 		t.Errorf("block: %+v %v", b, err)
 	}
 	if _, err := c.AllocateIP(ctx, "rack101-net", client.IPRequest{Entity: "s0002", Address: first[0].Address}); apiErr(t, err).Code != client.CodeConflict {
@@ -453,10 +453,10 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("whoami: %+v %v", w, err)
 	}
 	tok, err := ac.CreateToken(ctx, "robot", "read")
-	if err != nil || !strings.HasPrefix(tok.Token, "clusto_") {
+	if err != nil || !strings.HasPrefix(tok.Secret, "clusto_") {
 		t.Fatalf("create token: %+v %v", tok, err)
 	}
-	rc := newClient(t, srv.ts.URL, client.WithToken(tok.Token))
+	rc := newClient(t, srv.ts.URL, client.WithToken(tok.Secret))
 	if _, err := rc.Create(ctx, client.NewEntity{Name: "x", Driver: "server"}); apiErr(t, err).Code != client.CodeForbidden {
 		t.Errorf("a read token writing: %v", err)
 	}

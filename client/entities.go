@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/clusto/clusto/entity"
 )
 
 // GetOptions select how an entity is read.
@@ -53,7 +55,7 @@ func (c *Client) Create(ctx context.Context, ne NewEntity) (*Entity, error) {
 // is the version the entity must still be at.
 func (c *Client) Rename(ctx context.Context, name, newName string, ifMatch int64) (*Entity, error) {
 	return c.entityWrite(ctx, request{method: http.MethodPatch, path: "/entities/" + pathEscape(name),
-		body: map[string]string{"name": newName}, header: ifMatchHeader(ifMatch)})
+		body: entity.RenameRequest{Name: newName}, header: ifMatchHeader(ifMatch)})
 }
 
 // Delete deletes an entity. Without cascade, one that still holds children,
@@ -140,6 +142,7 @@ func (c *Client) SetAttr(ctx context.Context, name string, r SetAttrRequest) (*A
 	if r.Key == "" {
 		return nil, errors.New("SetAttr: the key is required")
 	}
+	// An entity.SetAttrRequest, with Go values.
 	body := struct {
 		Values []any   `json:"values"`
 		Subkey *string `json:"subkey,omitempty"`
@@ -195,11 +198,7 @@ type Placement struct {
 // Insert puts child into parent: physical containment, or membership when
 // parent is a group. It answers the parent.
 func (c *Client) Insert(ctx context.Context, parent, child string, at *Placement) (*Entity, error) {
-	body := struct {
-		Child    string `json:"child"`
-		Position *int64 `json:"position,omitempty"`
-		Height   *int64 `json:"height,omitempty"`
-	}{Child: child}
+	body := entity.InsertRequest{Child: child}
 	var h http.Header
 	if at != nil {
 		body.Position, body.Height, h = at.Position, at.Height, ifMatchHeader(at.IfMatch)
@@ -221,10 +220,7 @@ type CableChange struct {
 
 // Link cables port APort of A to port BPort of B (both required).
 func (c *Client) Link(ctx context.Context, cable Cable) (*CableChange, error) {
-	var out struct {
-		Link   Cable `json:"link"`
-		Change int64 `json:"change"`
-	}
+	var out entity.LinkAnswer
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/links", body: cable}, &out); err != nil {
 		return nil, err
 	}
@@ -234,10 +230,7 @@ func (c *Client) Link(ctx context.Context, cable Cable) (*CableChange, error) {
 // Unlink removes a cable; the ports may be left out when A and B share
 // exactly one.
 func (c *Client) Unlink(ctx context.Context, cable Cable) (*CableChange, error) {
-	var out struct {
-		Unlinked Cable `json:"unlinked"`
-		Change   int64 `json:"change"`
-	}
+	var out entity.UnlinkAnswer
 	if _, err := c.do(ctx, request{method: http.MethodDelete, path: "/links", body: cable}, &out); err != nil {
 		return nil, err
 	}

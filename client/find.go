@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/clusto/clusto/drivers"
+	"github.com/clusto/clusto/entity"
 )
 
 // Lookup finds the one entity a term names: its name, an IP address, a MAC
@@ -78,15 +81,17 @@ func (c *Client) Changes(ctx context.Context, p Page) (*Changes, error) {
 	return &out, nil
 }
 
-// Query answers one page of a query. It is sent as POST /query, which takes
-// queries of any length; it changes nothing, so it is retried like a read.
+// Query answers one page of a query (q.Explain is ignored: see Explain).
+// It is sent as POST /query, which takes queries of any length; it changes
+// nothing, so it is retried like a read.
 func (c *Client) Query(ctx context.Context, q Query) (*Results, error) {
+	q.Explain = false
 	var out Results
 	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/query", body: q, retry: true}, &out); err != nil {
 		return nil, err
 	}
 	if out.Results == nil {
-		out.Results = []Entity{}
+		out.Results = []entity.Entity{}
 	}
 	return &out, nil
 }
@@ -94,7 +99,7 @@ func (c *Client) Query(ctx context.Context, q Query) (*Results, error) {
 // QueryAll follows the cursors of a query to its last page and returns
 // every match. q.Limit is the page size.
 func (c *Client) QueryAll(ctx context.Context, q Query) (*Results, error) {
-	all := &Results{Results: []Entity{}}
+	all := &Results{Results: []entity.Entity{}}
 	for {
 		page, err := c.Query(ctx, q)
 		if err != nil {
@@ -111,12 +116,9 @@ func (c *Client) QueryAll(ctx context.Context, q Query) (*Results, error) {
 
 // Explain returns the SQL a query compiles to, without running it.
 func (c *Client) Explain(ctx context.Context, q Query) (*Explanation, error) {
-	body := struct {
-		Query
-		Explain bool `json:"explain"`
-	}{q, true}
+	q.Explain = true
 	var out Explanation
-	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/query", body: body, retry: true}, &out); err != nil {
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/query", body: q, retry: true}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -140,11 +142,10 @@ func (c *Client) Whoami(ctx context.Context) (*Whoami, error) {
 	return &out, nil
 }
 
-// Drivers lists the drivers the server knows, by name.
-func (c *Client) Drivers(ctx context.Context) ([]Driver, error) {
-	var out struct {
-		Drivers []Driver `json:"drivers"`
-	}
+// Drivers lists the drivers the server knows, by name (without the
+// PortList that Driver spells out).
+func (c *Client) Drivers(ctx context.Context) ([]*drivers.Driver, error) {
+	var out entity.DriverList
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/drivers", retry: true}, &out); err != nil {
 		return nil, err
 	}
@@ -160,11 +161,9 @@ func (c *Client) Driver(ctx context.Context, name string) (*Driver, error) {
 	return &out, nil
 }
 
-// Tokens lists the API tokens (admin).
+// Tokens lists the API tokens (admin); their secrets are never shown.
 func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
-	var out struct {
-		Tokens []Token `json:"tokens"`
-	}
+	var out entity.TokenList
 	if _, err := c.do(ctx, request{method: http.MethodGet, path: "/tokens", retry: true}, &out); err != nil {
 		return nil, err
 	}
@@ -172,10 +171,10 @@ func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
 }
 
 // CreateToken makes a token (admin); the answer is the only place its
-// secret appears.
-func (c *Client) CreateToken(ctx context.Context, name, role string) (*Token, error) {
-	var out Token
-	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/tokens", body: map[string]string{"name": name, "role": role}}, &out); err != nil {
+// secret (Secret) appears.
+func (c *Client) CreateToken(ctx context.Context, name, role string) (*NewToken, error) {
+	var out NewToken
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/tokens", body: entity.TokenRequest{Name: name, Role: role}}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -10,18 +10,12 @@ import (
 // GET /whoami: the caller's token name and role.
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
 	i := infoOf(r)
-	return s.writeJSON(w, r, http.StatusOK, map[string]any{"name": i.actor, "role": i.role})
+	return s.writeJSON(w, r, http.StatusOK, entity.Whoami{Name: i.actor, Role: i.role})
 }
 
 // GET /drivers
 func (s *Server) listDrivers(w http.ResponseWriter, r *http.Request) error {
-	return s.writeJSON(w, r, http.StatusOK, map[string]any{"drivers": s.store.Drivers().All()})
-}
-
-// driverView is a driver with its ports spelled out.
-type driverView struct {
-	*drivers.Driver
-	PortList []drivers.Port `json:"port_list"`
+	return s.writeJSON(w, r, http.StatusOK, entity.DriverList{Drivers: s.store.Drivers().All()})
 }
 
 // GET /drivers/{driver}
@@ -38,7 +32,7 @@ func (s *Server) getDriver(w http.ResponseWriter, r *http.Request) error {
 	if ports == nil {
 		ports = []drivers.Port{}
 	}
-	return s.writeJSON(w, r, http.StatusOK, driverView{Driver: d, PortList: ports})
+	return s.writeJSON(w, r, http.StatusOK, entity.DriverView{Driver: d, PortList: ports})
 }
 
 // POST /drivers/reload: read the drivers file again. Drivers it defines
@@ -51,7 +45,7 @@ func (s *Server) reloadDrivers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("drivers reloaded", "request_id", requestIDOf(r), "actor", actorOf(r), "file", s.opts.DriversFile)
-	return s.writeJSON(w, r, http.StatusOK, map[string]any{"drivers": s.store.Drivers().Names()})
+	return s.writeJSON(w, r, http.StatusOK, entity.DriversReloaded{Drivers: s.store.Drivers().Names()})
 }
 
 // GET /tokens
@@ -60,17 +54,12 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.writeJSON(w, r, http.StatusOK, map[string]any{"tokens": toks})
-}
-
-type tokenRequest struct {
-	Name string `json:"name"`
-	Role string `json:"role"`
+	return s.writeJSON(w, r, http.StatusOK, entity.TokenList{Tokens: toks})
 }
 
 // POST /tokens {"name","role"}: the token is in this answer and nowhere else.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
-	var req tokenRequest
+	var req entity.TokenRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -86,10 +75,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("token created", "request_id", requestIDOf(r), "actor", actorOf(r), "token", tok.Name, "role", tok.Role)
-	return s.writeJSON(w, r, http.StatusCreated, struct {
-		entity.Token
-		Secret string `json:"token"`
-	}{tok, secret})
+	return s.writeJSON(w, r, http.StatusCreated, entity.NewToken{Token: tok, Secret: secret})
 }
 
 // DELETE /tokens/{token}
@@ -105,20 +91,12 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("token revoked", "request_id", requestIDOf(r), "actor", actorOf(r), "token", name)
-	return s.writeJSON(w, r, http.StatusOK, map[string]any{"revoked": name})
+	return s.writeJSON(w, r, http.StatusOK, entity.Revoked{Revoked: name})
 }
 
 // callerOf is who a request acts as, for the token audit list.
 func callerOf(r *http.Request) entity.Caller {
 	return entity.Caller{Actor: actorOf(r), RequestID: requestIDOf(r)}
-}
-
-// tokenAuditPage is a page of the token audit list. Next is the ?since= of
-// the page after, as in the change log: the last event listed, or since
-// itself when the page is empty.
-type tokenAuditPage struct {
-	Events []entity.TokenEvent `json:"events"`
-	Next   int64               `json:"next"`
 }
 
 // GET /tokens/audit[?since=N][&limit=M]: who created and revoked which
@@ -132,7 +110,7 @@ func (s *Server) tokenAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p := tokenAuditPage{Events: events, Next: since}
+	p := entity.TokenAudit{Events: events, Next: since}
 	if n := len(events); n > 0 {
 		p.Next = events[n-1].ID
 	}

@@ -169,7 +169,7 @@ func TestRequestLimits(t *testing.T) {
 	// Under the size limit, a smaller page is answered.
 	e := newEnv(t, small)
 	e.mk("a", "server", "b", "server")
-	var p resultsPage
+	var p entity.Results
 	e.do("GET", api+"/query?q=*&limit=1", nil).want(t, http.StatusOK).decode(t, &p)
 	if len(p.Results) != 1 || p.Total != 2 {
 		t.Errorf("page %+v", p)

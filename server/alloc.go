@@ -9,23 +9,6 @@ import (
 	"github.com/clusto/clusto/entity/store"
 )
 
-type ipAllocateRequest struct {
-	Entity    string `json:"entity"`
-	Count     int    `json:"count"`
-	Address   string `json:"address"`
-	Interface string `json:"interface"`
-}
-
-// allocationsAnswer is every IP allocation answer.
-type allocationsAnswer struct {
-	Allocations []entity.Allocation `json:"allocations"`
-}
-
-// entitiesAnswer is every answer that hands out entities (the query's shape).
-type entitiesAnswer struct {
-	Results []*entity.Entity `json:"results"`
-}
-
 // POST /ipblocks/{name}/allocate
 func (s *Server) allocateIP(w http.ResponseWriter, r *http.Request) error {
 	block, err := pathName(r, "name")
@@ -33,7 +16,7 @@ func (s *Server) allocateIP(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.keyedWrite(w, r, func(tx *store.Tx) (int, any, error) {
-		var req ipAllocateRequest
+		var req entity.IPAllocateRequest
 		if err := decode(r, &req); err != nil {
 			return 0, nil, err
 		}
@@ -45,7 +28,7 @@ func (s *Server) allocateIP(w http.ResponseWriter, r *http.Request) error {
 			return 0, nil, err
 		}
 		s.metrics.allocs.WithLabelValues("ip").Inc()
-		return http.StatusCreated, allocationsAnswer{Allocations: allocs}, nil
+		return http.StatusCreated, entity.Allocations{Allocations: allocs}, nil
 	})
 }
 
@@ -70,7 +53,7 @@ func (s *Server) releaseIP(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
-	return s.writeJSON(w, r, http.StatusOK, allocationsAnswer{Allocations: []entity.Allocation{released}})
+	return s.writeJSON(w, r, http.StatusOK, entity.Allocations{Allocations: []entity.Allocation{released}})
 }
 
 // GET /ipblocks/{name}[?after=ADDRESS][&limit=N]
@@ -98,12 +81,6 @@ func (s *Server) getBlock(w http.ResponseWriter, r *http.Request) error {
 	return s.writeJSON(w, r, http.StatusOK, st)
 }
 
-type rackAllocateRequest struct {
-	Entity   string `json:"entity"`
-	Height   *int64 `json:"height"`
-	Position *int64 `json:"position"`
-}
-
 // POST /racks/{name}/allocate
 func (s *Server) allocateRack(w http.ResponseWriter, r *http.Request) error {
 	rack, err := pathName(r, "name")
@@ -111,7 +88,7 @@ func (s *Server) allocateRack(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.keyedWrite(w, r, func(tx *store.Tx) (int, any, error) {
-		var req rackAllocateRequest
+		var req entity.RackAllocateRequest
 		if err := decode(r, &req); err != nil {
 			return 0, nil, err
 		}
@@ -126,7 +103,7 @@ func (s *Server) allocateRack(w http.ResponseWriter, r *http.Request) error {
 			return 0, nil, err
 		}
 		s.metrics.allocs.WithLabelValues("rack").Inc()
-		return http.StatusCreated, entitiesAnswer{Results: []*entity.Entity{e}}, nil
+		return http.StatusCreated, entity.EntitiesAnswer{Results: []entity.Entity{*e}}, nil
 	})
 }
 
@@ -145,12 +122,6 @@ func (s *Server) elevation(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.writeJSON(w, r, http.StatusOK, el)
-}
-
-type namesAllocateRequest struct {
-	Driver string                     `json:"driver"`
-	Count  int                        `json:"count"`
-	Attrs  map[string]json.RawMessage `json:"attrs"`
 }
 
 // attrMap turns {"key": value, ...} into attributes, keys sorted; a JSON
@@ -194,7 +165,7 @@ func (s *Server) allocateNames(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.keyedWrite(w, r, func(tx *store.Tx) (int, any, error) {
-		var req namesAllocateRequest
+		var req entity.NamesAllocateRequest
 		if err := decode(r, &req); err != nil {
 			return 0, nil, err
 		}
@@ -209,15 +180,25 @@ func (s *Server) allocateNames(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return 0, nil, err
 		}
-		out := make([]*entity.Entity, 0, len(names))
-		for _, n := range names {
-			e, err := tx.Get(n)
-			if err != nil {
-				return 0, nil, err
-			}
-			out = append(out, e)
+		answer, err := entitiesOf(tx, names)
+		if err != nil {
+			return 0, nil, err
 		}
 		s.metrics.allocs.WithLabelValues("name").Inc()
-		return http.StatusCreated, entitiesAnswer{Results: out}, nil
+		return http.StatusCreated, answer, nil
 	})
+}
+
+// entitiesOf is the answer of an allocation that handed out the entities
+// named: each of them read in full, in that order.
+func entitiesOf(tx *store.Tx, names []string) (entity.EntitiesAnswer, error) {
+	out := make([]entity.Entity, 0, len(names))
+	for _, n := range names {
+		e, err := tx.Get(n)
+		if err != nil {
+			return entity.EntitiesAnswer{}, err
+		}
+		out = append(out, *e)
+	}
+	return entity.EntitiesAnswer{Results: out}, nil
 }

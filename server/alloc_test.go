@@ -29,7 +29,7 @@ func TestAllocateIPOverHTTP(t *testing.T) {
 	e := newEnv(t)
 	e.block("net", "10.0.3.0/24", map[string]any{"key": "gateway", "value": "10.0.3.1"})
 	e.mk("s1", "server", "s2", "server")
-	var got allocationsAnswer
+	var got entity.Allocations
 	e.do("POST", api+"/ipblocks/net/allocate", map[string]any{"entity": "s1", "count": 2, "interface": "eth0"}).want(t, http.StatusCreated).decode(t, &got)
 	want := []entity.Allocation{{Address: "10.0.3.2", Block: "net", Entity: "s1", Interface: "eth0"}, {Address: "10.0.3.3", Block: "net", Entity: "s1", Interface: "eth0"}}
 	if diff := cmp.Diff(want, got.Allocations); diff != "" {
@@ -140,7 +140,7 @@ func TestConcurrentIPAllocation(t *testing.T) {
 					errs <- fmt.Sprintf("status %d: %s", r.Status, r.Body)
 					continue
 				}
-				var got allocationsAnswer
+				var got entity.Allocations
 				r.decode(t, &got)
 				mu.Lock()
 				seen[got.Allocations[0].Address]++
@@ -187,7 +187,7 @@ func TestRackAllocationAndElevation(t *testing.T) {
 	e.do("POST", api+"/entities", map[string]any{"name": "r1", "driver": "rack", "attrs": []map[string]any{{"key": "units", "value": 4}}}).want(t, http.StatusCreated)
 	e.do("POST", api+"/entities", map[string]any{"name": "big", "driver": "server", "attrs": []map[string]any{{"key": "height", "value": 2}}}).want(t, http.StatusCreated)
 	e.mk("a", "server", "b", "server", "c", "server")
-	var got entitiesAnswer
+	var got entity.EntitiesAnswer
 	e.do("POST", api+"/racks/r1/allocate", map[string]any{"entity": "a", "position": 2}).want(t, http.StatusCreated).decode(t, &got)
 	if p := got.Results[0].Parents[0]; p.Name != "r1" || *p.Position != 2 {
 		t.Errorf("a placed %+v", p)
@@ -218,7 +218,7 @@ func TestAllocateNamesOverHTTP(t *testing.T) {
 	e := newEnv(t)
 	e.do("POST", api+"/entities", map[string]any{"name": "servers", "driver": "namemanager", "attrs": []map[string]any{
 		{"key": "basename", "value": "server"}, {"key": "digits", "value": 4}}}).want(t, http.StatusCreated)
-	var got entitiesAnswer
+	var got entity.EntitiesAnswer
 	e.do("POST", api+"/names/servers/allocate", map[string]any{"driver": "server", "count": 2, "attrs": map[string]any{"status": "new", "memory_gb": 64}}).
 		want(t, http.StatusCreated).decode(t, &got)
 	if len(got.Results) != 2 || got.Results[0].Name != "server0001" || got.Results[1].Name != "server0002" || len(got.Results[1].Attrs) != 2 {
@@ -235,12 +235,12 @@ func TestBatchOverHTTP(t *testing.T) {
 		{"op": "create", "name": "s1", "driver": "server"},
 		{"op": "insert", "parent": "r1", "child": "s1", "position": 3},
 	}
-	var dry batchAnswer
+	var dry entity.BatchAnswer
 	e.do("POST", api+"/batch", map[string]any{"ops": ops, "dry_run": true}).want(t, http.StatusOK).decode(t, &dry)
 	if !dry.DryRun || len(dry.Results) != 3 || e.changeCount() != 0 {
 		t.Fatalf("dry run = %+v, %d changes", dry, e.changeCount())
 	}
-	var real batchAnswer
+	var real entity.BatchAnswer
 	r := e.do("POST", api+"/batch", map[string]any{"ops": ops}).want(t, http.StatusOK)
 	r.decode(t, &real)
 	if real.DryRun || len(real.Results) != 3 || r.Header.Get("X-Clusto-Change") != "3" {
@@ -257,7 +257,7 @@ func TestBatchOverHTTP(t *testing.T) {
 func TestPlanAndApplyOverHTTP(t *testing.T) {
 	e := newEnv(t)
 	file := "entities:\n  r1: {driver: rack, devices: {3: s1}}\n  s1: {driver: server, attrs: {status: new}}\n"
-	var p planAnswer
+	var p entity.PlanAnswer
 	e.do("POST", api+"/plan", map[string]any{"file": "dc.yaml", "content": file}).want(t, http.StatusOK).decode(t, &p)
 	if p.Plan.Create != 2 || e.changeCount() != 0 {
 		t.Fatalf("plan = %+v, %d changes", p.Plan, e.changeCount())
@@ -371,7 +371,7 @@ func TestPlanLimits(t *testing.T) {
 	e.do("POST", api+"/plan", map[string]any{"content": small}).want(t, http.StatusOK)
 
 	e.token = writer
-	var p planAnswer
+	var p entity.PlanAnswer
 	e.do("POST", api+"/plan", map[string]any{"content": big}).want(t, http.StatusOK).decode(t, &p)
 	if p.Plan.Create != entity.MaxBatchOps+1 {
 		t.Errorf("write-role plan creates %d, want %d", p.Plan.Create, entity.MaxBatchOps+1)

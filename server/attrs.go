@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,17 +9,7 @@ import (
 	"github.com/clusto/clusto/entity/store"
 )
 
-// attrsResponse is an entity's attributes with its name and version (also
-// sent as the ETag). Writes add what they added or removed.
-type attrsResponse struct {
-	Entity  string        `json:"entity"`
-	Version int64         `json:"version"`
-	Attrs   []entity.Attr `json:"attrs"`
-	Added   *entity.Attr  `json:"added,omitempty"`
-	Removed []entity.Attr `json:"removed,omitempty"`
-}
-
-func (s *Server) writeAttrs(w http.ResponseWriter, r *http.Request, status int, e *entity.Entity, resp attrsResponse) error {
+func (s *Server) writeAttrs(w http.ResponseWriter, r *http.Request, status int, e *entity.Entity, resp entity.AttrsAnswer) error {
 	resp.Entity, resp.Version, resp.Attrs = e.Name, e.Version, e.Attrs
 	w.Header().Set("ETag", etag(e.Version))
 	return s.writeJSON(w, r, status, resp)
@@ -72,7 +61,7 @@ func (s *Server) getAttrs(w http.ResponseWriter, r *http.Request) error {
 		}
 		e.Attrs = kept
 	}
-	return s.writeAttrs(w, r, http.StatusOK, e, attrsResponse{})
+	return s.writeAttrs(w, r, http.StatusOK, e, entity.AttrsAnswer{})
 }
 
 // POST /entities/{name}/attrs {"key","subkey","number","value","type"}
@@ -81,11 +70,11 @@ func (s *Server) addAttr(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req attrIn
+	var req entity.AttrInput
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	a, next, err := req.toAttr(true)
+	a, next, err := req.Attr(true)
 	if err != nil {
 		return err
 	}
@@ -108,16 +97,7 @@ func (s *Server) addAttr(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
-	return s.writeAttrs(w, r, http.StatusCreated, e, attrsResponse{Added: &a})
-}
-
-type setRequest struct {
-	Values []json.RawMessage `json:"values"`
-	// Subkey and Number narrow what is replaced; absent, every value of the
-	// key is, and the new values have no subkey or number.
-	Subkey *string          `json:"subkey"`
-	Number *int64           `json:"number"`
-	Type   entity.ValueType `json:"type"`
+	return s.writeAttrs(w, r, http.StatusCreated, e, entity.AttrsAnswer{Added: &a})
 }
 
 // PUT /entities/{name}/attrs/{key} {"values":[...]}
@@ -133,7 +113,7 @@ func (s *Server) setAttr(w http.ResponseWriter, r *http.Request) error {
 	if err := entity.ValidateKey("key", key); err != nil {
 		return err
 	}
-	var req setRequest
+	var req entity.SetAttrRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -171,7 +151,7 @@ func (s *Server) setAttr(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
-	return s.writeAttrs(w, r, http.StatusOK, e, attrsResponse{})
+	return s.writeAttrs(w, r, http.StatusOK, e, entity.AttrsAnswer{})
 }
 
 // DELETE /entities/{name}/attrs/{key}[?value=V][&subkey=S][&number=N]
@@ -227,5 +207,5 @@ func (s *Server) delAttr(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
-	return s.writeAttrs(w, r, http.StatusOK, e, attrsResponse{Removed: removed})
+	return s.writeAttrs(w, r, http.StatusOK, e, entity.AttrsAnswer{Removed: removed})
 }

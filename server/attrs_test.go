@@ -102,7 +102,7 @@ func TestAttributes(t *testing.T) {
 	e.do("DELETE", api+"/entities/s1/attrs/role", nil).wantErr(t, 404, "not_found")
 
 	history := e.do("GET", api+"/entities/s1/history", nil).want(t, 200)
-	var h changesPage
+	var h entity.Changes
 	history.decode(t, &h)
 	var ops []string
 	for _, c := range h.Changes {
@@ -233,7 +233,7 @@ func TestLinks(t *testing.T) {
 
 	// A port left out is the first free port of the other side's type,
 	// chosen in the same transaction as the link.
-	var auto struct{ Link linkBody }
+	var auto struct{ Link entity.Cable }
 	e.do("POST", api+"/links", `{"a":"s2","a_port":"eth1","b":"sw1"}`).want(t, http.StatusCreated).decode(t, &auto)
 	if auto.Link.BPort == "" || auto.Link.Type != "nic" {
 		t.Errorf("auto port link = %+v", auto.Link)

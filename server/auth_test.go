@@ -59,7 +59,7 @@ func TestAuthentication(t *testing.T) {
 	e.token = writer
 	e.do("POST", api+"/entities/s1/attrs", map[string]any{"key": "k", "value": 1}).want(t, 201)
 	e.do("GET", api+"/tokens", nil).wantErr(t, 403, "forbidden")
-	var p changesPage
+	var p entity.Changes
 	e.do("GET", api+"/changes?since=1", nil).want(t, 200).decode(t, &p)
 	if len(p.Changes) != 1 || p.Changes[0].Actor != "provisioner" {
 		t.Fatalf("the change log must name the token as the actor: %+v", p.Changes)

@@ -85,27 +85,6 @@ type runningBackup struct {
 	started time.Time
 }
 
-type backupRequest struct {
-	// Name is the backup's file name; empty for clusto-<UTC time>.db.
-	Name string `json:"name"`
-}
-
-// backupAnswer describes a backup written into the backup directory. It
-// names the file only: the directory is the server's configuration
-// (--backup-dir), which an admin knows and a client has no use for.
-type backupAnswer struct {
-	Name   string `json:"name"`
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
-	// Change is the newest change the snapshot holds, read from the file.
-	Change  int64     `json:"change"`
-	TookMS  int64     `json:"took_ms"`
-	Created time.Time `json:"created"`
-	// Pruned names the automatically named backups removed after this
-	// one to keep the newest Options.BackupKeep.
-	Pruned []string `json:"pruned,omitempty"`
-}
-
 // POST /admin/backup[?download=true] {"name": "nightly.db"} (the body is
 // optional): a consistent snapshot of the live database (VACUUM INTO on a
 // connection of its own), made while writes go on. Without download it is
@@ -124,7 +103,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req backupRequest
+	var req entity.BackupRequest
 	if err := decodeOptional(r, &req); err != nil {
 		return err
 	}
@@ -187,7 +166,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
 	// Still holding the one-backup slot, so no other backup adds a file
 	// while the old ones are counted.
 	pruned := s.pruneBackups(r, dir)
-	return s.writeJSON(w, r, http.StatusCreated, backupAnswer{Name: name, Bytes: snap.Bytes, SHA256: snap.SHA256,
+	return s.writeJSON(w, r, http.StatusCreated, entity.BackupAnswer{Name: name, Bytes: snap.Bytes, SHA256: snap.SHA256,
 		Change: snap.Change, TookMS: took.Milliseconds(), Created: start.Truncate(time.Second), Pruned: pruned})
 }
 
@@ -244,13 +223,6 @@ func (s *Server) pruneBackups(r *http.Request, dir string) []string {
 		s.log.Info("backups pruned", "request_id", requestIDOf(r), "keep", s.opts.BackupKeep, "names", pruned)
 	}
 	return pruned
-}
-
-// backupFile describes a finished backup in the backup directory.
-type backupFile struct {
-	Name     string    `json:"name"`
-	Bytes    int64     `json:"bytes"`
-	Modified time.Time `json:"modified"`
 }
 
 // sqliteHeader starts every SQLite database file.
@@ -319,7 +291,7 @@ func (v backupDirView) notABackup(name string, fi fs.FileInfo) error {
 
 // backups lists the finished backups in the backup directory (see
 // notABackup), newest first. A directory not made yet holds none.
-func (s *Server) backups() ([]backupFile, error) {
+func (s *Server) backups() ([]entity.BackupFile, error) {
 	v := s.backupDirView()
 	ents, err := os.ReadDir(v.dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -327,7 +299,7 @@ func (s *Server) backups() ([]backupFile, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	var out []backupFile
+	var out []entity.BackupFile
 	for _, d := range ents {
 		fi, err := d.Info()
 		if err != nil {
@@ -336,7 +308,7 @@ func (s *Server) backups() ([]backupFile, error) {
 		if v.notABackup(d.Name(), fi) != nil {
 			continue
 		}
-		out = append(out, backupFile{Name: d.Name(), Bytes: fi.Size(), Modified: fi.ModTime().UTC().Truncate(time.Second)})
+		out = append(out, entity.BackupFile{Name: d.Name(), Bytes: fi.Size(), Modified: fi.ModTime().UTC().Truncate(time.Second)})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Modified.Equal(out[j].Modified) {
@@ -347,14 +319,6 @@ func (s *Server) backups() ([]backupFile, error) {
 	return out, nil
 }
 
-// backupList is the answer of GET /admin/backups.
-type backupList struct {
-	Backups []backupFile `json:"backups"`
-	// Keep is Options.BackupKeep: how many automatically named backups
-	// are kept (0: all).
-	Keep int `json:"keep"`
-}
-
 // GET /admin/backups: the backups in the backup directory, newest first.
 func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) error {
 	files, err := s.backups()
@@ -362,9 +326,9 @@ func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) error {
 		return entity.Internal("list the backup directory", err)
 	}
 	if files == nil {
-		files = []backupFile{}
+		files = []entity.BackupFile{}
 	}
-	return s.writeJSON(w, r, http.StatusOK, backupList{Backups: files, Keep: s.opts.BackupKeep})
+	return s.writeJSON(w, r, http.StatusOK, entity.BackupList{Backups: files, Keep: s.opts.BackupKeep})
 }
 
 // DELETE /admin/backups/{name}: remove one backup from the backup
@@ -393,7 +357,7 @@ func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 		return entity.Internal("remove a backup", err)
 	}
 	s.log.Info("backup deleted", "request_id", requestIDOf(r), "actor", actorOf(r), "name", name, "bytes", fi.Size())
-	return s.writeJSON(w, r, http.StatusOK, backupFile{Name: name, Bytes: fi.Size(), Modified: fi.ModTime().UTC().Truncate(time.Second)})
+	return s.writeJSON(w, r, http.StatusOK, entity.BackupFile{Name: name, Bytes: fi.Size(), Modified: fi.ModTime().UTC().Truncate(time.Second)})
 }
 
 // downloadBackup makes the snapshot in a hidden temporary file in dir,

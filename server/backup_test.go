@@ -114,7 +114,7 @@ func TestBackupWhileWriting(t *testing.T) {
 		<-started
 	}
 	r := e.do("POST", api+"/admin/backup", nil).want(t, http.StatusCreated)
-	var got backupAnswer
+	var got entity.BackupAnswer
 	r.decode(t, &got)
 	// Writes go on after the snapshot: wait for a few of them, then stop.
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
@@ -234,7 +234,7 @@ func TestBackupNames(t *testing.T) {
 	// leaves the first backup alone.
 	longest := strings.Repeat("n", backupNameMax-3) + ".db"
 	for _, name := range []string{"nightly.db", "clusto_2026-11-22.sqlite3", longest} {
-		var got backupAnswer
+		var got entity.BackupAnswer
 		e.do("POST", api+"/admin/backup", map[string]any{"name": name}).want(t, http.StatusCreated).decode(t, &got)
 		if got.Name != name {
 			t.Errorf("asked for %q, got %q", name, got.Name)
@@ -257,7 +257,7 @@ func TestBackupNames(t *testing.T) {
 	// Default names made in the same second do not collide.
 	seen := map[string]bool{}
 	for i := 0; i < 3; i++ {
-		var a backupAnswer
+		var a entity.BackupAnswer
 		e.do("POST", api+"/admin/backup", "").want(t, http.StatusCreated).decode(t, &a)
 		if !defaultBackupNamePattern.MatchString(a.Name) || seen[a.Name] {
 			t.Errorf("default name %q (seen %v)", a.Name, seen)
@@ -535,7 +535,7 @@ func TestBackupDirOption(t *testing.T) {
 func TestBackupListDeleteAndKeep(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.BackupKeep = 2 })
 	e.mk("s1", "server")
-	var list backupList
+	var list entity.BackupList
 	e.do("GET", api+"/admin/backups", nil).want(t, http.StatusOK).decode(t, &list)
 	if len(list.Backups) != 0 || list.Keep != 2 {
 		t.Fatalf("before any backup: %+v", list)
@@ -561,7 +561,7 @@ func TestBackupListDeleteAndKeep(t *testing.T) {
 	}
 	os.Mkdir(filepath.Join(dir, "sub"), 0o700)
 
-	var got backupAnswer
+	var got entity.BackupAnswer
 	e.do("POST", api+"/admin/backup", nil).want(t, http.StatusCreated).decode(t, &got)
 	if diff := cmp.Diff([]string{"clusto-20200101T000000Z-2.db", "clusto-20200101T000000Z.db"}, got.Pruned); diff != "" {
 		t.Errorf("pruned (-want +got):\n%s", diff)
@@ -586,7 +586,7 @@ func TestBackupListDeleteAndKeep(t *testing.T) {
 		t.Errorf("listed (-want +got):\n%s", diff)
 	}
 
-	var deleted backupFile
+	var deleted entity.BackupFile
 	e.do("DELETE", api+"/admin/backups/keepme.db", nil).want(t, http.StatusOK).decode(t, &deleted)
 	if deleted.Name != "keepme.db" || deleted.Bytes == 0 {
 		t.Errorf("deleted %+v", deleted)
@@ -626,7 +626,7 @@ func TestBackupsNeverTheLiveDatabase(t *testing.T) {
 	e := &env{t: t, store: st, srv: srv, ts: ts, logs: logs}
 	e.mk("s1", "server")
 
-	var named backupAnswer
+	var named entity.BackupAnswer
 	e.do("POST", api+"/admin/backup", `{"name":"named.db"}`).want(t, http.StatusCreated).decode(t, &named)
 	backup, err := os.ReadFile(filepath.Join(dir, "named.db"))
 	if err != nil {
@@ -649,14 +649,14 @@ func TestBackupsNeverTheLiveDatabase(t *testing.T) {
 	}
 	// Two automatic backups with BackupKeep 1: pruning removes the older
 	// one and nothing else.
-	var first, second backupAnswer
+	var first, second entity.BackupAnswer
 	e.do("POST", api+"/admin/backup", nil).want(t, http.StatusCreated).decode(t, &first)
 	e.do("POST", api+"/admin/backup", nil).want(t, http.StatusCreated).decode(t, &second)
 	if diff := cmp.Diff([]string{first.Name}, second.Pruned); diff != "" {
 		t.Errorf("pruned (-want +got):\n%s", diff)
 	}
 
-	var list backupList
+	var list entity.BackupList
 	e.do("GET", api+"/admin/backups", nil).want(t, http.StatusOK).decode(t, &list)
 	var listed []string
 	for _, b := range list.Backups {

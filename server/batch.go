@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -10,23 +9,13 @@ import (
 	"github.com/clusto/clusto/entity/store"
 )
 
-type batchRequest struct {
-	Ops    json.RawMessage `json:"ops"`
-	DryRun bool            `json:"dry_run"`
-}
-
-type batchAnswer struct {
-	Results []entity.OpResult `json:"results"`
-	DryRun  bool              `json:"dry_run"`
-}
-
 // POST /batch: ops applied in one transaction, or none of them; with
 // dry_run, a dry run of them (dryRunAnswer).
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 	if err := checkWriteHeaders(r); err != nil {
 		return err
 	}
-	var req batchRequest
+	var req entity.BatchRequest
 	if err := decodeReplayable(r, &req); err != nil {
 		return err
 	}
@@ -43,7 +32,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 	if req.DryRun {
 		return s.dryRunAnswer(w, r, func(tx *store.Tx) (any, error) {
 			res, err := tx.ApplyOps(ops)
-			return batchAnswer{Results: res, DryRun: true}, err
+			return entity.BatchAnswer{Results: res, DryRun: true}, err
 		})
 	}
 	return s.keyedWrite(w, r, func(tx *store.Tx) (int, any, error) {
@@ -51,7 +40,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return 0, nil, err
 		}
-		return http.StatusOK, batchAnswer{Results: res}, nil
+		return http.StatusOK, entity.BatchAnswer{Results: res}, nil
 	})
 }
 
@@ -77,31 +66,30 @@ func (s *Server) dryRunAnswer(w http.ResponseWriter, r *http.Request, fn func(tx
 	return s.writeJSON(w, r, http.StatusOK, answer)
 }
 
-type fileRequest struct {
-	File    string `json:"file"`
-	Content string `json:"content"`
-	Prune   bool   `json:"prune"`
-	DryRun  bool   `json:"dry_run"`
+// planOf is a plan as answers show it (no steps stay null).
+func planOf(p *invfile.Plan) entity.Plan {
+	var steps []entity.PlanStep
+	if p.Steps != nil {
+		steps = make([]entity.PlanStep, len(p.Steps))
+	}
+	for i, st := range p.Steps {
+		steps[i] = entity.PlanStep{Action: st.Action, Entity: st.Entity, Summary: st.Summary, Op: st.Op, Source: st.Source}
+	}
+	return entity.Plan{Steps: steps, Create: p.Create, Change: p.Change, Delete: p.Delete}
 }
 
-type planAnswer struct {
-	Plan    *invfile.Plan     `json:"plan"`
-	Results []entity.OpResult `json:"results,omitempty"`
-	DryRun  bool              `json:"dry_run,omitempty"`
-}
-
-func (s *Server) readFileRequest(r *http.Request, applying bool) (*fileRequest, *invfile.Plan, error) {
-	var req fileRequest
+func (s *Server) readFileRequest(r *http.Request, applying bool) (*entity.FileRequest, *invfile.Plan, error) {
+	var req entity.FileRequest
 	if err := decode(r, &req); err != nil {
 		return nil, nil, err
 	}
 	if !applying && req.DryRun {
 		return nil, nil, entity.Errorf(entity.KindInvalid, "dry_run is for apply; a plan never changes anything")
 	}
-	if req.File == "" {
-		req.File = "inventory"
+	if req.Name == "" {
+		req.Name = "inventory"
 	}
-	doc, err := invfile.ParseWith(req.File, []byte(req.Content), invfile.ParseOptions{MaxNames: MaxFileNames})
+	doc, err := invfile.ParseWith(req.Name, []byte(req.Content), invfile.ParseOptions{MaxNames: MaxFileNames})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -135,7 +123,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) error {
 	if err := plan.Check(r.Context(), s.store); err != nil {
 		return err
 	}
-	return s.writeJSON(w, r, http.StatusOK, planAnswer{Plan: plan})
+	return s.writeJSON(w, r, http.StatusOK, entity.PlanAnswer{Plan: planOf(plan)})
 }
 
 // POST /apply: apply a file's plan as one batch.
@@ -167,5 +155,5 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("X-Clusto-Change", strconv.FormatInt(last[len(last)-1].Number, 10))
 		}
 	}
-	return s.writeJSON(w, r, http.StatusOK, planAnswer{Plan: plan, Results: res, DryRun: req.DryRun})
+	return s.writeJSON(w, r, http.StatusOK, entity.PlanAnswer{Plan: planOf(plan), Results: res, DryRun: req.DryRun})
 }

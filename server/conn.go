@@ -192,11 +192,11 @@ func (s *Server) cannedError(status int, text string, head []byte, remote net.Ad
 	var body bytes.Buffer
 	enc := json.NewEncoder(&body)
 	enc.SetEscapeHTML(false)
-	d := errorDetail{Code: string(kind), Message: msg, RequestID: id}
+	d := entity.ErrorDetail{Code: string(kind), Message: msg, RequestID: id}
 	if status == http.StatusRequestHeaderFieldsTooLarge {
 		d.Details = map[string]any{"limit": MaxHeaderBytes}
 	}
-	enc.Encode(errorBody{Error: d})
+	enc.Encode(entity.ErrorBody{Error: d})
 	var out bytes.Buffer
 	fmt.Fprintf(&out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\nDate: %s\r\nX-Request-Id: %s\r\n\r\n",
 		status, http.StatusText(status), body.Len(), time.Now().UTC().Format(http.TimeFormat), id)

@@ -8,12 +8,6 @@ import (
 	"github.com/clusto/clusto/entity/store"
 )
 
-type insertRequest struct {
-	Child    string `json:"child"`
-	Position *int64 `json:"position"`
-	Height   *int64 `json:"height"`
-}
-
 // POST /entities/{name}/children {"child","position","height"}: physical
 // containment, or membership when the parent is a group. Answers the parent.
 func (s *Server) insertChild(w http.ResponseWriter, r *http.Request) error {
@@ -21,7 +15,7 @@ func (s *Server) insertChild(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req insertRequest
+	var req entity.InsertRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -81,16 +75,6 @@ func (s *Server) removeChild(w http.ResponseWriter, r *http.Request) error {
 	return s.writeEntity(w, r, http.StatusOK, e)
 }
 
-// linkBody is a cable between port a_port of a and port b_port of b.
-type linkBody struct {
-	A     string `json:"a"`
-	APort string `json:"a_port"`
-	B     string `json:"b"`
-	BPort string `json:"b_port"`
-	// Type is the ports' type, in responses only.
-	Type string `json:"type,omitempty"`
-}
-
 func validPort(field, port string, required bool) error {
 	if port == "" {
 		if required {
@@ -104,7 +88,9 @@ func validPort(field, port string, required bool) error {
 	return nil
 }
 
-func (l linkBody) validate(portsRequired bool) error {
+// validCable checks a cable a request gives: two entity names and, when
+// portsRequired, their ports.
+func validCable(l entity.Cable, portsRequired bool) error {
 	if l.Type != "" {
 		return entity.Errorf(entity.KindInvalid, "type is not given in a request: it is the ports' type, which their drivers declare")
 	}
@@ -142,11 +128,11 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) error {
 	if err := noIfMatch(r); err != nil {
 		return err
 	}
-	var req linkBody
+	var req entity.Cable
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if err := req.validate(false); err != nil {
+	if err := validCable(req, false); err != nil {
 		return err
 	}
 	made := req
@@ -168,10 +154,7 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.writeJSON(w, r, http.StatusCreated, struct {
-		Link   linkBody `json:"link"`
-		Change int64    `json:"change"`
-	}{made, change})
+	return s.writeJSON(w, r, http.StatusCreated, entity.LinkAnswer{Link: made, Change: change})
 }
 
 // DELETE /links {"a","a_port","b","b_port"}: ports may be left out when the
@@ -180,11 +163,11 @@ func (s *Server) unlink(w http.ResponseWriter, r *http.Request) error {
 	if err := noIfMatch(r); err != nil {
 		return err
 	}
-	var req linkBody
+	var req entity.Cable
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if err := req.validate(false); err != nil {
+	if err := validCable(req, false); err != nil {
 		return err
 	}
 	removed := req
@@ -201,8 +184,5 @@ func (s *Server) unlink(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.writeJSON(w, r, http.StatusOK, struct {
-		Unlinked linkBody `json:"unlinked"`
-		Change   int64    `json:"change"`
-	}{removed, change})
+	return s.writeJSON(w, r, http.StatusOK, entity.UnlinkAnswer{Unlinked: removed, Change: change})
 }

@@ -1,65 +1,12 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/store"
 )
-
-// attrIn is an attribute as a request gives it. Value keeps its JSON type
-// (numbers and booleans stay numbers and booleans) unless Type names one.
-// Number is an integer, or, when adding a value, "next" for the key's next
-// free number.
-type attrIn struct {
-	Key    string           `json:"key"`
-	Subkey string           `json:"subkey"`
-	Number json.RawMessage  `json:"number"`
-	Value  json.RawMessage  `json:"value"`
-	Type   entity.ValueType `json:"type"`
-}
-
-// toAttr validates the attribute; next reports a "number":"next".
-func (a attrIn) toAttr(allowNext bool) (attr entity.Attr, next bool, err error) {
-	if err := entity.ValidateKey("key", a.Key); err != nil {
-		return attr, false, err
-	}
-	if a.Subkey != "" {
-		if err := entity.ValidateKey("subkey", a.Subkey); err != nil {
-			return attr, false, err
-		}
-	}
-	attr.Key, attr.Subkey = a.Key, a.Subkey
-	if n := bytes.TrimSpace(a.Number); len(n) > 0 && string(n) != "null" {
-		if allowNext && string(n) == `"next"` {
-			next = true
-		} else {
-			var num int64
-			if err := json.Unmarshal(n, &num); err != nil || num < 0 {
-				if allowNext {
-					return attr, false, entity.Errorf(entity.KindInvalid, "attribute %s: number must be a whole number, 0 or more, or \"next\"", a.Key)
-				}
-				return attr, false, entity.Errorf(entity.KindInvalid, "attribute %s: number must be a whole number, 0 or more", a.Key)
-			}
-			attr.Number = entity.N(num)
-		}
-	}
-	v, err := entity.ValueFromJSON(a.Value, a.Type)
-	if err != nil {
-		return attr, false, entity.Errorf(entity.KindInvalid, "attribute %s: %s", a.Key, err.Error())
-	}
-	attr.Value = v
-	return attr, next, nil
-}
-
-type createRequest struct {
-	Name   string   `json:"name"`
-	Driver string   `json:"driver"`
-	Attrs  []attrIn `json:"attrs"`
-}
 
 func (s *Server) validDriver(name string) error {
 	if name == "" {
@@ -76,7 +23,7 @@ func (s *Server) createEntity(w http.ResponseWriter, r *http.Request) error {
 	if err := noIfMatch(r); err != nil {
 		return err
 	}
-	var req createRequest
+	var req entity.CreateRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -88,7 +35,7 @@ func (s *Server) createEntity(w http.ResponseWriter, r *http.Request) error {
 	}
 	n := entity.NewEntity{Name: req.Name, Driver: req.Driver, Attrs: make([]entity.Attr, 0, len(req.Attrs))}
 	for i, a := range req.Attrs {
-		attr, _, err := a.toAttr(false)
+		attr, _, err := a.Attr(false)
 		if err != nil {
 			return fmt.Errorf("attrs[%d]: %w", i, err)
 		}
@@ -135,17 +82,13 @@ func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) error {
 	return s.writeEntity(w, r, http.StatusOK, e)
 }
 
-type renameRequest struct {
-	Name string `json:"name"`
-}
-
 // PATCH /entities/{name} {"name":"new"}
 func (s *Server) renameEntity(w http.ResponseWriter, r *http.Request) error {
 	name, err := pathName(r, "name")
 	if err != nil {
 		return err
 	}
-	var req renameRequest
+	var req entity.RenameRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -191,10 +134,7 @@ func (s *Server) deleteEntity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.writeJSON(w, r, http.StatusOK, struct {
-		Deleted string `json:"deleted"`
-		Change  int64  `json:"change"`
-	}{name, change})
+	return s.writeJSON(w, r, http.StatusOK, entity.Deleted{Deleted: name, Change: change})
 }
 
 // GET /lookup?term=T

@@ -48,31 +48,6 @@ const codeQuerySyntax = "query_syntax"
 // error names none.
 const retryAfterDefault = 1
 
-// errorBody is every error response:
-//
-//	{"error":{"code":"not_found","message":"...","request_id":"..."}}
-//
-// with position (query syntax errors), reason (a finer code, such as
-// "exhausted") and details (structured context, such as lookup candidates)
-// when there are any.
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code      string         `json:"code"`
-	Message   string         `json:"message"`
-	Reason    string         `json:"reason,omitempty"`
-	Position  *position      `json:"position,omitempty"`
-	Details   map[string]any `json:"details,omitempty"`
-	RequestID string         `json:"request_id"`
-}
-
-type position struct {
-	Line   int `json:"line"`
-	Column int `json:"column"`
-}
-
 // writeError answers err. An *entity.Error of a client-facing kind is shown
 // as it is; anything else is an internal error, logged in full with the
 // request id and answered with only that id, so that no Go or SQL text
@@ -80,7 +55,7 @@ type position struct {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var se *query.SyntaxError
 	if errors.As(err, &se) {
-		s.writeBody(w, r, http.StatusBadRequest, errorBody{Error: errorDetail{Code: codeQuerySyntax, Message: err.Error(),
+		s.writeBody(w, r, http.StatusBadRequest, entity.ErrorBody{Error: entity.ErrorDetail{Code: codeQuerySyntax, Message: err.Error(),
 			Position: positionOf(se.Line, se.Column), RequestID: requestIDOf(r)}})
 		return
 	}
@@ -118,15 +93,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, e *entity.Error) {
 	// code is always the kind, which fixes the status; reason is the finer
 	// failure within it (exhausted, insufficient, invariant, ...).
-	d := errorDetail{Code: string(e.Kind), Message: e.Message, Reason: e.Code, Details: e.Details, Position: positionOf(e.Line, e.Column), RequestID: requestIDOf(r)}
-	s.writeBody(w, r, status, errorBody{Error: d})
+	d := entity.ErrorDetail{Code: string(e.Kind), Message: e.Message, Reason: e.Code, Details: e.Details, Position: positionOf(e.Line, e.Column), RequestID: requestIDOf(r)}
+	s.writeBody(w, r, status, entity.ErrorBody{Error: d})
 }
 
 // positionOf is the position of a mistake in a query or a file, or nil
 // when there is none.
-func positionOf(line, column int) *position {
+func positionOf(line, column int) *entity.Position {
 	if line < 1 {
 		return nil
 	}
-	return &position{Line: line, Column: column}
+	return &entity.Position{Line: line, Column: column}
 }

@@ -199,7 +199,7 @@ func TestConcurrentAttributeWrites(t *testing.T) {
 	if len(got.Attrs) != writers*each || got.Version != 1+writers*each {
 		t.Fatalf("%d attrs at version %d, want %d at %d", len(got.Attrs), got.Version, writers*each, 1+writers*each)
 	}
-	var p changesPage
+	var p entity.Changes
 	e.do("GET", api+"/changes?limit=1000&since="+itoa(start), nil).want(t, 200).decode(t, &p)
 	seen := map[string]int{}
 	for _, c := range p.Changes {

@@ -293,7 +293,7 @@ func TestSurrogateEscapes(t *testing.T) {
 		})
 	}
 	// Nothing holds the replacement character a lone surrogate became.
-	var page resultsPage
+	var page entity.Results
 	e.do("GET", api+"/query?q=*", nil).want(t, http.StatusOK).decode(t, &page)
 	for _, ent := range page.Results {
 		if strings.ContainsRune(ent.Name, '\uFFFD') {

@@ -193,12 +193,12 @@ func (r *resp) entity(t testing.TB) *entity.Entity {
 
 // apiErr is the error body.
 type apiErr struct {
-	Code      string         `json:"code"`
-	Message   string         `json:"message"`
-	Reason    string         `json:"reason"`
-	Position  *position      `json:"position"`
-	Details   map[string]any `json:"details"`
-	RequestID string         `json:"request_id"`
+	Code      string           `json:"code"`
+	Message   string           `json:"message"`
+	Reason    string           `json:"reason"`
+	Position  *entity.Position `json:"position"`
+	Details   map[string]any   `json:"details"`
+	RequestID string           `json:"request_id"`
 }
 
 // wantErr checks the status and the error code and returns the error.

@@ -10,16 +10,11 @@ import (
 // MaxPage is the most changes one history or change-log page holds.
 const MaxPage = 1000
 
-// changesPage is a page of the change log. Next is the number to pass as
-// ?since= for the page after: the last change listed, or since itself when
-// the page is empty, so that a poller can always send it back.
-type changesPage struct {
-	Changes []entity.Change `json:"changes"`
-	Next    int64           `json:"next"`
-}
-
-func page(changes []entity.Change, since int64) changesPage {
-	p := changesPage{Changes: changes, Next: since}
+// page is the page of the change log that changes (at most a page's
+// worth, after since) make: Next is the last change listed, or since when
+// there is none.
+func page(changes []entity.Change, since int64) entity.Changes {
+	p := entity.Changes{Changes: changes, Next: since}
 	if n := len(changes); n > 0 {
 		p.Next = changes[n-1].Number
 	}

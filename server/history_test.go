@@ -14,7 +14,7 @@ import (
 func TestChangesPaging(t *testing.T) {
 	e := newEnv(t)
 	e.mk("a", "server", "b", "server", "c", "server", "d", "server", "e", "server")
-	var p changesPage
+	var p entity.Changes
 	e.do("GET", api+"/changes?limit=2", nil).want(t, http.StatusOK).decode(t, &p)
 	if len(p.Changes) != 2 || p.Changes[0].Number != 1 || p.Next != 2 {
 		t.Fatalf("first page: %+v", p)
@@ -40,7 +40,7 @@ func TestChangesPaging(t *testing.T) {
 	}
 	want := entity.Change{Number: 1, Time: changeTime(t, e, 1), Actor: "anonymous", Op: "create", Entity: "a",
 		Before: json.RawMessage("null"), After: json.RawMessage(`{"attrs":[],"driver":"server","kind":"equipment","name":"a"}`)}
-	var first changesPage
+	var first entity.Changes
 	e.do("GET", api+"/changes?limit=1", nil).want(t, 200).decode(t, &first)
 	if diff := cmp.Diff(want, first.Changes[0]); diff != "" {
 		t.Fatalf("change record (-want +got):\n%s", diff)
@@ -70,7 +70,7 @@ func changeTime(t *testing.T, e *env, n int64) time.Time {
 func TestEntityHistory(t *testing.T) {
 	e := newEnv(t)
 	e.dc()
-	var p changesPage
+	var p entity.Changes
 	e.do("GET", api+"/entities/switch2a/history", nil).want(t, http.StatusOK).decode(t, &p)
 	var ops []string
 	for _, c := range p.Changes {

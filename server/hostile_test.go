@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/clusto/clusto/entity"
 )
 
 // Nasty inputs each get a clear 4xx and store nothing.
@@ -63,7 +65,7 @@ func TestHostileInput(t *testing.T) {
 		})
 	}
 	// The inventory is intact.
-	var page resultsPage
+	var page entity.Results
 	e.do("GET", api+"/query?q=*", nil).want(t, http.StatusOK).decode(t, &page)
 	if page.Total != 2 {
 		t.Errorf("inventory has %d entities after the attack, want 2", page.Total)

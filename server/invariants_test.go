@@ -176,7 +176,7 @@ func TestIPv4MappedBlockIsStoredAsIPv4(t *testing.T) {
 	if diff := cmp.Diff([]string{"10.0.0.0/8"}, got); diff != "" {
 		t.Errorf("cidr (-want +got):\n%s", diff)
 	}
-	var ans allocationsAnswer
+	var ans entity.Allocations
 	e.do("POST", api+"/ipblocks/m/allocate", map[string]any{"entity": "h"}).want(t, http.StatusCreated).decode(t, &ans)
 	if len(ans.Allocations) != 1 || ans.Allocations[0].Address != "10.0.0.1" {
 		t.Errorf("first allocation %+v, want 10.0.0.1 (never the network address)", ans.Allocations)
@@ -286,7 +286,7 @@ func TestAddressesHeldByHandAreNotHandedOut(t *testing.T) {
 	e := newEnv(t)
 	e.run(t, []step{ent("b", "ipblock", kv("cidr", "10.0.1.0/24")), ent("h", "server"),
 		ent("old", "server", map[string]any{"key": "ip", "value": "10.0.1.1", "type": "ip"})})
-	var ans allocationsAnswer
+	var ans entity.Allocations
 	e.do("POST", api+"/ipblocks/b/allocate", map[string]any{"entity": "h"}).want(t, http.StatusCreated).decode(t, &ans)
 	if len(ans.Allocations) != 1 || ans.Allocations[0].Address != "10.0.1.2" {
 		t.Errorf("next free allocation %+v, want 10.0.1.2 (10.0.1.1 is old's)", ans.Allocations)

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/clusto/clusto/entity"
 )
 
 // Load with faults: 64 clients mixing reads, queries, attribute edits and
@@ -85,7 +87,7 @@ func TestLoadWithFaults(t *testing.T) {
 					st, body = do("POST", api+"/ipblocks/net/allocate", fmt.Sprintf(`{"entity":"%s"}`, me))
 					if st == http.StatusCreated {
 						allocsOK.Add(1)
-						var got allocationsAnswer
+						var got entity.Allocations
 						if err := jsonUnmarshal(body, &got); err == nil && len(got.Allocations) == 1 {
 							mu.Lock()
 							if prev, dup := addrs[got.Allocations[0].Address]; dup {

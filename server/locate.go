@@ -23,34 +23,17 @@ func (s *Server) locate(w http.ResponseWriter, r *http.Request) error {
 	return s.writeJSON(w, r, http.StatusOK, loc)
 }
 
-type consoleLine struct {
-	Port          string `json:"port"`
-	ConsoleServer string `json:"console_server"`
-	ConsolePort   string `json:"console_port"`
-	Driver        string `json:"driver"`
-}
-
-type powerLine struct {
-	Port   string `json:"port"`
-	PDU    string `json:"pdu"`
-	Outlet string `json:"outlet"`
-	Driver string `json:"driver"`
-}
-
 // GET /entities/{name}/console[?at=N]: {"entity","consoles":[...]}
 func (s *Server) console(w http.ResponseWriter, r *http.Request) error {
 	name, feeds, err := s.upstream(r, "console")
 	if err != nil {
 		return err
 	}
-	out := make([]consoleLine, len(feeds))
+	out := make([]entity.Console, len(feeds))
 	for i, f := range feeds {
-		out[i] = consoleLine{Port: f.Port, ConsoleServer: f.Peer, ConsolePort: f.PeerPort, Driver: f.PeerDriver}
+		out[i] = entity.Console{Port: f.Port, ConsoleServer: f.Peer, ConsolePort: f.PeerPort, Driver: f.PeerDriver}
 	}
-	return s.writeJSON(w, r, http.StatusOK, struct {
-		Entity   string        `json:"entity"`
-		Consoles []consoleLine `json:"consoles"`
-	}{name, out})
+	return s.writeJSON(w, r, http.StatusOK, entity.Consoles{Entity: name, Consoles: out})
 }
 
 // GET /entities/{name}/power[?at=N]: {"entity","power":[...]}
@@ -59,14 +42,11 @@ func (s *Server) power(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]powerLine, len(feeds))
+	out := make([]entity.Outlet, len(feeds))
 	for i, f := range feeds {
-		out[i] = powerLine{Port: f.Port, PDU: f.Peer, Outlet: f.PeerPort, Driver: f.PeerDriver}
+		out[i] = entity.Outlet{Port: f.Port, PDU: f.Peer, Outlet: f.PeerPort, Driver: f.PeerDriver}
 	}
-	return s.writeJSON(w, r, http.StatusOK, struct {
-		Entity string      `json:"entity"`
-		Power  []powerLine `json:"power"`
-	}{name, out})
+	return s.writeJSON(w, r, http.StatusOK, entity.Power{Entity: name, Power: out})
 }
 
 func (s *Server) upstream(r *http.Request, portType string) (string, []entity.Feed, error) {

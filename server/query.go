@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -11,20 +10,6 @@ import (
 	"github.com/clusto/clusto/entity/store"
 	"github.com/clusto/clusto/query"
 )
-
-type queryRequest struct {
-	Q       string `json:"q"`
-	Limit   int    `json:"limit"`
-	Cursor  string `json:"cursor"`
-	At      int64  `json:"at"`
-	Explain bool   `json:"explain"`
-}
-
-type explainAnswer struct {
-	SQL  string   `json:"sql"`
-	Args []any    `json:"args"`
-	Plan []string `json:"plan"`
-}
 
 // GET /query?q=EXPR[&limit=N][&cursor=C][&at=CHANGE][&explain=1]
 func (s *Server) queryGet(w http.ResponseWriter, r *http.Request) error {
@@ -48,12 +33,12 @@ func (s *Server) queryGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.runQuery(w, r, queryRequest{Q: q, Limit: int(limit), Cursor: cursor, At: at, Explain: explain})
+	return s.runQuery(w, r, entity.QueryRequest{Q: q, Limit: int(limit), Cursor: cursor, At: at, Explain: explain})
 }
 
 // POST /query with the same fields in a JSON body, for long queries.
 func (s *Server) queryPost(w http.ResponseWriter, r *http.Request) error {
-	var req queryRequest
+	var req entity.QueryRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -72,7 +57,7 @@ func (s *Server) queryPost(w http.ResponseWriter, r *http.Request) error {
 	return s.runQuery(w, r, req)
 }
 
-func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req queryRequest) error {
+func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req entity.QueryRequest) error {
 	opts := query.Options{At: req.At, Limit: req.Limit, Cursor: req.Cursor}
 	if req.Explain {
 		sql, args, err := query.Explain(req.Q, opts)
@@ -83,7 +68,7 @@ func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req queryReque
 		if err != nil {
 			return err
 		}
-		return s.writeJSON(w, r, http.StatusOK, explainAnswer{SQL: sql, Args: printableArgs(args), Plan: plan})
+		return s.writeJSON(w, r, http.StatusOK, entity.Explanation{SQL: sql, Args: printableArgs(args), Plan: plan})
 	}
 	start := time.Now()
 	q, err := query.Parse(req.Q)
@@ -122,14 +107,6 @@ func printableArgs(args []any) []any {
 	return out
 }
 
-type allocateRequest struct {
-	Query    string                     `json:"query"`
-	Count    int                        `json:"count"`
-	Distinct string                     `json:"distinct"`
-	Set      map[string]json.RawMessage `json:"set"`
-	DryRun   bool                       `json:"dry_run"`
-}
-
 // POST /allocate: entities matching a query, optionally each under a
 // different ancestor of a driver, claimed and updated in one transaction;
 // with dry_run, a dry run of it (dryRunAnswer).
@@ -137,7 +114,7 @@ func (s *Server) allocateQuery(w http.ResponseWriter, r *http.Request) error {
 	if err := checkWriteHeaders(r); err != nil {
 		return err
 	}
-	var req allocateRequest
+	var req entity.AllocateRequest
 	if err := decodeReplayable(r, &req); err != nil {
 		return err
 	}
@@ -145,20 +122,12 @@ func (s *Server) allocateQuery(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	claim := func(tx *store.Tx) (entitiesAnswer, error) {
+	claim := func(tx *store.Tx) (entity.EntitiesAnswer, error) {
 		names, err := query.Allocate(tx, query.AllocateRequest{Query: req.Query, Count: req.Count, Distinct: req.Distinct, Set: set})
 		if err != nil {
-			return entitiesAnswer{}, err
+			return entity.EntitiesAnswer{}, err
 		}
-		out := make([]*entity.Entity, 0, len(names))
-		for _, n := range names {
-			e, err := tx.Get(n)
-			if err != nil {
-				return entitiesAnswer{}, err
-			}
-			out = append(out, e)
-		}
-		return entitiesAnswer{Results: out}, nil
+		return entitiesOf(tx, names)
 	}
 	if req.DryRun {
 		return s.dryRunAnswer(w, r, func(tx *store.Tx) (any, error) { return claim(tx) })
@@ -171,11 +140,6 @@ func (s *Server) allocateQuery(w http.ResponseWriter, r *http.Request) error {
 		s.metrics.allocs.WithLabelValues("query").Inc()
 		return http.StatusOK, answer, nil
 	})
-}
-
-type exportAnswer struct {
-	Content string `json:"content"`
-	Count   int    `json:"count"`
 }
 
 // GET /export[?q=EXPR]: the inventory, or what a query selects, as an
@@ -212,5 +176,5 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) error {
 	if int64(len(data)) > s.opts.MaxAnswerBytes {
 		return s.answerTooLarge("this export", "export less (?q=) or run clustod export on the server")
 	}
-	return s.writeJSON(w, r, http.StatusOK, exportAnswer{Content: string(data), Count: len(names)})
+	return s.writeJSON(w, r, http.StatusOK, entity.Export{Content: string(data), Count: len(names)})
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/clusto/clusto/entity/store"
 )
 
-func names(es []*entity.Entity) []string {
+func names(es []entity.Entity) []string {
 	out := []string{}
 	for _, e := range es {
 		out = append(out, e.Name)
@@ -29,7 +29,7 @@ func TestQueryEndpoints(t *testing.T) {
 	e.mk("rack102", "rack", "server2", "server", "server3", "server")
 	e.do("POST", api+"/entities/rack102/children", map[string]any{"child": "server2", "position": 5}).want(t, http.StatusCreated)
 	e.do("POST", api+"/entities/server3/attrs", map[string]any{"key": "status", "value": "unallocated"}).want(t, http.StatusCreated)
-	var page resultsPage
+	var page entity.Results
 	e.do("GET", api+"/query?q="+url.QueryEscape("driver:Server connected to name:rack101"), nil).want(t, http.StatusOK).decode(t, &page)
 	if diff := cmp.Diff([]string{"server1"}, names(page.Results)); diff != "" || page.Total != 1 {
 		t.Errorf("connected to (-want +got):\n%s total %d", diff, page.Total)
@@ -59,7 +59,7 @@ func TestQueryEndpoints(t *testing.T) {
 		t.Errorf("as of %d (-want +got):\n%s", before, diff)
 	}
 	// Explain shows SQL with bound parameters, never the query text spliced in.
-	var ex explainAnswer
+	var ex entity.Explanation
 	e.do("GET", api+"/query?explain=1&q="+url.QueryEscape("name:\"x'; DROP TABLE entities; --\""), nil).want(t, http.StatusOK).decode(t, &ex)
 	if strings.Contains(ex.SQL, "DROP") || len(ex.Args) == 0 || len(ex.Plan) == 0 {
 		t.Errorf("explain = %+v", ex)
@@ -88,7 +88,7 @@ func TestAllocateByQueryOverHTTP(t *testing.T) {
 	}
 	body := map[string]any{"query": "driver:server and attr:status,unallocated in name:dcZ", "count": 2, "distinct": "rack",
 		"set": map[string]any{"status": "allocated", "owner": "ticket-123"}}
-	var got entitiesAnswer
+	var got entity.EntitiesAnswer
 	before := e.changeCount()
 	dry := map[string]any{}
 	for k, v := range body {
@@ -149,7 +149,7 @@ func TestConcurrentQueryAllocation(t *testing.T) {
 					errs <- fmt.Sprintf("status %d: %s", r.Status, r.Body)
 					return
 				}
-				var got entitiesAnswer
+				var got entity.EntitiesAnswer
 				r.decode(t, &got)
 				mu.Lock()
 				for _, x := range got.Results {
@@ -175,7 +175,7 @@ func TestConcurrentQueryAllocation(t *testing.T) {
 func TestExportEndpoint(t *testing.T) {
 	e := newEnv(t)
 	e.dc()
-	var all, some exportAnswer
+	var all, some entity.Export
 	e.do("GET", api+"/export", nil).want(t, http.StatusOK).decode(t, &all)
 	e.do("GET", api+"/export?q=driver:server", nil).want(t, http.StatusOK).decode(t, &some)
 	if all.Count != 6 || some.Count != 1 || !strings.Contains(some.Content, "server1:") || strings.Contains(some.Content, "switch2a:\n") {
@@ -184,7 +184,7 @@ func TestExportEndpoint(t *testing.T) {
 	// The export applies to an empty server and plans nothing afterwards.
 	e2 := newEnv(t)
 	e2.do("POST", api+"/apply", map[string]any{"file": "export.yaml", "content": all.Content}).want(t, http.StatusOK)
-	var p planAnswer
+	var p entity.PlanAnswer
 	e2.do("POST", api+"/plan", map[string]any{"content": all.Content}).want(t, http.StatusOK).decode(t, &p)
 	if len(p.Plan.Steps) != 0 {
 		t.Errorf("re-plan after import: %+v", p.Plan.Steps)

@@ -8,14 +8,6 @@ import (
 	"github.com/clusto/clusto/entity"
 )
 
-// resultsPage is the answer of a query: full entities, the total number of
-// matches and the cursor of the next page ("" on the last).
-type resultsPage struct {
-	Results    []*entity.Entity `json:"results"`
-	Total      int              `json:"total"`
-	NextCursor string           `json:"next_cursor"`
-}
-
 // writeResults answers {"results":[entity...],"total":N,"next_cursor":"..."}
 // for a page of entity names, as the query endpoints do: the named
 // entities in full, in the order given, as of change at (0: now). When at
@@ -26,7 +18,7 @@ type resultsPage struct {
 // once, as JSON, and an answer that would pass Options.MaxAnswerBytes
 // stops there (422) instead of growing without bound: a page of 1000
 // entities with large attributes is many megabytes. The bytes are those
-// json.Encoder makes of a resultsPage.
+// json.Encoder makes of an entity.Results.
 func (s *Server) writeResults(w http.ResponseWriter, r *http.Request, names []string, at int64, total int, nextCursor string) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

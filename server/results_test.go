@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/clusto/clusto/entity"
 )
 
 // writeResults is what the query endpoints answer with.
@@ -15,20 +17,20 @@ func TestWriteResults(t *testing.T) {
 	at := e.changeCount()
 	e.do("DELETE", api+"/entities/b", nil).want(t, 200)
 
-	call := func(names []string, at int64) (*resp, resultsPage) {
+	call := func(names []string, at int64) (*resp, entity.Results) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "/", nil)
 		if err := e.srv.writeResults(rec, req, names, at, 3, "next-page"); err != nil {
 			e.srv.writeError(rec, req, err)
 		}
 		r := &resp{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
-		var p resultsPage
+		var p entity.Results
 		if r.Status == http.StatusOK {
 			r.decode(t, &p)
 		}
 		return r, p
 	}
-	names := func(p resultsPage) []string {
+	names := func(p entity.Results) []string {
 		var out []string
 		for _, e := range p.Results {
 			out = append(out, e.Name)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/store"
 )
 
@@ -192,10 +193,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	change, err := s.store.Health(ctx)
 	if err != nil {
 		s.log.Error("health check failed", "request_id", requestIDOf(r), "err", err)
-		return s.writeJSON(w, r, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "request_id": requestIDOf(r)})
+		return s.writeJSON(w, r, http.StatusServiceUnavailable, entity.HealthUnavailable{Status: "unavailable", RequestID: requestIDOf(r)})
 	}
-	return s.writeJSON(w, r, http.StatusOK, struct {
-		Status string `json:"status"`
-		Change int64  `json:"change"`
-	}{"ok", change})
+	return s.writeJSON(w, r, http.StatusOK, entity.Health{Status: "ok", Change: change})
 }

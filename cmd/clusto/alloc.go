@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clusto/clusto/client"
+	"github.com/clusto/clusto/entity"
 )
 
 func (a *app) allocateCmd() *cobra.Command {
@@ -56,7 +57,7 @@ Idempotency-Key, so that a retry after a lost answer cannot claim twice.`,
 			if err != nil {
 				return err
 			}
-			if err := a.printEntities(es, setKeys(set), map[string]any{"results": es}); err != nil {
+			if err := a.printEntities(withoutChange(es), setKeys(set), map[string]any{"results": es}); err != nil {
 				return err
 			}
 			if dryRun {
@@ -72,6 +73,16 @@ Idempotency-Key, so that a retry after a lost answer cannot claim twice.`,
 	f.BoolVar(&dryRun, "dry-run", false, "show what would be claimed, and claim nothing")
 	cmd.AddCommand(a.allocateIPCmd(), a.allocateRUCmd(), a.allocateNameCmd())
 	return cmd
+}
+
+// withoutChange are the entities an allocation answered, as printEntities
+// takes them.
+func withoutChange(es []client.Entity) []entity.Entity {
+	out := make([]entity.Entity, len(es))
+	for i, e := range es {
+		out[i] = e.Entity
+	}
+	return out
 }
 
 // setKeys are the keys of --set arguments, shown as columns.
@@ -200,7 +211,7 @@ given. Names are never reused.`,
 			if err != nil {
 				return err
 			}
-			return a.printEntities(es, cols, map[string]any{"results": es})
+			return a.printEntities(withoutChange(es), cols, map[string]any{"results": es})
 		},
 	}
 	cmd.Flags().StringVar(&driver, "driver", "", "the driver of the new entities (required)")
@@ -355,7 +366,7 @@ allocations in address order (--limit and --after page through them).
 			case "json":
 				return a.printJSON(b)
 			case "names":
-				for _, x := range b.Allocations {
+				for _, x := range b.Allocs {
 					a.println(x.Address)
 				}
 				return nil
@@ -372,20 +383,20 @@ allocations in address order (--limit and --after page through them).
 			field("Children", strings.Join(b.Children, ", "))
 			field("Size", b.Size.String())
 			field("Reserved", b.Reserved.String())
-			field("Allocated", b.Allocated.String())
+			field("Allocated", strconv.FormatInt(b.Allocated, 10))
 			field("Free", b.Free.String())
 			a.section("Allocations:")
-			if len(b.Allocations) == 0 {
+			if len(b.Allocs) == 0 {
 				a.println("  (none)")
 				return nil
 			}
 			t := newTable("ADDRESS", "ENTITY", "INTERFACE")
-			for _, x := range b.Allocations {
+			for _, x := range b.Allocs {
 				t.add(x.Address, x.Entity, x.Interface)
 			}
 			a.renderTable(a.stdout, t, a.width(), "  ")
-			if n, err := strconv.Atoi(b.Allocated.String()); err == nil && n > len(b.Allocations) {
-				fmt.Fprintf(a.stderr, "clusto: showing %d of %d allocations; use --after %s for more\n", len(b.Allocations), n, b.Allocations[len(b.Allocations)-1].Address)
+			if n := b.Allocated; n > int64(len(b.Allocs)) {
+				fmt.Fprintf(a.stderr, "clusto: showing %d of %d allocations; use --after %s for more\n", len(b.Allocs), n, b.Allocs[len(b.Allocs)-1].Address)
 			}
 			return nil
 		},

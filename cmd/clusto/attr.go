@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clusto/clusto/client"
+	"github.com/clusto/clusto/entity"
 )
 
 func (a *app) attrCmd() *cobra.Command {
@@ -100,7 +101,7 @@ func attrTable(attrs []client.Attr, merged bool) *table {
 		if numbered {
 			row = append(row, numberText(at.Number))
 		}
-		row = append(row, at.Text(), at.Type)
+		row = append(row, at.Text(), string(at.Value.Type))
 		if merged {
 			row = append(row, at.From)
 		}
@@ -207,7 +208,7 @@ one transaction. Adding a value the entity already has is a conflict
 			ops := make([]client.Op, len(values))
 			for i, v := range values {
 				raw, _ := json.Marshal(v)
-				ops[i] = client.Op{Op: "attr_add", Name: args[0], Key: key, Number: num, AutoNumber: next, Value: raw, Type: typ}
+				ops[i] = client.Op{Op: "attr_add", Name: args[0], Key: key, Number: num, AutoNumber: next, Value: raw, Type: entity.ValueType(typ)}
 				if sub != "" {
 					ops[i].Subkey = &sub
 				}
@@ -225,9 +226,9 @@ one transaction. Adding a value the entity already has is a conflict
 						texts = append(texts, attrText(at))
 					}
 					if first == 0 {
-						first = c.Change
+						first = c.Number
 					}
-					last = c.Change
+					last = c.Number
 				}
 			}
 			return a.done(args[0], res, "%s: added %s%s", args[0], strings.Join(texts, ", "), changesText(first, last))

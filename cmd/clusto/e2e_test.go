@@ -702,7 +702,7 @@ func TestTokenAuditSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := client.New(srv.url, client.WithToken(ops.Token))
+	admin, err := client.New(srv.url, client.WithToken(ops.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -717,7 +717,7 @@ func TestTokenAuditSession(t *testing.T) {
 	if err := admin.RevokeToken(ctx, "robot"); err != nil {
 		t.Fatal(err)
 	}
-	r := newRunner(t, srv, "CLUSTO_TOKEN="+ops.Token)
+	r := newRunner(t, srv, "CLUSTO_TOKEN="+ops.Secret)
 	s := &session{t: t, r: r}
 	s.run(0, "token", "audit")
 	s.run(0, "token", "audit", "--since", "1", "--limit", "2")
@@ -725,7 +725,7 @@ func TestTokenAuditSession(t *testing.T) {
 	s.run(0, "token", "audit", "-o", "names")
 	s.run(2, "token", "audit", "--limit", "0")
 	s.run(2, "token")
-	s.r = r.with("CLUSTO_TOKEN=" + viewer.Token)
+	s.r = r.with("CLUSTO_TOKEN=" + viewer.Secret)
 	s.run(1, "token", "audit")
 	s.check("session-token-audit")
 
@@ -739,7 +739,7 @@ func TestTokenAuditSession(t *testing.T) {
 			t.Errorf("event %d has no request id: %+v", ev.ID, ev)
 		}
 	}
-	for _, secret := range []string{ops.Token, robot.Token, viewer.Token} {
+	for _, secret := range []string{ops.Secret, robot.Secret, viewer.Secret} {
 		if strings.Contains(res.stdout, secret) || strings.Contains(s.tr.String(), secret) {
 			t.Errorf("the audit shows a token's secret:\n%s%s", res.stdout, s.tr.String())
 		}

@@ -104,7 +104,7 @@ link, unlink, allocate_ip, release_ip, allocate_ru, allocate_name).
 			n := 0
 			for _, r := range res.Results {
 				for _, c := range r.Changes {
-					t.add(strconv.Itoa(r.Index), strconv.FormatInt(c.Change, 10), c.Entity, c.Op+" "+summarize(c, ""))
+					t.add(strconv.Itoa(r.Index), strconv.FormatInt(c.Number, 10), c.Entity, c.Op+" "+summarize(c, ""))
 					n++
 				}
 			}
@@ -243,9 +243,9 @@ the plan and changes nothing.`,
 			for _, r := range res.Results {
 				for _, c := range r.Changes {
 					if first == 0 {
-						first = c.Change
+						first = c.Number
 					}
-					last = c.Change
+					last = c.Number
 					n++
 				}
 			}

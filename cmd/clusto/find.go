@@ -8,11 +8,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clusto/clusto/client"
+	"github.com/clusto/clusto/entity"
 )
 
 // entityRow is an entity as a table row: NAME DRIVER IN GROUPS, then the
 // values of the attribute columns asked for.
-func entityRow(e *client.Entity, attrCols []string) []string {
+func entityRow(e *entity.Entity, attrCols []string) []string {
 	in := ""
 	if p, ok := e.Parent(); ok {
 		in = p.Name
@@ -42,7 +43,7 @@ func entityTable(attrCols []string) *table {
 
 // printEntities shows a list of entities in the chosen format; jsonValue is
 // what -o json prints.
-func (a *app) printEntities(es []client.Entity, attrCols []string, jsonValue any) error {
+func (a *app) printEntities(es []entity.Entity, attrCols []string, jsonValue any) error {
 	switch a.output {
 	case "json":
 		return a.printJSON(jsonValue)
@@ -170,7 +171,7 @@ several entities is a conflict (exit 4) that lists them.`,
 				return nil
 			}
 			t := newTable("NAME", "DRIVER", "IN", "GROUPS", "MATCHED BY")
-			t.add(append(entityRow(e, nil), by)...)
+			t.add(append(entityRow(&e.Entity, nil), by)...)
 			a.printTable(t)
 			return nil
 		},
@@ -221,7 +222,7 @@ func (a *app) section(title string) {
 func (a *app) printInfo(e *client.Entity, merged bool) {
 	field := func(k, v string) { a.printf("%-9s %s\n", k+":", v) }
 	field("Name", e.Name)
-	field("Driver", e.Driver+" ("+e.Kind+")")
+	field("Driver", e.Driver+" ("+string(e.Kind)+")")
 	field("Version", strconv.FormatInt(e.Version, 10))
 	field("Created", timeText(e.CreatedAt))
 	field("Updated", timeText(e.UpdatedAt))

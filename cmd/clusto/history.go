@@ -147,13 +147,13 @@ func (a *app) printChangeRows(cs []client.Change, about string, header bool) err
 		return nil
 	case "names":
 		for _, c := range cs {
-			a.println(c.Change)
+			a.println(c.Number)
 		}
 		return nil
 	}
 	t := newTable("CHANGE", "TIME", "ACTOR", "OP", "ENTITY", "WHAT").alignRight(0)
 	for _, c := range cs {
-		t.add(strconv.FormatInt(c.Change, 10), timeText(c.Time), c.Actor, c.Op, c.Entity, summarize(c, about))
+		t.add(strconv.FormatInt(c.Number, 10), timeText(c.Time), c.Actor, c.Op, c.Entity, summarize(c, about))
 	}
 	if !header {
 		// Following: the header was printed with the first rows.

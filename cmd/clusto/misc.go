@@ -113,9 +113,9 @@ func (a *app) driversCmd() *cobra.Command {
 			for _, d := range ds {
 				h := ""
 				if d.Height > 0 {
-					h = strconv.FormatInt(d.Height, 10)
+					h = strconv.Itoa(d.Height)
 				}
-				t.add(d.Name, d.Kind, strings.Join(d.Parents, ","), h, d.Description)
+				t.add(d.Name, string(d.Kind), strings.Join(d.Parents, ","), h, d.Description)
 			}
 			a.printTable(t)
 			return nil
@@ -285,7 +285,7 @@ func (a *app) completeDrivers(n int) func(*cobra.Command, []string, string) ([]s
 		var out []string
 		for _, d := range ds {
 			if strings.HasPrefix(d.Name, prefix) {
-				out = append(out, d.Name+"\t"+d.Kind)
+				out = append(out, d.Name+"\t"+string(d.Kind))
 			}
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp

@@ -78,7 +78,7 @@ the request).`,
 			}
 			t := newTable("EVENT", "TIME", "ACTOR", "ACTION", "TOKEN", "ROLE").alignRight(0)
 			for _, ev := range all.Events {
-				t.add(strconv.FormatInt(ev.ID, 10), timeText(ev.Time), ev.Actor, ev.Action, ev.Token, ev.Role)
+				t.add(strconv.FormatInt(ev.ID, 10), timeText(ev.Time), ev.Actor, ev.Action, ev.Token, string(ev.Role))
 			}
 			a.printTable(t)
 			return nil
