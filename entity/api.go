@@ -56,8 +56,7 @@ type Health struct {
 	Status string `json:"status"`
 	// Change is the newest change number.
 	Change int64 `json:"change"`
-	// Version is the server's version, for a server that tells it;
-	// clustod does not.
+	// Version is the server's build version (omitted when it has none).
 	Version string `json:"version,omitempty"`
 }
 

@@ -195,5 +195,5 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 		s.log.Error("health check failed", "request_id", requestIDOf(r), "err", err)
 		return s.writeJSON(w, r, http.StatusServiceUnavailable, entity.HealthUnavailable{Status: "unavailable", RequestID: requestIDOf(r)})
 	}
-	return s.writeJSON(w, r, http.StatusOK, entity.Health{Status: "ok", Change: change})
+	return s.writeJSON(w, r, http.StatusOK, entity.Health{Status: "ok", Change: change, Version: s.opts.Version})
 }

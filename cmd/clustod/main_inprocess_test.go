@@ -35,6 +35,16 @@ func TestMainServesInProcess(t *testing.T) {
 	}
 	m := start()
 	base := "http://" + m.Addr().String()
+	hr, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health struct{ Status, Version string }
+	err = json.NewDecoder(hr.Body).Decode(&health)
+	hr.Body.Close()
+	if err != nil || health.Status != "ok" || health.Version != version {
+		t.Errorf("healthz = %+v (%v), want ok and version %q", health, err, version)
+	}
 	resp, err := http.Post(base+"/api/v1/entities", "application/json", strings.NewReader(`{"name":"s1","driver":"server"}`))
 	if err != nil {
 		t.Fatal(err)
