@@ -51,6 +51,11 @@ const (
 	// ReasonDryRunPreempted: real writes kept a dry run from finishing
 	// before its deadline (unavailable).
 	ReasonDryRunPreempted = "dry_run_preempted"
+	// ReasonBackupNotFound: no finished backup has the name (not_found).
+	ReasonBackupNotFound = "backup_not_found"
+	// ReasonBackupExists: a file in the backup directory has the name
+	// asked for (conflict).
+	ReasonBackupExists = "backup_exists"
 )
 
 // RetryAfter is the detail of a KindTooManyRequests or KindUnavailable

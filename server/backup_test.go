@@ -206,7 +206,7 @@ func TestBackupNames(t *testing.T) {
 		{"space", `{"name":"night ly.db"}`, "may hold only letters"},
 		{"nul", `{"name":"a\u0000b"}`, "may hold only letters"},
 		{"unicode", `{"name":"sauvegarde-été.db"}`, "may hold only letters"},
-		{"too long", `{"name":"` + strings.Repeat("a", backupNameMax+1) + `"}`, "the limit is 128"},
+		{"too long", `{"name":"` + strings.Repeat("a", store.MaxBackupNameLen+1) + `"}`, "the limit is 128"},
 		{"a log's name", `{"name":"nightly.db-wal"}`, `ends in "-wal", the ending of a database's write-ahead log`},
 		{"an index's name", `{"name":"nightly.db-shm"}`, `ends in "-shm"`},
 		{"a journal's name", `{"name":"nightly.db-journal"}`, `ends in "-journal"`},
@@ -232,7 +232,7 @@ func TestBackupNames(t *testing.T) {
 
 	// A good name is used as it is; taking it again is a conflict that
 	// leaves the first backup alone.
-	longest := strings.Repeat("n", backupNameMax-3) + ".db"
+	longest := strings.Repeat("n", store.MaxBackupNameLen-3) + ".db"
 	for _, name := range []string{"nightly.db", "clusto_2026-11-22.sqlite3", longest} {
 		var got entity.BackupAnswer
 		e.do("POST", api+"/admin/backup", map[string]any{"name": name}).want(t, http.StatusCreated).decode(t, &got)

@@ -135,8 +135,7 @@ var requestTypes = map[string]func() any{
 
 // neverInAnswers are the fields of the answer types that no answer holds,
 // and why.
-var neverInAnswers = map[string]string{
-}
+var neverInAnswers = map[string]string{}
 
 // neverInRequests are the fields of the request types that the client
 // never sends, and why.

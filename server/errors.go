@@ -33,8 +33,6 @@ const (
 	reasonCrossOrigin    = "cross_origin"
 	reasonHostNotAllowed = "host_not_allowed"
 	reasonBackupRunning  = "backup_running"
-	reasonBackupNotFound = "backup_not_found"
-	reasonBackupExists   = "backup_exists"
 	reasonMaxAnswer      = "max-answer"
 	reasonQueryTimeout   = "query-timeout"
 	reasonDryRunTimeout  = "dry-run-timeout"

@@ -44,7 +44,7 @@ type Options struct {
 	// BackupDir is where POST /api/v1/admin/backup writes snapshots (and
 	// the temporary files of downloads); empty means a "backups" directory
 	// beside the database file. It is created, owner-only, on first use.
-	// Check it with ResolveBackupDir first: the database's own directory
+	// Check it with store.ResolveBackupDir first: the database's own directory
 	// is refused there. (Even in it, only finished backups are listed or
 	// deleted, never the live database's files.)
 	BackupDir string
@@ -158,7 +158,7 @@ func New(st *store.Store, opts Options) *Server {
 	s.heavy = newAdmission(opts.HeavyRunning, opts.HeavyQueue, opts.HeavyPerToken, opts.HeavyWait, func(string) {})
 	s.metrics = newMetrics(s)
 	s.heavy.onResult = func(result string) { s.metrics.heavy.WithLabelValues(result).Inc() }
-	if t := s.newestBackup(); !t.IsZero() {
+	if t := s.backupDir().Newest(); !t.IsZero() {
 		s.metrics.backupLast.Set(float64(t.UnixNano()) / 1e9)
 	}
 	// Entity names may hold '/', sent escaped as %2F: match on the escaped

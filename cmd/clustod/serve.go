@@ -175,7 +175,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	// Checked before the lock file or the database is made: a backup
 	// directory that is the database's own must stop clustod with nothing
 	// touched.
-	if m.backups, err = server.ResolveBackupDir(c.DB, c.BackupDir); err != nil {
+	if m.backups, err = store.ResolveBackupDir(c.DB, c.BackupDir); err != nil {
 		return fmt.Errorf("--backup-dir: %w", err)
 	}
 	// The listen address is checked before anything is made; it is bound

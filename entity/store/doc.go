@@ -29,7 +29,9 @@
 //
 // tx.go is the transaction engine; attrs.go, lifecycle.go, connect.go,
 // ipalloc.go, rackalloc.go, names.go and batch.go are what a transaction
-// does; invariants.go and inv_*.go are the rules; read.go, view.go, merged.go,
-// locate.go and lookup.go are reads; backup.go, tokens.go and
-// idempotency.go are the rest of what the file holds.
+// does; invariants.go and inv_*.go are the rules; read.go, view.go,
+// hydrate.go, merged.go, locate.go and lookup.go are reads; backup.go
+// (making and restoring backups) with catalogue.go (the backup directory:
+// names, listing, pruning, deletion), tokens.go and idempotency.go are the
+// rest of what the file holds.
 package store
