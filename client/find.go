@@ -96,6 +96,22 @@ func (c *Client) Query(ctx context.Context, q Query) (*Results, error) {
 	return &out, nil
 }
 
+// QuerySummary answers one page of a query in the summary view: each
+// match's name, driver, kind and version, which is all the query reads, so
+// it costs the server far less than whole entities.
+func (c *Client) QuerySummary(ctx context.Context, q Query) (*entity.SummaryResults, error) {
+	q.Explain = false
+	q.View = entity.ViewSummary
+	var out entity.SummaryResults
+	if _, err := c.do(ctx, request{method: http.MethodPost, path: "/query", body: q, retry: true}, &out); err != nil {
+		return nil, err
+	}
+	if out.Results == nil {
+		out.Results = []entity.Summary{}
+	}
+	return &out, nil
+}
+
 // QueryAll follows the cursors of a query to its last page and returns
 // every match. q.Limit is the page size.
 func (c *Client) QueryAll(ctx context.Context, q Query) (*Results, error) {

@@ -83,6 +83,33 @@ type Results struct {
 	NextCursor string `json:"next_cursor"`
 }
 
+// The views of a query's answer (QueryRequest.View).
+const (
+	// ViewFull answers each match in full (Results): the default.
+	ViewFull = "full"
+	// ViewSummary answers each match's name, driver, kind and version
+	// (SummaryResults): what the query itself reads, so a script that
+	// needs only names does not pay for reading whole entities.
+	ViewSummary = "summary"
+)
+
+// Summary is one match of a query in the summary view.
+type Summary struct {
+	Name    string `json:"name"`
+	Driver  string `json:"driver"`
+	Kind    Kind   `json:"kind"`
+	Version int64  `json:"version"`
+}
+
+// SummaryResults is a page of query results in the summary view.
+type SummaryResults struct {
+	Results []Summary `json:"results"`
+	// Total is how many entities match in all.
+	Total int `json:"total"`
+	// NextCursor continues with the next page; "" on the last.
+	NextCursor string `json:"next_cursor"`
+}
+
 // EntitiesAnswer is the answer of the writes that hand out entities (rack
 // units, names, POST /allocate), in the shape of a page of results.
 type EntitiesAnswer struct {

@@ -18,6 +18,9 @@ type QueryRequest struct {
 	// Explain asks for the query's SQL and plan (Explanation) instead of
 	// its results.
 	Explain bool `json:"explain,omitempty"`
+	// View is ViewFull (or empty: whole entities, Results) or ViewSummary
+	// (names, drivers, kinds and versions, SummaryResults).
+	View string `json:"view,omitempty"`
 }
 
 // Explanation is the answer of a query with explain: the SQL it compiles

@@ -47,14 +47,10 @@ type Options struct {
 	DB store.Reader
 }
 
-// Match is one entity a query matched, as it was at the time read. The
-// caller loads whatever more it needs by name.
-type Match struct {
-	Name    string      `json:"name"`
-	Driver  string      `json:"driver"`
-	Kind    entity.Kind `json:"kind"`
-	Version int64       `json:"version"`
-}
+// Match is one entity a query matched, as it was at the time read: the
+// API's summary view of it. The caller loads whatever more it needs by
+// name.
+type Match = entity.Summary
 
 // Result is one page of a query's matches, in name order.
 type Result struct {

@@ -108,6 +108,9 @@ func queryAnswer(ex *exchange) any {
 	if q.Explain || strings.Contains(ex.target, "explain=") {
 		return new(client.Explanation)
 	}
+	if q.View == entity.ViewSummary || strings.Contains(ex.target, "view=summary") {
+		return new(entity.SummaryResults)
+	}
 	return new(client.Results)
 }
 
@@ -228,6 +231,8 @@ func TestContract(t *testing.T) {
 	must(cl.Explain(ctx, client.Query{Q: "driver:server and attr:memory_gb>=128 in name:rack101"}))
 	c.raw(t, admin.Secret, "GET", "/api/v1/query?q=driver:server&limit=2", "", 200)
 	c.raw(t, admin.Secret, "GET", "/api/v1/query?q=driver:server&explain=1", "", 200)
+	c.raw(t, admin.Secret, "GET", "/api/v1/query?q=driver:server&limit=2&view=summary", "", 200)
+	must(cl.QuerySummary(ctx, client.Query{Q: "driver:server", Limit: 2}))
 	must(cl.Export(ctx, "name:rack101"))
 	// A batch of every op, each field of an op in one of them.
 	sda, three, u34, h1 := "sda", int64(3), int64(34), int64(1)

@@ -33,7 +33,11 @@ func (s *Server) queryGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.runQuery(w, r, entity.QueryRequest{Q: q, Limit: int(limit), Cursor: cursor, At: at, Explain: explain})
+	view, _, err := queryValue(r, "view")
+	if err != nil {
+		return err
+	}
+	return s.runQuery(w, r, entity.QueryRequest{Q: q, Limit: int(limit), Cursor: cursor, At: at, Explain: explain, View: view})
 }
 
 // POST /query with the same fields in a JSON body, for long queries.
@@ -58,6 +62,11 @@ func (s *Server) queryPost(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req entity.QueryRequest) error {
+	switch req.View {
+	case "", entity.ViewFull, entity.ViewSummary:
+	default:
+		return entity.Errorf(entity.KindInvalid, "view %q: expected %s (whole entities, the default) or %s (names, drivers, kinds and versions)", req.View, entity.ViewFull, entity.ViewSummary)
+	}
 	opts := query.Options{At: req.At, Limit: req.Limit, Cursor: req.Cursor}
 	if req.Explain {
 		sql, args, err := query.Explain(req.Q, opts)
@@ -87,6 +96,9 @@ func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req entity.Que
 		return err
 	}
 	s.metrics.query.WithLabelValues("execute").Observe(time.Since(compiledAt).Seconds())
+	if req.View == entity.ViewSummary {
+		return s.writeJSON(w, r, http.StatusOK, entity.SummaryResults{Results: res.Results, Total: res.Total, NextCursor: res.NextCursor})
+	}
 	names := make([]string, len(res.Results))
 	for i, m := range res.Results {
 		names[i] = m.Name

@@ -190,3 +190,44 @@ func TestExportEndpoint(t *testing.T) {
 		t.Errorf("re-plan after import: %+v", p.Plan.Steps)
 	}
 }
+
+// TestQuerySummaryView: view=summary answers each match's name, driver,
+// kind and version (those of the full view), with the same total and
+// cursor, on GET and POST, now and as of a past change; another view is
+// refused.
+func TestQuerySummaryView(t *testing.T) {
+	e := newEnv(t)
+	e.dc()
+	e.mk("rack102", "rack", "server2", "server", "server3", "server")
+	e.do("POST", api+"/entities/server3/attrs", map[string]any{"key": "status", "value": "spare"}).want(t, http.StatusCreated)
+	before := e.changeCount()
+	e.do("DELETE", api+"/entities/server2?cascade=true", nil).want(t, http.StatusOK)
+	summarize := func(full entity.Results) entity.SummaryResults {
+		out := entity.SummaryResults{Results: []entity.Summary{}, Total: full.Total, NextCursor: full.NextCursor}
+		for _, en := range full.Results {
+			out.Results = append(out.Results, entity.Summary{Name: en.Name, Driver: en.Driver, Kind: en.Kind, Version: en.Version})
+		}
+		return out
+	}
+	for _, q := range []string{"driver:server&limit=1", "driver:server", fmt.Sprintf("driver:server&at=%d", before), "*"} {
+		var full entity.Results
+		var sum entity.SummaryResults
+		e.do("GET", api+"/query?q="+q, nil).want(t, http.StatusOK).decode(t, &full)
+		e.do("GET", api+"/query?view=summary&q="+q, nil).want(t, http.StatusOK).decode(t, &sum)
+		if len(full.Results) == 0 {
+			t.Fatalf("%s: no results to compare", q)
+		}
+		if diff := cmp.Diff(summarize(full), sum); diff != "" {
+			t.Errorf("GET %s: summary differs from the full view (-want +got):\n%s", q, diff)
+		}
+	}
+	var sum entity.SummaryResults
+	e.do("POST", api+"/query", map[string]any{"q": "attr:status,spare", "view": "summary"}).want(t, http.StatusOK).decode(t, &sum)
+	if diff := cmp.Diff([]entity.Summary{{Name: "server3", Driver: "server", Kind: "equipment", Version: 2}}, sum.Results); diff != "" || sum.Total != 1 {
+		t.Errorf("POST summary (-want +got):\n%s total %d", diff, sum.Total)
+	}
+	er := e.do("GET", api+"/query?view=brief&q=*", nil).wantErr(t, http.StatusBadRequest, "invalid")
+	if !strings.Contains(er.Message, `view "brief"`) {
+		t.Errorf("bad view: %s", er.Message)
+	}
+}

@@ -112,9 +112,13 @@ and a note on stderr says when there are more.`,
 			}
 			var res *client.Results
 			var err error
-			if all {
+			switch {
+			case a.output == "names" && len(attrCols) == 0:
+				// Names need no more than the query reads.
+				res, err = a.querySummary(q, all)
+			case all:
 				res, err = a.cli.QueryAll(a.ctx, q)
-			} else {
+			default:
 				res, err = a.cli.Query(a.ctx, q)
 			}
 			if err != nil {
@@ -391,4 +395,28 @@ func (a *app) powerCmd() *cobra.Command {
 	}
 	cmd.Flags().Int64Var(&at, "at", 0, "read as of this change number")
 	return cmd
+}
+
+// querySummary is a query (one page, or every page with all) in the
+// summary view, as Results of entities that carry only their names,
+// drivers, kinds and versions: what -o names needs.
+func (a *app) querySummary(q client.Query, all bool) (*client.Results, error) {
+	out := &client.Results{Results: []entity.Entity{}}
+	for {
+		page, err := a.cli.QuerySummary(a.ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range page.Results {
+			out.Results = append(out.Results, entity.Entity{Name: m.Name, Driver: m.Driver, Kind: m.Kind, Version: m.Version})
+		}
+		out.Total, out.NextCursor = page.Total, page.NextCursor
+		if !all || page.NextCursor == "" || page.NextCursor == q.Cursor {
+			if all {
+				out.NextCursor = ""
+			}
+			return out, nil
+		}
+		q.Cursor = page.NextCursor
+	}
 }
