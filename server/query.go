@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"time"
 
@@ -181,12 +183,31 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) error {
 	} else if names, err = s.store.Names(r.Context()); err != nil {
 		return err
 	}
-	data, err := invfile.Export(r.Context(), s.store, names)
-	if err != nil {
+	// The file is written into a buffer that refuses to grow past the
+	// answer's bound, so that an export too large stops there (422)
+	// rather than after it is all in memory.
+	data := &boundedBuffer{max: s.opts.MaxAnswerBytes}
+	if err := invfile.Export(r.Context(), s.store, names, data); err != nil {
+		if errors.Is(err, errOverBound) {
+			return s.answerTooLarge("this export", "export less (?q=) or run clustod export on the server")
+		}
 		return err
 	}
-	if int64(len(data)) > s.opts.MaxAnswerBytes {
-		return s.answerTooLarge("this export", "export less (?q=) or run clustod export on the server")
+	return s.writeJSON(w, r, http.StatusOK, entity.Export{Content: data.String(), Count: len(names)})
+}
+
+// errOverBound is a boundedBuffer's refusal to grow past its bound.
+var errOverBound = errors.New("over the answer's bound")
+
+// boundedBuffer is a bytes.Buffer that refuses writes past max bytes.
+type boundedBuffer struct {
+	bytes.Buffer
+	max int64
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if int64(b.Len()+len(p)) > b.max {
+		return 0, errOverBound
 	}
-	return s.writeJSON(w, r, http.StatusOK, entity.Export{Content: string(data), Count: len(names)})
+	return b.Buffer.Write(p)
 }

@@ -151,16 +151,30 @@ func exportCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer s.Close()
-	data, err := invfile.Export(ctx, s, nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "clustod export: %v\n", err)
-		return 1
-	}
 	if *out == "" {
-		stdout.Write(data)
+		if err := invfile.Export(ctx, s, nil, stdout); err != nil {
+			fmt.Fprintf(stderr, "clustod export: %v\n", err)
+			return 1
+		}
 		return 0
 	}
-	if err := os.WriteFile(*out, data, 0o644); err != nil {
+	// Written beside the target and renamed into place: a failed export
+	// leaves no half file under the name asked for.
+	tmp := *out + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err == nil {
+		err = invfile.Export(ctx, s, nil, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp, *out)
+		}
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "clustod export: %v\n", err)
 		return 1
 	}

@@ -42,12 +42,15 @@ func benchFile(b *testing.B) string {
 		b.Fatal(err)
 	}
 	b.Logf("generated %d entities in %v", benchSpec.Entities(), time.Since(start).Round(time.Millisecond))
-	data, err := invfile.Export(ctx, s, nil)
+	tmp := file + ".tmp"
+	f, err := os.Create(tmp)
 	if err != nil {
 		b.Fatal(err)
 	}
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := invfile.Export(ctx, s, nil, f); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
 		b.Fatal(err)
 	}
 	if err := os.Rename(tmp, file); err != nil {

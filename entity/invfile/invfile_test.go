@@ -1,6 +1,7 @@
 package invfile_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"strings"
@@ -216,20 +217,20 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := invfile.Export(ctx, src, nil)
-	if err != nil {
+	var out bytes.Buffer
+	if err := invfile.Export(ctx, src, nil, &out); err != nil {
 		t.Fatal(err)
 	}
 	dst := newStore(t)
-	p := apply(t, dst, string(out), invfile.Options{})
+	p := apply(t, dst, out.String(), invfile.Options{})
 	if p.Empty() {
 		t.Fatal("importing the export planned nothing")
 	}
-	again, err := invfile.Export(ctx, dst, nil)
-	if err != nil {
+	var again bytes.Buffer
+	if err := invfile.Export(ctx, dst, nil, &again); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(string(out), string(again)); diff != "" {
+	if diff := cmp.Diff(out.String(), again.String()); diff != "" {
 		t.Errorf("export of the import differs (-first +second):\n%s", diff)
 	}
 	// And entity by entity the two inventories agree (times and versions aside).
@@ -246,7 +247,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 			t.Errorf("%s differs after the round trip (-source +import):\n%s", n, diff)
 		}
 	}
-	if !plan(t, dst, string(out), invfile.Options{}).Empty() {
+	if !plan(t, dst, out.String(), invfile.Options{}).Empty() {
 		t.Error("re-planning the export against its import is not empty")
 	}
 }
