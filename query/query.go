@@ -251,6 +251,12 @@ func (c *Compiled) runPageAndCount(ctx context.Context, db store.Reader, res *Re
 		return entity.Internal("run query", err)
 	}
 	rows.Close()
+	if c.after == nil && len(res.Results) <= c.limit {
+		// The first page holds every match: its length is the total, and
+		// counting them again would cost the count statement for nothing.
+		res.Total = len(res.Results)
+		return nil
+	}
 	return c.count(ctx, db, res)
 }
 
