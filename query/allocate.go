@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/store"
@@ -55,50 +56,9 @@ func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, args := c.statement("SELECT e.id, e.name", false)
-	rows, err := rd.QueryContext(tx.Context(), s+" ORDER BY e.name", args...)
+	picked, available, err := pick(tx.Context(), rd, c, req)
 	if err != nil {
-		return nil, entity.Internal("run allocation query", err)
-	}
-	type candidate struct {
-		id   int64
-		name string
-	}
-	var cands []candidate
-	for rows.Next() {
-		var cd candidate
-		if err := rows.Scan(&cd.id, &cd.name); err != nil {
-			rows.Close()
-			return nil, entity.Internal("run allocation query", err)
-		}
-		cands = append(cands, cd)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, entity.Internal("run allocation query", err)
-	}
-	var picked []string
-	available := len(cands)
-	if req.Distinct == "" {
-		for _, cd := range cands[:min(req.Count, len(cands))] {
-			picked = append(picked, cd.name)
-		}
-	} else {
-		used := map[int64]bool{}
-		for _, cd := range cands {
-			anc, ok, err := ancestor(tx.Context(), rd, cd.id, req.Distinct)
-			if err != nil {
-				return nil, err
-			}
-			if !ok || used[anc] {
-				continue
-			}
-			used[anc] = true
-			if len(picked) < req.Count {
-				picked = append(picked, cd.name)
-			}
-		}
-		available = len(used)
+		return nil, err
 	}
 	if len(picked) < req.Count {
 		what := "entities match"
@@ -114,6 +74,79 @@ func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
 		}
 	}
 	return picked, nil
+}
+
+// candidateBatch is how many candidates a distinct allocation reads at a
+// time, in name order, before it looks up their ancestors.
+const candidateBatch = 256
+
+// pick chooses the entities an allocation takes: the first req.Count
+// matches in name order, or with Distinct the first match under each
+// ancestor until req.Count are had. It reads no further than it needs:
+// without Distinct one statement with LIMIT Count, with it batches of
+// candidates until enough ancestors are found. Only when too few are
+// found has it read them all, and then available is how many could be
+// had.
+func pick(ctx context.Context, rd store.Reader, c *Compiled, req AllocateRequest) (picked []string, available int, err error) {
+	base, baseArgs := c.statement("SELECT e.id, e.name", false)
+	used := map[int64]bool{}
+	after := ""
+	for first := true; ; first = false {
+		s, args := base, append([]any(nil), baseArgs...)
+		if !first {
+			s += " AND e.name > ?"
+			args = append(args, after)
+		}
+		limit := candidateBatch
+		if req.Distinct == "" {
+			limit = req.Count
+		}
+		type candidate struct {
+			id   int64
+			name string
+		}
+		var cands []candidate
+		rows, err := rd.QueryContext(ctx, s+" ORDER BY e.name LIMIT "+strconv.Itoa(limit), args...)
+		if err != nil {
+			return nil, 0, entity.Internal("run allocation query", err)
+		}
+		for rows.Next() {
+			var cd candidate
+			if err := rows.Scan(&cd.id, &cd.name); err != nil {
+				rows.Close()
+				return nil, 0, entity.Internal("run allocation query", err)
+			}
+			cands = append(cands, cd)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, 0, entity.Internal("run allocation query", err)
+		}
+		if req.Distinct == "" {
+			for _, cd := range cands {
+				picked = append(picked, cd.name)
+			}
+			return picked, len(picked), nil
+		}
+		for _, cd := range cands {
+			anc, ok, err := ancestor(ctx, rd, cd.id, req.Distinct)
+			if err != nil {
+				return nil, 0, err
+			}
+			if !ok || used[anc] {
+				continue
+			}
+			used[anc] = true
+			picked = append(picked, cd.name)
+			if len(picked) == req.Count {
+				return picked, len(used), nil
+			}
+		}
+		if len(cands) < limit {
+			return picked, len(used), nil
+		}
+		after = cands[len(cands)-1].name
+	}
 }
 
 // ancestor finds the nearest physical ancestor of an entity with the given

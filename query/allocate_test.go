@@ -185,3 +185,56 @@ func TestAllocateByQueryConcurrently(t *testing.T) {
 		t.Errorf("%d distinct entities handed out, want %d", len(seen), n)
 	}
 }
+
+// TestDistinctAllocationReadsPastTheFirstBatch: a distinct allocation
+// reads candidates a batch at a time and stops once it has enough; when
+// the ancestors it needs come after hundreds of candidates under one rack
+// (more than a batch), it still finds them, in name order, and when too
+// few exist it reports exactly how many ancestors could be had.
+func TestDistinctAllocationReadsPastTheFirstBatch(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, t.TempDir()+"/wide.db", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const crowd = 600 // candidates under rack "ra", more than two batches
+	err = s.Update(ctx, "t", func(tx *store.Tx) error {
+		for _, r := range []string{"ra", "rb", "rc"} {
+			if err := tx.Create(entity.NewEntity{Name: r, Driver: "rack"}); err != nil {
+				return err
+			}
+		}
+		add := func(name, rack string) error {
+			if err := tx.Create(entity.NewEntity{Name: name, Driver: "server", Attrs: []entity.Attr{{Key: "status", Value: entity.String("spare")}}}); err != nil {
+				return err
+			}
+			_, err := tx.Insert(rack, name, entity.Placement{})
+			return err
+		}
+		for i := range crowd {
+			if err := add(fmt.Sprintf("a%04d", i), "ra"); err != nil {
+				return err
+			}
+		}
+		if err := add("b0000", "rb"); err != nil {
+			return err
+		}
+		return add("c0000", "rc")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := allocate(s, query.AllocateRequest{Query: "attr:status,spare", Count: 3, Distinct: "rack", Set: []entity.Attr{{Key: "status", Value: entity.String("taken")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a0000", "b0000", "c0000"}, got); diff != "" {
+		t.Errorf("picks (-want +got):\n%s", diff)
+	}
+	_, err = allocate(s, query.AllocateRequest{Query: "attr:status,spare", Count: 2, Distinct: "rack"})
+	var e *entity.Error
+	if !errors.As(err, &e) || e.Code != entity.ReasonInsufficient || e.Details["available"] != 1 {
+		t.Errorf("two more under different racks: %v (details %v), want insufficient with 1 available", err, e)
+	}
+}
