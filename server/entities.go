@@ -70,16 +70,34 @@ func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var e *entity.Entity
 	if merged {
-		e, err = s.store.GetMergedAt(r.Context(), name, at)
-	} else {
-		e, err = s.store.GetAt(r.Context(), name, at)
+		e, err := s.store.GetMergedAt(r.Context(), name, at)
+		if err != nil {
+			return err
+		}
+		return s.writeEntity(w, r, http.StatusOK, e)
 	}
+	if at != 0 || s.cache == nil {
+		e, err := s.store.GetAt(r.Context(), name, at)
+		if err != nil {
+			return err
+		}
+		return s.writeEntity(w, r, http.StatusOK, e)
+	}
+	if a, ok := s.cache.get(name); ok {
+		return s.writeEncodedEntity(w, a.version, a.body)
+	}
+	gen := s.cache.generation()
+	e, err := s.store.Get(r.Context(), name)
 	if err != nil {
 		return err
 	}
-	return s.writeEntity(w, r, http.StatusOK, e)
+	body, err := encodeJSON(e)
+	if err != nil {
+		return err
+	}
+	s.cache.put(gen, &cachedAnswer{name: e.Name, id: e.ID, version: e.Version, body: body})
+	return s.writeEncodedEntity(w, e.Version, body)
 }
 
 // PATCH /entities/{name} {"name":"new"}

@@ -21,17 +21,26 @@ import (
 
 // writeJSON answers v as JSON with the given status.
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) error {
-	// Not HTML-escaped: locate's text lines read "a -> b", not "a -\u003e b".
+	body, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+	return nil
+}
+
+// encodeJSON is the bytes of an answer: v, not HTML-escaped (locate's
+// text lines read "a -> b", not "a -\u003e b"), and a newline.
+func encodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return entity.Internal("encode response", err)
+		return nil, entity.Internal("encode response", err)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
-	return nil
+	return buf.Bytes(), nil
 }
 
 // writeBody is writeJSON for error bodies, which cannot fail to encode.
@@ -49,6 +58,16 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 func (s *Server) writeEntity(w http.ResponseWriter, r *http.Request, status int, e *entity.Entity) error {
 	w.Header().Set("ETag", etag(e.Version))
 	return s.writeJSON(w, r, status, e)
+}
+
+// writeEncodedEntity answers 200 with an entity already encoded.
+func (s *Server) writeEncodedEntity(w http.ResponseWriter, version int64, body []byte) error {
+	h := w.Header()
+	h.Set("ETag", etag(version))
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+	return nil
 }
 
 // entityURL is where an entity lives in the API.

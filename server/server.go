@@ -87,6 +87,10 @@ type Options struct {
 	// MaxAnswerBytes bounds the answer to a query page and to an export
 	// (422 beyond); 0 means DefaultMaxAnswer.
 	MaxAnswerBytes int64
+	// EntityCache is how many encoded entities GET /entities/{name}
+	// keeps (see entitycache.go); 0 means DefaultEntityCache, a negative
+	// number none.
+	EntityCache int
 }
 
 // withDefaults fills in the zero values of the bounds.
@@ -110,6 +114,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxAnswerBytes <= 0 {
 		o.MaxAnswerBytes = DefaultMaxAnswer
 	}
+	if o.EntityCache == 0 {
+		o.EntityCache = DefaultEntityCache
+	}
 	return o
 }
 
@@ -127,6 +134,8 @@ type Server struct {
 	backupRunning atomic.Pointer[runningBackup]
 	// heavy admits heavy requests (admit.go).
 	heavy *admission
+	// cache holds encoded entities (nil: none).
+	cache *entityCache
 }
 
 // New returns a server over store.
@@ -155,6 +164,10 @@ func New(st *store.Store, opts Options) *Server {
 	}
 	opts.AllowedOrigins = origins
 	s := &Server{store: st, opts: opts, log: opts.Log}
+	if opts.EntityCache > 0 {
+		s.cache = newEntityCache(opts.EntityCache)
+		st.OnCommit(s.cache.invalidate)
+	}
 	s.heavy = newAdmission(opts.HeavyRunning, opts.HeavyQueue, opts.HeavyPerToken, opts.HeavyWait, func(string) {})
 	s.metrics = newMetrics(s)
 	s.heavy.onResult = func(result string) { s.metrics.heavy.WithLabelValues(result).Inc() }

@@ -15,7 +15,7 @@ var envNames = map[string]string{
 	"seed": "CLUSTO_SEED", "insecure": "CLUSTO_INSECURE", "backup-dir": "CLUSTO_BACKUP_DIR",
 	"backup-keep": "CLUSTO_BACKUP_KEEP", "allow-origin": "CLUSTO_ALLOW_ORIGIN", "heavy-running": "CLUSTO_HEAVY_RUNNING", "heavy-queue": "CLUSTO_HEAVY_QUEUE",
 	"heavy-per-token": "CLUSTO_HEAVY_PER_TOKEN", "heavy-wait": "CLUSTO_HEAVY_WAIT", "query-timeout": "CLUSTO_QUERY_TIMEOUT",
-	"dry-run-timeout": "CLUSTO_DRY_RUN_TIMEOUT", "max-answer": "CLUSTO_MAX_ANSWER",
+	"dry-run-timeout": "CLUSTO_DRY_RUN_TIMEOUT", "max-answer": "CLUSTO_MAX_ANSWER", "entity-cache": "CLUSTO_ENTITY_CACHE",
 }
 
 // configPath finds --config FILE (or --config=FILE) among args, else

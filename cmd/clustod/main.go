@@ -2,7 +2,7 @@
 //
 //	clustod serve [--db PATH] [--listen ADDR] [--drivers FILE] [--max-body BYTES] [--backup-dir DIR] [--backup-keep N] [--insecure]
 //	              [--heavy-running N] [--heavy-queue N] [--heavy-per-token N] [--heavy-wait D]
-//	              [--query-timeout D] [--dry-run-timeout D] [--max-answer BYTES]
+//	              [--query-timeout D] [--dry-run-timeout D] [--max-answer BYTES] [--entity-cache N]
 //	clustod token create NAME --role read|write|admin [--db PATH]
 //	clustod token list [--db PATH]
 //	clustod token revoke NAME [--db PATH]
@@ -11,7 +11,7 @@
 // CLUSTO_DRIVERS, CLUSTO_MAX_BODY, CLUSTO_BACKUP_DIR, CLUSTO_BACKUP_KEEP,
 // CLUSTO_HEAVY_RUNNING, CLUSTO_HEAVY_QUEUE, CLUSTO_HEAVY_PER_TOKEN,
 // CLUSTO_HEAVY_WAIT, CLUSTO_QUERY_TIMEOUT, CLUSTO_DRY_RUN_TIMEOUT,
-// CLUSTO_MAX_ANSWER.
+// CLUSTO_MAX_ANSWER, CLUSTO_ENTITY_CACHE.
 package main
 
 import (

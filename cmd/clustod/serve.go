@@ -39,6 +39,7 @@ type ServeConfig struct {
 	QueryTimeout  time.Duration
 	DryRunTimeout time.Duration
 	MaxAnswer     int64
+	EntityCache   int
 	Insecure      bool
 }
 
@@ -128,6 +129,11 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defCache, err := envInt("CLUSTO_ENTITY_CACHE", server.DefaultEntityCache, 0, "a whole number (0: no cache)")
+	if err != nil {
+		return err
+	}
+	fs.IntVar(&c.EntityCache, "entity-cache", int(defCache), "how many encoded entities GET /entities/{name} keeps in memory, dropped as writes change them; 0 keeps none (env CLUSTO_ENTITY_CACHE)")
 	fs.Int64Var(&c.MaxAnswer, "max-answer", defAnswer, "largest answer to a query page or an export, in bytes; beyond, 422 too_expensive (env CLUSTO_MAX_ANSWER)")
 	fs.BoolVar(&c.Insecure, "insecure", envOr("CLUSTO_INSECURE", "") == "true", "serve without authentication on a non-loopback address while no token exists (never do this on a shared network) (env CLUSTO_INSECURE=true)")
 	fs.String("config", "", "file of name = value settings, one per line, for any of these flags (env CLUSTO_CONFIG); the command line overrides the environment, which overrides the file")
@@ -167,6 +173,7 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 		{"query-timeout", c.QueryTimeout > 0, "a positive duration"},
 		{"dry-run-timeout", c.DryRunTimeout > 0, "a positive duration"},
 		{"max-answer", c.MaxAnswer > 0, "a positive number of bytes"},
+		{"entity-cache", c.EntityCache >= 0, "a whole number (0: no cache)"},
 	} {
 		if !check.ok {
 			return fmt.Errorf("--%s must be %s", check.name, check.want)
@@ -277,7 +284,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return refusal(addr)
 		}
 	}
-	api := server.New(st, server.Options{Log: m.Log, MaxBodyBytes: c.MaxBody, AllowAnonymous: anonymous, DriversFile: c.DriversFile, Version: version, BackupDir: m.backups, BackupKeep: c.BackupKeep,
+	entityCache := c.EntityCache
+	if entityCache == 0 {
+		entityCache = -1 // none
+	}
+	api := server.New(st, server.Options{EntityCache: entityCache, Log: m.Log, MaxBodyBytes: c.MaxBody, AllowAnonymous: anonymous, DriversFile: c.DriversFile, Version: version, BackupDir: m.backups, BackupKeep: c.BackupKeep,
 		HeavyRunning: c.HeavyRunning, HeavyQueue: c.HeavyQueue, HeavyPerToken: c.HeavyPerToken, HeavyWait: c.HeavyWait,
 		QueryTimeout: c.QueryTimeout, DryRunTimeout: c.DryRunTimeout, MaxAnswerBytes: c.MaxAnswer, AllowedOrigins: c.AllowOrigins})
 	m.srv = &http.Server{
@@ -291,7 +302,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.store, m.unlock, m.ln, m.api = st, unlock, ln, api
 	m.Log.Info("serving", "addr", addr.String(), "db", c.DB, "authentication", !anonymous, "max_body", c.MaxBody, "backup_dir", api.BackupDir(), "backup_keep", c.BackupKeep,
 		"heavy_running", c.HeavyRunning, "heavy_queue", c.HeavyQueue, "heavy_per_token", c.HeavyPerToken, "heavy_wait", c.HeavyWait.String(),
-		"query_timeout", c.QueryTimeout.String(), "dry_run_timeout", c.DryRunTimeout.String(), "max_answer", c.MaxAnswer)
+		"query_timeout", c.QueryTimeout.String(), "dry_run_timeout", c.DryRunTimeout.String(), "max_answer", c.MaxAnswer, "entity_cache", c.EntityCache)
 	m.errc = make(chan error, 1)
 	// The listener turns net/http's own plain-text refusals into JSON.
 	go func() { m.errc <- m.srv.Serve(api.Listener(ln)) }()

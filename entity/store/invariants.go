@@ -463,6 +463,8 @@ func (s *Store) ReloadDrivers(ctx context.Context, path string) error {
 			return fmt.Errorf("the drivers file %s does not fit the inventory: %w", path, violation(fresh))
 		}
 		s.drivers.Replace(staged)
+		// The drivers order ports: any entity's links may read otherwise.
+		tx.changedAll = true
 		return nil
 	})
 }

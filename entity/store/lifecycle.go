@@ -116,6 +116,10 @@ func (tx *Tx) Rename(oldName, newName string) error {
 	if err := tx.bumpRenamed(r, cid); err != nil {
 		return err
 	}
+	// What it is connected to shows its name in their lists.
+	if err := tx.noteNeighbours(r.id); err != nil {
+		return err
+	}
 	// References hold the target's name as their text: reissue them.
 	refs, err := tx.referrers(r.id)
 	if err != nil {
@@ -132,6 +136,26 @@ func (tx *Tx) Rename(oldName, newName string) error {
 		if err := tx.bump(ref.owner, cid); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// noteNeighbours notes as changed every entity connected to id.
+func (tx *Tx) noteNeighbours(id int64) error {
+	rows, err := tx.query(`SELECT CASE WHEN a = ?1 THEN b ELSE a END FROM connections WHERE (a = ?1 OR b = ?1) AND until IS NULL`, id)
+	if err != nil {
+		return entity.Internal("rename entity", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			return entity.Internal("rename entity", err)
+		}
+		tx.noteChanged(n)
+	}
+	if err := rows.Err(); err != nil {
+		return entity.Internal("rename entity", err)
 	}
 	return nil
 }

@@ -41,6 +41,9 @@ type Store struct {
 	closeErr   error
 	// gate keeps dry runs from making real writes wait (dryrun.go).
 	gate *writerGate
+	// hooks are told what each commit changed (OnCommit).
+	hooksMu sync.Mutex
+	hooks   []func(changed []int64)
 }
 
 // Options configure Open.

@@ -50,6 +50,13 @@ type Tx struct {
 	// startRid is each versioned table's last rowid when the transaction
 	// began: the rules look at the rows past it (see invariants.go).
 	startRid map[string]int64
+	// changed holds every entity whose answer (GET /entities/{name}) the
+	// transaction changes: its own rows, or the names and lists of what it
+	// is connected to. The commit hooks get it (see OnCommit).
+	changed map[int64]bool
+	// changedAll says every entity's answer may have changed (a drivers
+	// reload).
+	changedAll bool
 }
 
 // noteStartRids records where each versioned table ended when the
@@ -124,7 +131,50 @@ func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (e
 	if err := sqlTx.Commit(); err != nil {
 		return entity.Internal("commit", err)
 	}
+	s.committed(tx.changed, tx.changedAll)
 	return nil
+}
+
+// noteChanged records that the transaction changes entity id's answer.
+func (tx *Tx) noteChanged(id int64) {
+	if tx.changed == nil {
+		tx.changed = map[int64]bool{}
+	}
+	tx.changed[id] = true
+}
+
+// OnCommit registers fn to be told, after every write transaction commits
+// and before Update returns, the ids of the entities whose answer it
+// changed (nil after a drivers reload: every entity's may have, since the
+// drivers order ports). A cache of answers drops them there, so that no
+// read after an acknowledged write is served from before it. fn runs on
+// the writer: it must be quick and must not write.
+func (s *Store) OnCommit(fn func(changed []int64)) {
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
+	s.hooks = append(s.hooks, fn)
+}
+
+// committed calls the commit hooks with the ids of changed, or nil when
+// all is set (every entity may have changed).
+func (s *Store) committed(changed map[int64]bool, all bool) {
+	s.hooksMu.Lock()
+	hooks := s.hooks
+	s.hooksMu.Unlock()
+	if len(hooks) == 0 || (!all && len(changed) == 0) {
+		return
+	}
+	var ids []int64
+	if !all {
+		ids = make([]int64, 0, len(changed))
+		for id := range changed {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	}
+	for _, fn := range hooks {
+		fn(ids)
+	}
 }
 
 // finish writes what the transaction kept in memory (new blocks' runs,
@@ -404,6 +454,12 @@ func (tx *Tx) record(op string, subject, peer *entRow, before, after any) (int64
 	if err != nil {
 		return 0, err
 	}
+	if subject != nil {
+		tx.noteChanged(subject.id)
+	}
+	if peer != nil {
+		tx.noteChanged(peer.id)
+	}
 	// changes.id is the rowid (no AUTOINCREMENT), so this is the number.
 	cid, err := res.LastInsertId()
 	if err != nil {
@@ -422,6 +478,7 @@ func (tx *Tx) record(op string, subject, peer *entRow, before, after any) (int64
 // rack that receives forty servers in one batch gets one new version, not
 // forty.)
 func (tx *Tx) bump(r *entRow, cid int64) error {
+	tx.noteChanged(r.id)
 	if tx.touched == nil {
 		tx.touched = map[int64]int64{}
 	}
