@@ -6,7 +6,7 @@ DB       ?= ./clusto.db
 LISTEN   ?= 127.0.0.1:8642
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test bench fmt vet clean
+.PHONY: build run test bench bench-http fmt vet clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/ ./cmd/...
@@ -21,6 +21,13 @@ test:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./...
+
+# The side-by-side HTTP harness (cmd/benchhttp): the real clustod on
+# loopback over a generated 100k-entity inventory, each figure with its
+# baseline. The inventory is generated once into $(BENCH_WORK).
+BENCH_WORK ?= $(or $(TMPDIR),/tmp)/clusto-bench-http
+bench-http: build
+	$(GO) run ./cmd/benchhttp --bin $(BIN) --work $(BENCH_WORK)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

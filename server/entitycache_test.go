@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -77,7 +78,7 @@ func TestEntityCacheNeverServesAStaleAnswer(t *testing.T) {
 				t.Fatal("the server has no entity cache")
 			}
 			g := &opGen{r: rand.New(rand.NewPCG(seed, 29))}
-			hits := 0
+			hits, pageHits := 0, 0
 			for i := 0; i < steps; i++ {
 				for _, n := range cacheUniverse {
 					e.do("GET", api+"/entities/"+n, nil)
@@ -103,9 +104,32 @@ func TestEntityCacheNeverServesAStaleAnswer(t *testing.T) {
 						}
 					}
 				}
+				// A query page is assembled from the same cache: each of its
+				// entities is the store's answer too.
+				var page struct{ Results []json.RawMessage }
+				pr := e.do("GET", api+"/query?q=*&limit=1000", nil).want(t, http.StatusOK)
+				if err := json.Unmarshal(pr.Body, &page); err != nil {
+					t.Fatal(err)
+				}
+				for _, raw := range page.Results {
+					var id struct{ Name string }
+					if err := json.Unmarshal(raw, &id); err != nil {
+						t.Fatal(err)
+					}
+					if _, cached := e.srv.cache.get(id.Name); cached {
+						pageHits++
+					}
+					_, want := fresh(t, e, id.Name)
+					if !bytes.Equal(append(raw, '\n'), want) {
+						t.Fatalf("step %d (%s %s %v): %s in a query page: %s\nwant %s", i, op.method, op.path, op.body, id.Name, raw, want)
+					}
+				}
 			}
 			if hits == 0 {
 				t.Fatal("no read was served from the cache: this test proves nothing")
+			}
+			if pageHits == 0 {
+				t.Fatal("no entity of a query page was in the cache: this test proves nothing")
 			}
 		})
 	}

@@ -23,29 +23,20 @@ import (
 // megabytes. The bytes are those json.Encoder makes of an entity.Results.
 func (s *Server) writeResults(w http.ResponseWriter, r *http.Request, names []string, at int64, total int, nextCursor string) error {
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
 	buf.WriteString(`{"results":[`)
 	first := true
 	for start := 0; start < len(names); start += hydrateChunk {
 		chunk := names[start:min(start+hydrateChunk, len(names))]
-		ents, err := s.store.GetMany(r.Context(), chunk, at)
+		bodies, err := s.entityBodies(r, chunk, at)
 		if err != nil {
 			return err
 		}
-		if at != 0 && len(ents) != len(chunk) {
-			// Names found as of a change all exist as of that change.
-			return missingAt(chunk, ents, at)
-		}
-		for _, e := range ents {
+		for _, b := range bodies {
 			if !first {
 				buf.WriteByte(',')
 			}
 			first = false
-			if err := enc.Encode(e); err != nil {
-				return entity.Internal("encode response", err)
-			}
-			buf.Truncate(buf.Len() - 1) // the encoder's newline
+			buf.Write(b[:len(b)-1]) // without the encoder's newline
 			if int64(buf.Len()) > s.opts.MaxAnswerBytes {
 				return s.answerTooLarge("this query", "ask for a smaller page (limit) or fewer entities")
 			}
@@ -87,4 +78,60 @@ func missingAt(names []string, got []*entity.Entity, at int64) error {
 		}
 	}
 	return entity.Internal("read entities", fmt.Errorf("%d names, %d entities, none missing", len(names), len(got)))
+}
+
+// entityBodies is the encoded answers of the entities names as of change
+// at (0: now), in order, each as GET /entities/{name} answers it (with
+// its newline). Current ones come from the entity cache when it has them;
+// the rest are read together (store.GetMany) and cached. An entity
+// deleted since its name was found is left out when at is 0.
+func (s *Server) entityBodies(r *http.Request, names []string, at int64) ([][]byte, error) {
+	bodies := make([][]byte, len(names))
+	var misses []string
+	var gen uint64
+	if at == 0 && s.cache != nil {
+		gen = s.cache.generation()
+		for i, n := range names {
+			if a, ok := s.cache.get(n); ok {
+				bodies[i] = a.body
+			} else {
+				misses = append(misses, n)
+			}
+		}
+	} else {
+		misses = names
+	}
+	if len(misses) > 0 {
+		ents, err := s.store.GetMany(r.Context(), misses, at)
+		if err != nil {
+			return nil, err
+		}
+		if at != 0 && len(ents) != len(misses) {
+			// Names found as of a change all exist as of that change.
+			return nil, missingAt(misses, ents, at)
+		}
+		read := map[string][]byte{}
+		for _, e := range ents {
+			b, err := encodeJSON(e)
+			if err != nil {
+				return nil, err
+			}
+			read[e.Name] = b
+			if at == 0 && s.cache != nil {
+				s.cache.put(gen, &cachedAnswer{name: e.Name, id: e.ID, version: e.Version, body: b})
+			}
+		}
+		for i, n := range names {
+			if bodies[i] == nil {
+				bodies[i] = read[n]
+			}
+		}
+	}
+	out := bodies[:0]
+	for _, b := range bodies {
+		if b != nil {
+			out = append(out, b)
+		}
+	}
+	return out, nil
 }
