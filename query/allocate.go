@@ -45,14 +45,14 @@ func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := Compile(q, Options{})
-	if err != nil {
-		return nil, err
-	}
 	// The candidates are read inside the transaction, through the store's
 	// Reader: it sees the transaction's own claims so far, with what the
 	// transaction holds in memory written first.
 	rd, err := tx.Reader()
+	if err != nil {
+		return nil, err
+	}
+	c, err := Compile(q, Options{DB: rd, nameScan: true})
 	if err != nil {
 		return nil, err
 	}

@@ -69,6 +69,12 @@ type compiler struct {
 	// of listing every holder of the value, which for status,spare on a
 	// large inventory is tens of thousands of ids.
 	probe bool
+	// scan compiles for a walk in name order that stops at the first few
+	// matches (query allocation): attribute terms are probes of each
+	// entity, and driver and kind terms stay indexable, so that SQLite
+	// walks entities_cur_driver (driver, name) or entities_cur_name in
+	// name order instead of listing every match and sorting it.
+	scan bool
 	// db answers rarity estimates (nil: none).
 	db store.Reader
 }
@@ -110,7 +116,7 @@ func (c *compiler) cond(n node, x string) sqlFrag {
 	case *fieldNode:
 		return match(x+"."+string(n.col), n.pat)
 	case *attrNode:
-		if c.probe {
+		if c.probe || c.scan {
 			return c.attrProbe(n, x)
 		}
 		return cat("", frag(x+".id IN ("), c.attrHolders(n), frag(")"))
@@ -146,7 +152,7 @@ func (c *compiler) and(terms []node, x string) sqlFrag {
 	}
 	fs := make([]sqlFrag, len(terms))
 	for i, t := range terms {
-		if f, ok := t.(*fieldNode); ok && selective && f.col != colName {
+		if f, ok := t.(*fieldNode); ok && selective && f.col != colName && !c.scan {
 			fs[i] = match("+"+x+"."+string(f.col), f.pat)
 			continue
 		}

@@ -723,7 +723,7 @@ func TestDifferential(t *testing.T) {
 		inventories, queries = 3, 100
 	}
 	ctx := context.Background()
-	cases, partial := 0, 0
+	cases, partial, scanned := 0, 0, 0
 	paths := map[string]int{} // how the compiler answered, for the log
 	for inv := range inventories {
 		seed := uint64(1000 + inv)
@@ -783,11 +783,52 @@ func TestDifferential(t *testing.T) {
 					t.Errorf("inventory seed %d, at %d: %q parsed as %s: SQL and model differ (-model +sql), total %d:\n%s",
 						seed, s.at, text, q, res.Total, diff)
 				}
+				if s.at == 0 {
+					// The form allocation compiles to (a walk in name
+					// order, attribute terms as probes) matches the same.
+					got := scanMatches(t, ctx, st, q)
+					if diff := cmp.Diff(want, got); diff != "" {
+						t.Errorf("inventory seed %d: %q in allocation's name-order form: SQL and model differ (-model +sql):\n%s", seed, text, diff)
+					}
+					scanned++
+				}
 			}
 		}
 		st.Close()
 	}
-	t.Logf("%d cases compared, %d of them matching some but not all entities; queries by compiled form: %v", cases, partial, paths)
+	if scanned == 0 {
+		t.Error("no query was compared in allocation's name-order form")
+	}
+	t.Logf("%d cases compared, %d of them matching some but not all entities, %d in the name-order form too; queries by compiled form: %v", cases, partial, scanned, paths)
+}
+
+// scanMatches runs q as allocation compiles it (Options.nameScan, no
+// rarity estimate, so the name-order form always) and returns every match
+// in name order.
+func scanMatches(t *testing.T, ctx context.Context, st *store.Store, q *Query) []string {
+	t.Helper()
+	c, err := Compile(q, Options{nameScan: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sq, args := c.statement("SELECT e.name", false)
+	rows, err := st.Reader().QueryContext(ctx, sq+" ORDER BY e.name", args...)
+	if err != nil {
+		t.Fatalf("name-order form of %s: %v\n%s", q, err, sq)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestGlobMatch checks the model's own glob matcher, which the

@@ -45,6 +45,11 @@ type Options struct {
 	// an `in`'s right side or up from its candidates. Run sets it. Without
 	// it the walk goes down from a right side named exactly.
 	DB store.Reader
+	// nameScan compiles for reading the first few matches in name order
+	// (allocation) rather than a page and a total: see compiler.scan. It
+	// is not used when a term's value is rare (the set of its holders is
+	// then the cheaper start).
+	nameScan bool
 }
 
 // Match is one entity a query matched, as it was at the time read: the
@@ -104,6 +109,7 @@ func Compile(q *Query, opts Options) (*Compiled, error) {
 		cc.after = &name
 	}
 	c := &compiler{at: opts.At, db: opts.DB}
+	c.scan = opts.nameScan && opts.At == 0 && !c.rare(conjuncts(q.root))
 	from, cond := c.top(q.root)
 	cc.from = from
 	cc.both = from != "entities e" || !unselective(q.root) && filters(q.root)
