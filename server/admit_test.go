@@ -151,6 +151,7 @@ func TestRequestLimits(t *testing.T) {
 		{"export answer", "GET", api + "/export", "", small, "max-answer", "the answer to this export would be larger than 3000 bytes"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t, c.opts)
 			for i := range 20 {
 				e.do("POST", api+"/entities", map[string]any{"name": fmt.Sprintf("s%02d", i), "driver": "server",

@@ -22,6 +22,7 @@ func TestRandomOpsKeepEveryRule(t *testing.T) {
 	}
 	for _, seed := range []uint64{1, 2, 3, 4} {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			g := &opGen{r: rand.New(rand.NewPCG(seed, 13))}
 			for i := 0; i < steps; i++ {
