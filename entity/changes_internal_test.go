@@ -64,6 +64,7 @@ func TestChangeRecordsEncodeAsMaps(t *testing.T) {
 // set of offsets they stand for. With -short (make test runs it so under
 // -race), 4,000 steps.
 func TestRunsInMemoryMatchASet(t *testing.T) {
+	t.Parallel()
 	steps := 20000
 	if testing.Short() {
 		steps = 4000

@@ -14,6 +14,7 @@ import (
 // change log has exactly one record per write. With -short (make test
 // runs it so under -race), fewer writes and reads by as many goroutines.
 func TestConcurrentWritersAndReaders(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	create(t, s, entity.NewEntity{Name: "r1", Driver: "rack"})

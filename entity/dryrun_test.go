@@ -145,6 +145,7 @@ func TestDryRunDeadline(t *testing.T) {
 // runs is stored. With -short (make test runs it so under -race), fewer
 // writes and rounds by as many goroutines.
 func TestDryRunsBesideWriters(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	writers, writes, dryRuns, rounds := 6, 15, 3, 4

@@ -14,6 +14,7 @@ import (
 // change adds one attribute, so version == 1 + number of attributes.
 // With -short (make test runs it so under -race), 40 writes.
 func TestGetIsOneSnapshot(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	create(t, s, entity.NewEntity{Name: "s1", Driver: "server"})

@@ -136,6 +136,7 @@ func TestAllocateByQuery(t *testing.T) {
 
 // Concurrent allocations each get distinct entities.
 func TestAllocateByQueryConcurrently(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := entity.Open(ctx, t.TempDir()+"/c.db", entity.Options{})
 	if err != nil {

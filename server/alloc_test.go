@@ -117,6 +117,7 @@ func TestIdempotencySurvivesRestart(t *testing.T) {
 // allocation records. With -short (make test runs it so under -race), 32
 // clients of 4.
 func TestConcurrentIPAllocation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.block("big", "10.1.0.0/16")
 	e.mk("holder", "server")
@@ -305,6 +306,7 @@ func (e *env) doQuiet(method, path string, body any) *resp {
 // has one allocation record each. With -short (make test runs it so under
 // -race), 32 clients of 5 into 4 racks: 40 servers a rack all the same.
 func TestConcurrentRackAllocation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	clients, each, racks := 64, 50, 80
 	if testing.Short() {
@@ -364,6 +366,7 @@ func TestConcurrentRackAllocation(t *testing.T) {
 // MaxFileNames, and a caller with only the read role may not make the
 // server dry-run (on the single writer) a plan longer than a batch.
 func TestPlanLimits(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	reader := e.newToken("reader", entity.RoleRead)
 	writer := e.newToken("writer", entity.RoleWrite)

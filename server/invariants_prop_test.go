@@ -16,6 +16,7 @@ import (
 // inventory still keeps every rule (the code of clustod check). Each
 // sequence is bounded; a failure names the seed and the step.
 func TestRandomOpsKeepEveryRule(t *testing.T) {
+	t.Parallel()
 	steps := 250
 	if testing.Short() {
 		steps = 60

@@ -119,6 +119,7 @@ func TestAllocateByQueryOverHTTP(t *testing.T) {
 // 64 clients at once, each allocating servers by query: all distinct.
 // With -short (make test runs it so under -race), 32 clients.
 func TestConcurrentQueryAllocation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	clients := 64
 	if testing.Short() {
