@@ -139,14 +139,22 @@ func TestAllocateByQuery(t *testing.T) {
 
 // Concurrent allocations each get distinct entities.
 func TestAllocateByQueryConcurrently(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := store.Open(ctx, t.TempDir()+"/c.db", store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	const n = 200
-	s.Update(ctx, "t", func(tx *store.Tx) error {
+	// 20 goroutines of 5 allocations of 2; with -short (make test runs it
+	// so under -race), of 2.
+	const goroutines = 20
+	rounds := 5
+	if testing.Short() {
+		rounds = 2
+	}
+	n := goroutines * rounds * 2
+	err = s.Update(ctx, "t", func(tx *store.Tx) error {
 		for i := 0; i < n; i++ {
 			if err := tx.Create(entity.NewEntity{Name: fmt.Sprintf("s%03d", i), Driver: "server",
 				Attrs: []entity.Attr{{Key: "status", Value: entity.String("unallocated")}}}); err != nil {
@@ -155,14 +163,17 @@ func TestAllocateByQueryConcurrently(t *testing.T) {
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	seen := map[string]bool{}
-	for g := 0; g < 20; g++ {
+	for g := 0; g < goroutines; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 5; i++ {
+			for i := 0; i < rounds; i++ {
 				got, err := allocate(s, query.AllocateRequest{Query: "driver:server attr:status,unallocated", Count: 2,
 					Set: []entity.Attr{{Key: "status", Value: entity.String("allocated")}}})
 				if err != nil {

@@ -718,6 +718,7 @@ func (g *queryGen) expr(depth int) string {
 // TestDifferential compares the SQL compiler with the model evaluator on
 // random inventories and random queries.
 func TestDifferential(t *testing.T) {
+	t.Parallel()
 	inventories, queries := 10, 150
 	if testing.Short() {
 		inventories, queries = 3, 100

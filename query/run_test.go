@@ -180,14 +180,19 @@ func TestQueryers(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
 		var ids []int64
 		for rows.Next() {
 			var id int64
 			if err := rows.Scan(&id); err != nil {
+				rows.Close()
 				return err
 			}
 			ids = append(ids, id)
+		}
+		// Closed before the transaction's next statement, not deferred
+		// past it.
+		if err := rows.Close(); err != nil {
+			return err
 		}
 		if err := rows.Err(); err != nil {
 			return err
@@ -261,8 +266,18 @@ func TestExplain(t *testing.T) {
 	}
 	// The statement runs.
 	st, _ := fixture(t)
-	if _, err := st.Reader().QueryContext(context.Background(), cur, curArgs...); err != nil {
+	rows, err := st.Reader().QueryContext(context.Background(), cur, curArgs...)
+	if err != nil {
 		t.Errorf("explained statement fails: %v", err)
+	} else {
+		for rows.Next() {
+		}
+		if err := rows.Err(); err != nil {
+			t.Errorf("explained statement fails while reading its rows: %v", err)
+		}
+		if err := rows.Close(); err != nil {
+			t.Errorf("closing the explained statement's rows: %v", err)
+		}
 	}
 	plan, err := Plan(context.Background(), st.Reader(), text, Options{})
 	if err != nil || len(plan) == 0 {

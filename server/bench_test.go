@@ -8,9 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -18,147 +16,44 @@ import (
 	"time"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/invgen"
 	"github.com/clusto/clusto/entity/store"
-	"github.com/clusto/clusto/schema"
 )
 
-// The benchmark inventory: 10 datacenters, 2,500 racks in them, and 97,490
-// servers 39 to a rack (RU1-39), each with five attributes (serial, mac,
-// ip, status, memory_gb): 100,000 entities.
+// The benchmark inventory is invgen.Bench (98,712 entities: 2 datacenters
+// of 1,000 racks of 38 servers, each cabled three ways, in groups and with
+// an address), built once and cached by invgen.Cached; each benchmark
+// works on a copy of its own.
 const (
-	benchDCs           = 10
-	benchRacks         = 2500
-	benchServers       = 97490
-	benchPerRack       = 39
-	benchEntities      = benchDCs + benchRacks + benchServers
-	benchGenVersion    = 1 // bump when the generated content changes
-	benchClients       = 32
-	benchRequests      = 16000 // per measured round, shared by the clients
-	benchWarmup        = 2000
-	benchBatchEntities = 10000 // entities per write transaction while generating
+	benchClients  = 32
+	benchRequests = 16000 // per measured round, shared by the clients
+	benchWarmup   = 2000
 )
 
-func benchServerName(i int) string { return fmt.Sprintf("srv%06d", i) }
-
-// benchDB returns a private copy of the 100,000-entity inventory. The
-// inventory is generated once, through the store's bulk path, and cached in
-// os.TempDir() under a name keyed by the schema version, so later runs
-// only copy it.
+// benchDB returns the path of a private copy of the benchmark inventory.
 func benchDB(b *testing.B) string {
 	b.Helper()
-	cached := filepath.Join(os.TempDir(), fmt.Sprintf("clusto-bench-100k-schema%d-gen%d.db", schema.LatestVersion(), benchGenVersion))
-	if _, err := os.Stat(cached); err != nil {
-		start := time.Now()
-		if err := generateBenchDB(cached); err != nil {
-			b.Fatalf("generate benchmark inventory: %v", err)
-		}
-		b.Logf("generated %d entities in %s into %s", benchEntities, time.Since(start).Round(time.Millisecond), cached)
-	}
-	dst := filepath.Join(b.TempDir(), "bench.db")
-	src, err := os.Open(cached)
+	start := time.Now()
+	path, err := invgen.Cached(context.Background(), invgen.Bench, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer src.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := io.Copy(out, src); err != nil {
-		b.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		b.Fatal(err)
-	}
-	return dst
+	b.Logf("benchmark inventory ready in %s", time.Since(start).Round(time.Millisecond))
+	return path
 }
 
-// generateBenchDB writes the inventory to a temporary file beside path and
-// renames it into place, so a concurrent or interrupted run never sees a
-// partial file.
-func generateBenchDB(path string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+// benchNames is a fixed pseudo-random sequence of n names to look up,
+// drawn from every entity of st.
+func benchNames(b *testing.B, st *store.Store, n int) []string {
+	b.Helper()
+	all, err := st.Names(context.Background())
 	if err != nil {
-		return err
+		b.Fatal(err)
 	}
-	tmpPath := tmp.Name()
-	tmp.Close()
-	os.Remove(tmpPath)
-	defer func() {
-		for _, suffix := range []string{"", "-wal", "-shm"} {
-			os.Remove(tmpPath + suffix)
-		}
-	}()
-	ctx := context.Background()
-	st, err := store.Open(ctx, tmpPath, store.Options{})
-	if err != nil {
-		return err
-	}
-	write := func(fn func(tx *store.Tx) error) error { return st.Update(ctx, "bench", fn) }
-	err = write(func(tx *store.Tx) error {
-		for d := range benchDCs {
-			if err := tx.Create(entity.NewEntity{Name: fmt.Sprintf("dc%02d", d), Driver: "datacenter"}); err != nil {
-				return err
-			}
-		}
-		for r := range benchRacks {
-			name := fmt.Sprintf("rack%04d", r)
-			if err := tx.Create(entity.NewEntity{Name: name, Driver: "rack"}); err != nil {
-				return err
-			}
-			if _, err := tx.Insert(fmt.Sprintf("dc%02d", r%benchDCs), name, entity.Placement{}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	for lo := 0; err == nil && lo < benchServers; lo += benchBatchEntities {
-		hi := min(lo+benchBatchEntities, benchServers)
-		err = write(func(tx *store.Tx) error {
-			for i := lo; i < hi; i++ {
-				name := benchServerName(i)
-				ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-				if err := tx.Create(entity.NewEntity{Name: name, Driver: "server", Attrs: []entity.Attr{
-					{Key: "serial", Value: entity.String(fmt.Sprintf("SN%08d", i))},
-					{Key: "mac", Value: entity.String(fmt.Sprintf("02:00:00:%02x:%02x:%02x", byte(i>>16), byte(i>>8), byte(i)))},
-					{Key: "ip", Value: entity.IP(ip)},
-					{Key: "status", Value: entity.String([]string{"live", "spare", "broken"}[i%3])},
-					{Key: "memory_gb", Value: entity.Int(int64(64 << (i % 3)))},
-				}}); err != nil {
-					return err
-				}
-				pos := int64(i%benchPerRack + 1)
-				if _, err := tx.Insert(fmt.Sprintf("rack%04d", i/benchPerRack), name, entity.Placement{Position: &pos}); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	// Closing the last connection checkpoints the log into the file.
-	if cerr := st.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmpPath, path)
-}
-
-// benchNames is a fixed pseudo-random sequence of entity names to look up,
-// across servers, racks and datacenters in their proportions.
-func benchNames(n int) []string {
 	rng := rand.New(rand.NewPCG(1, 2))
 	out := make([]string, n)
 	for i := range out {
-		switch k := rng.IntN(benchEntities); {
-		case k < benchDCs:
-			out[i] = fmt.Sprintf("dc%02d", k)
-		case k < benchDCs+benchRacks:
-			out[i] = fmt.Sprintf("rack%04d", k-benchDCs)
-		default:
-			out[i] = benchServerName(k - benchDCs - benchRacks)
-		}
+		out[i] = all[rng.IntN(len(all))]
 	}
 	return out
 }
@@ -251,7 +146,7 @@ func BenchmarkHTTPGetEntity(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	names := benchNames(benchRequests + benchWarmup)
+	names := benchNames(b, st, benchRequests+benchWarmup)
 
 	b.Run("store", func(b *testing.B) {
 		measure(b, func(i int) error {

@@ -66,6 +66,7 @@ func TestBrowserRequestsToAnAnonymousServer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			_, port, _ := net.SplitHostPort(strings.TrimPrefix(e.ts.URL, "http://"))
 			fill := strings.NewReplacer("OWN", e.ts.URL, "PORT", port)

@@ -25,6 +25,7 @@ func TestIfMatch(t *testing.T) {
 	}
 	for _, w := range writes {
 		t.Run(w.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			e.do("POST", api+"/entities", map[string]any{"name": "s1", "driver": "server", "attrs": []map[string]any{{"key": "status", "value": "new"}}}).want(t, 201)
 			e.mk("vm0", "vm", "vm1", "vm")

@@ -16,12 +16,14 @@ import (
 // inventory still keeps every rule (the code of clustod check). Each
 // sequence is bounded; a failure names the seed and the step.
 func TestRandomOpsKeepEveryRule(t *testing.T) {
+	t.Parallel()
 	steps := 250
 	if testing.Short() {
 		steps = 60
 	}
 	for _, seed := range []uint64{1, 2, 3, 4} {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			g := &opGen{r: rand.New(rand.NewPCG(seed, 13))}
 			for i := 0; i < steps; i++ {

@@ -137,6 +137,7 @@ func TestKnownHolesAreClosed(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			e.run(t, tc.setup)
 			before := e.changeCount()

@@ -21,12 +21,12 @@ import (
 // Load with faults: 64 clients mixing reads, queries, attribute edits and
 // allocations for a fixed number of requests, while other clients send
 // slow bodies, abort connections mid-request and send oversized bodies.
-// Afterwards: no 500, no address handed out twice, the counts add up, and
-// the heap is back near where it started.
+// Afterwards: no 500, no address handed out twice, the counts add up,
+// every fault got its answer (or, for the aborted requests, its refusal
+// in the access log), and the heap is back near where it started. With
+// -short (make test runs it so under -race) there are fewer clients,
+// requests and faults, and every assertion is the same.
 func TestLoadWithFaults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("thousands of requests")
-	}
 	// The load's shape is that of 64 callers each running its own mix of
 	// requests: its queries are neither bounded per token (the clients
 	// are all anonymous) nor queued (TestAdmission and TestOverload in
@@ -36,7 +36,10 @@ func TestLoadWithFaults(t *testing.T) {
 	// later than this test waits for.
 	e := newEnv(t, func(o *Options) { o.MaxBodyBytes, o.HeavyPerToken, o.HeavyRunning = 64<<10, 64, 64 })
 	e.block("net", "10.8.0.0/16")
-	const clients, perClient = 64, 20
+	clients, perClient, faults := 64, 20, 8
+	if testing.Short() {
+		clients, perClient, faults = 32, 4, 4 // each client still sends one request of each kind
+	}
 	for c := 0; c < clients; c++ {
 		e.mk(fmt.Sprintf("c%02d", c), "server")
 	}
@@ -55,14 +58,20 @@ func TestLoadWithFaults(t *testing.T) {
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	defer client.CloseIdleConnections()
 	do := func(method, path, body string) (int, []byte) {
-		req, _ := http.NewRequest(method, e.ts.URL+path, strings.NewReader(body))
+		req, err := http.NewRequest(method, e.ts.URL+path, strings.NewReader(body))
+		if err != nil {
+			return -1, []byte(err.Error())
+		}
 		req.Header.Set("Content-Type", "application/json")
 		res, err := client.Do(req)
 		if err != nil {
 			return -1, []byte(err.Error())
 		}
 		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			return -1, []byte(fmt.Sprintf("status %d, then reading the body: %v", res.StatusCode, err))
+		}
 		return res.StatusCode, b
 	}
 	for c := 0; c < clients; c++ {
@@ -88,14 +97,16 @@ func TestLoadWithFaults(t *testing.T) {
 					if st == http.StatusCreated {
 						allocsOK.Add(1)
 						var got entity.Allocations
-						if err := jsonUnmarshal(body, &got); err == nil && len(got.Allocations) == 1 {
-							mu.Lock()
-							if prev, dup := addrs[got.Allocations[0].Address]; dup {
-								t.Errorf("%s handed out to %s and %s", got.Allocations[0].Address, prev, me)
-							}
-							addrs[got.Allocations[0].Address] = me
-							mu.Unlock()
+						if err := jsonUnmarshal(body, &got); err != nil || len(got.Allocations) != 1 {
+							t.Errorf("%s request %d: allocation answered %s (%v), want one allocation", me, i, body, err)
+							break
 						}
+						mu.Lock()
+						if prev, dup := addrs[got.Allocations[0].Address]; dup {
+							t.Errorf("%s handed out to %s and %s", got.Allocations[0].Address, prev, me)
+						}
+						addrs[got.Allocations[0].Address] = me
+						mu.Unlock()
 					}
 				}
 				mu.Lock()
@@ -109,46 +120,57 @@ func TestLoadWithFaults(t *testing.T) {
 	}
 	// Faults alongside the load.
 	host := strings.TrimPrefix(e.ts.URL, "http://")
-	for f := 0; f < 8; f++ {
+	for f := 0; f < faults; f++ {
 		wg.Add(3)
 		go func(f int) { // a slow body, trickled over a raw connection
 			defer wg.Done()
 			conn, err := net.Dial("tcp", host)
 			if err != nil {
+				t.Errorf("slow body %d: %v", f, err)
 				return
 			}
 			defer conn.Close()
 			body := fmt.Sprintf(`{"key":"slow","value":"x%d"}`, f)
-			fmt.Fprintf(conn, "POST %s/entities/c00/attrs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", api, len(body))
+			if _, err := fmt.Fprintf(conn, "POST %s/entities/c00/attrs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", api, len(body)); err != nil {
+				t.Errorf("slow body %d: sending the head: %v", f, err)
+				return
+			}
 			for i := 0; i < len(body); i++ {
-				conn.Write([]byte{body[i]})
+				if _, err := conn.Write([]byte{body[i]}); err != nil {
+					t.Errorf("slow body %d: byte %d: %v", f, i, err)
+					return
+				}
 				time.Sleep(5 * time.Millisecond)
 			}
 			// Read the answer; the server keeps the connection open after it.
 			conn.SetReadDeadline(time.Now().Add(2 * time.Second))
 			buf := make([]byte, 4096)
-			n, _ := conn.Read(buf)
+			n, err := conn.Read(buf)
 			if !bytes.HasPrefix(buf[:n], []byte("HTTP/1.1 201")) {
-				t.Errorf("slow body answered %q", buf[:n])
+				t.Errorf("slow body %d answered %q (%v)", f, buf[:n], err)
 			}
 		}(f)
-		go func() { // an aborted request: half a body, then hang up
+		go func(f int) { // an aborted request: half a body, then hang up
 			defer wg.Done()
 			conn, err := net.Dial("tcp", host)
 			if err != nil {
+				t.Errorf("aborted request %d: %v", f, err)
 				return
 			}
-			fmt.Fprintf(conn, "POST %s/ipblocks/net/allocate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"entity\":", api)
-			time.Sleep(20 * time.Millisecond)
-			conn.Close()
-		}()
-		go func() { // an oversized body
-			defer wg.Done()
-			st, _ := do("POST", api+"/entities", `{"name":"big","driver":"server","attrs":[{"key":"k","value":"`+strings.Repeat("x", 128<<10)+`"}]}`)
-			if st != http.StatusRequestEntityTooLarge {
-				t.Errorf("oversized body: status %d", st)
+			defer conn.Close()
+			if _, err := fmt.Fprintf(conn, "POST %s/ipblocks/net/allocate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"entity\":", api); err != nil {
+				t.Errorf("aborted request %d: %v", f, err)
+				return
 			}
-		}()
+			time.Sleep(20 * time.Millisecond)
+		}(f)
+		go func(f int) { // an oversized body
+			defer wg.Done()
+			st, body := do("POST", api+"/entities", `{"name":"big","driver":"server","attrs":[{"key":"k","value":"`+strings.Repeat("x", 128<<10)+`"}]}`)
+			if st != http.StatusRequestEntityTooLarge {
+				t.Errorf("oversized body %d: status %d: %.200s", f, st, body)
+			}
+		}(f)
 	}
 	wg.Wait()
 	// The counts add up.
@@ -175,10 +197,29 @@ func TestLoadWithFaults(t *testing.T) {
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	if grew := int64(after.HeapInuse) - int64(before.HeapInuse); grew > 32<<20 {
-		t.Errorf("heap grew by %d MiB and stayed", grew>>20)
+	// Observed growth (2026-12-02): 1.7-2.9 MiB over 13 runs of the full
+	// load (1,280 requests) without -race, 1.9-2.3 MiB with it, and
+	// 0.8-1.1 MiB with -race -short; part of it is the access log this
+	// test keeps in memory (docs/reliability.md records a run at 3.7
+	// MiB). The bound is under three times the most seen here: a leak of
+	// 5 KiB a request of the full load goes past it.
+	if grew := int64(after.HeapInuse) - int64(before.HeapInuse); grew > 8<<20 {
+		t.Errorf("heap grew by %.1f MiB and stayed", float64(grew)/(1<<20))
 	}
 	t.Logf("statuses %v; %d allocations, %d attribute writes; heap %d -> %d KiB", statuses, allocsOK.Load(), attrsOK.Load(), before.HeapInuse>>10, after.HeapInuse>>10)
+	// Every aborted request reached the handler and was refused (its
+	// answer had nowhere to go), and none allocated (the counts above).
+	// Close waits for every request in flight, so their log lines are in.
+	e.ts.Close()
+	aborted := 0
+	for _, l := range e.logs.lines(t) {
+		if l["msg"] == "request" && l["path"] == api+"/ipblocks/net/allocate" && l["status"] == float64(http.StatusBadRequest) {
+			aborted++
+		}
+	}
+	if aborted != faults {
+		t.Errorf("%d aborted allocations refused in the access log, want %d", aborted, faults)
+	}
 }
 
 func jsonUnmarshal(b []byte, v any) error {

@@ -233,7 +233,7 @@ func TestConventions(t *testing.T) {
 	})
 
 	t.Run("server down exits 5 with the address", func(t *testing.T) {
-		addr := freeAddr(t)
+		addr := downAddr(t)
 		res := newRunner(t, nil, "CLUSTO_URL=http://"+addr).run("locate", "s0001")
 		res.expect(t, 5, "cannot reach clustod at http://"+addr+": connection refused")
 		if strings.Count(res.stderr, "\n") != 1 {
@@ -291,7 +291,7 @@ func TestConventions(t *testing.T) {
 			t.Errorf("server from the config file: %q", res.stdout)
 		}
 		// The environment wins over the file, the flag over both.
-		down := "http://" + freeAddr(t)
+		down := "http://" + downAddr(t)
 		cr.with("CLUSTO_URL="+down).run("get", "s0001").expect(t, 5, down)
 		cr.with("CLUSTO_URL="+down).ok("--server", srv.url, "get", "s0001")
 		other := filepath.Join(home, "other")

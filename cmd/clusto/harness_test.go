@@ -1,16 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -48,15 +50,24 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeAddr is a loopback address nothing listens on (for now).
-func freeAddr(t *testing.T) string {
+// downAddr is a loopback address that refuses connections for the rest of
+// the test: a socket bound to it without SO_REUSEADDR and never listening
+// keeps the port from anyone else, and a connection to it is refused.
+func downAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
 
 // server is a running clustod.
@@ -80,25 +91,58 @@ func startServer(t *testing.T, seed bool, tokens ...string) (*server, map[string
 		}
 		secrets[name] = strings.TrimSpace(string(out))
 	}
-	addr := freeAddr(t)
-	args := []string{"serve", "--db", db, "--listen", addr}
+	// Port 0: clustod binds a free port and logs the address it bound in
+	// its "serving" line, which is read from its stderr.
+	args := []string{"serve", "--db", db, "--listen", "127.0.0.1:0"}
 	if seed {
 		args = append(args, "--seed", "../../examples/demo.yaml")
 	}
 	cmd := exec.Command(bins.clustod, args...)
-	logf, err := os.Create(filepath.Join(dir, "clustod.log"))
+	logPath := filepath.Join(dir, "clustod.log")
+	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Stdout = logf
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	serving := make(chan string, 1)
+	copied := make(chan struct{}) // closed when clustod's stderr ends
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			fmt.Fprintln(logf, sc.Text())
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" && line.Addr != "" {
+				select {
+				case serving <- line.Addr:
+				default:
+				}
+			}
+		}
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
+		<-copied
 		cmd.Wait()
 		logf.Close()
 	})
+	var addr string
+	select {
+	case addr = <-serving:
+	case <-copied:
+		log, _ := os.ReadFile(logPath)
+		t.Fatalf("clustod exited before serving:\n%s", log)
+	case <-time.After(30 * time.Second):
+		log, _ := os.ReadFile(logPath)
+		t.Fatalf("clustod did not log its address in 30s:\n%s", log)
+	}
 	url := "http://" + addr
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		resp, err := http.Get(url + "/healthz")
@@ -109,7 +153,7 @@ func startServer(t *testing.T, seed bool, tokens ...string) (*server, map[string
 			}
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "clustod.log"))
+			log, _ := os.ReadFile(logPath)
 			t.Fatalf("clustod did not answer on %s: %v\n%s", addr, err, log)
 		}
 	}

@@ -25,6 +25,7 @@ type ack struct {
 // acknowledged create and allocation is there, and no entity is
 // half-written (each has all three attributes it was created with).
 func TestCrashConsistencyUnderSIGKILL(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills the real binary 20 times")
 	}

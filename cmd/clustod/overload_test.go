@@ -339,6 +339,7 @@ func overloadLoads(queryRounds, planRounds int) []overloadLoad {
 // a plan is checked once the writes stop, every acknowledged create is
 // stored and clustod check passes.
 func TestOverload(t *testing.T) {
+	t.Parallel()
 	rig := newOverloadRig(t, clustodBinary(t), "--dry-run-timeout", "5s")
 	var created []string
 	for _, l := range overloadLoads(2, 2) {

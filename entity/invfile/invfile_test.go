@@ -169,6 +169,7 @@ func TestApplyErrorsPointAtTheFileAndApplyNothing(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := newStore(t)
 			doc, err := invfile.Parse("inv.yaml", []byte(tc.text))
 			if err == nil {

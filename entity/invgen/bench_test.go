@@ -37,7 +37,9 @@ func benchBuild(b *testing.B, sp invgen.Spec) {
 		if err := invgen.Build(ctx, s, sp); err != nil {
 			b.Fatal(err)
 		}
-		s.Close()
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 	runtime.ReadMemStats(&after)
 	// CPU time as well as wall time: on a shared 2-core machine the wall

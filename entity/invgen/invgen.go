@@ -2,18 +2,25 @@
 // tests and demos: datacenters with rooms, rows and racks, each rack with
 // a top-of-rack switch, a console server and a PDU, servers at real rack
 // positions with every NIC, console and power port cabled, one /24 per
-// rack with an address per server, pools and roles. It writes through the
-// store's ordinary transactions (the same code the API uses), in large
-// batches.
+// rack with an address per server, pools and roles; optionally VMs in the
+// servers, small nested pools and a rare status, which the query
+// benchmarks ask about. It writes through the store's ordinary
+// transactions (the same code the API uses), in large batches. Every
+// benchmark inventory of the project is one of its specs (Bench, and
+// Cached to build it once).
 package invgen
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/store"
+	"github.com/clusto/clusto/schema"
 )
 
 // Spec sizes an inventory.
@@ -23,6 +30,23 @@ type Spec struct {
 	ServersPerRack int
 	// Seed makes attribute values reproducible.
 	Seed uint64
+
+	// The extras below are off when zero, and then the inventory is
+	// the same as without them.
+
+	// VMsPerRack: the first VMsPerRack servers of each rack each hold a
+	// VM (named VM(d, r, s)).
+	VMsPerRack int
+	// Pools small pools (named Pool(1) ...), each with PoolMembers
+	// servers spread over the inventory, no server in two of them; each
+	// pool whose number is a multiple of 11 also holds the ten pools
+	// before it.
+	Pools, PoolMembers int
+	// DecommissionedEvery: every DecommissionedEvery-th server, counting
+	// from the first (Server(0, 0, 0)) across racks and datacenters, has
+	// the status "decommissioned" instead of its random one.
+	DecommissionedEvery int
+
 	// Progress, when set, is called after each rack.
 	Progress func(done, total int)
 }
@@ -30,9 +54,18 @@ type Spec struct {
 // Entities is how many entities Build creates for the spec.
 func (sp Spec) Entities() int {
 	rows := (sp.RacksPerDC + RacksPerRow - 1) / RacksPerRow
-	perDC := 1 + 1 + rows + sp.RacksPerDC*(1+3+1+sp.ServersPerRack) // dc, room, rows, racks with devices and a block
-	return sp.Datacenters*perDC + 1 + len(pools) + len(roles)       // + site block
+	perDC := 1 + 1 + rows + sp.RacksPerDC*(1+3+1+sp.ServersPerRack+sp.VMsPerRack) // dc, room, rows, racks with devices, a block and VMs
+	return sp.Datacenters*perDC + 1 + len(pools) + len(roles) + sp.Pools          // + site block
 }
+
+// Servers is how many servers Build creates for the spec.
+func (sp Spec) Servers() int { return sp.Datacenters * sp.RacksPerDC * sp.ServersPerRack }
+
+// Bench is the benchmark inventory of the query and HTTP benchmarks: 2
+// datacenters of 1,000 racks of 38 servers (76,000), 6 VMs a rack, 600
+// pools of 20 and one server in 1,000 decommissioned; 98,712 entities.
+var Bench = Spec{Datacenters: 2, RacksPerDC: 1000, ServersPerRack: 38, Seed: 1,
+	VMsPerRack: 6, Pools: 600, PoolMembers: 20, DecommissionedEvery: 1000}
 
 // RacksPerRow is how many racks a generated row holds.
 const RacksPerRow = 20
@@ -59,9 +92,11 @@ func Switch(d, r int) string    { return fmt.Sprintf("dc%d-sw%04d", d+1, r+1) }
 func Console(d, r int) string   { return fmt.Sprintf("dc%d-cons%04d", d+1, r+1) }
 func PDU(d, r int) string       { return fmt.Sprintf("dc%d-pdu%04d", d+1, r+1) }
 func Block(d, r int) string     { return fmt.Sprintf("dc%d-net%04d", d+1, r+1) }
-func row(d, r int) string       { return fmt.Sprintf("dc%d-row%03d", d+1, r/RacksPerRow+1) }
-func room(d int) string         { return fmt.Sprintf("dc%d-room1", d+1) }
-func blockCIDR(d, r int) string { return fmt.Sprintf("10.%d.%d.0/24", d*16+r/256, r%256) }
+func VM(d, r, s int) string     { return Server(d, r, s) + "-vm" }
+func Pool(p int) string         { return fmt.Sprintf("pool-%04d", p) }
+func Row(d, r int) string       { return fmt.Sprintf("dc%d-row%03d", d+1, r/RacksPerRow+1) }
+func Room(d int) string         { return fmt.Sprintf("dc%d-room1", d+1) }
+func BlockCIDR(d, r int) string { return fmt.Sprintf("10.%d.%d.0/24", d*16+r/256, r%256) }
 
 // Build creates the inventory in s. It fails if a name already exists.
 func Build(ctx context.Context, s *store.Store, sp Spec) error {
@@ -73,6 +108,15 @@ func Build(ctx context.Context, s *store.Store, sp Spec) error {
 	}
 	if sp.RacksPerDC > 16*256 || sp.Datacenters > 15 {
 		return entity.Errorf(entity.KindInvalid, "at most 15 datacenters of 4096 racks (the generator's address plan)")
+	}
+	if sp.VMsPerRack < 0 || sp.VMsPerRack > sp.ServersPerRack {
+		return entity.Errorf(entity.KindInvalid, "VMs per rack must be between 0 and the servers per rack")
+	}
+	if sp.Pools < 0 || sp.PoolMembers < 0 || sp.Pools*sp.PoolMembers > sp.Servers() || sp.Pools > 9999 {
+		return entity.Errorf(entity.KindInvalid, "at most 9999 small pools, whose members (no server in two) must not outnumber the servers")
+	}
+	if sp.DecommissionedEvery < 0 {
+		return entity.Errorf(entity.KindInvalid, "DecommissionedEvery must not be negative")
 	}
 	rng := rand.New(rand.NewPCG(sp.Seed, 42))
 	create := func(tx *store.Tx, name, driver string, attrs ...entity.Attr) error {
@@ -102,10 +146,10 @@ func Build(ctx context.Context, s *store.Store, sp Spec) error {
 			if err := create(tx, DC(d), "datacenter", str("region", []string{"eu", "us", "ap"}[d%3])); err != nil {
 				return err
 			}
-			if err := create(tx, room(d), "room"); err != nil {
+			if err := create(tx, Room(d), "room"); err != nil {
 				return err
 			}
-			if err := insert(tx, DC(d), room(d), nil); err != nil {
+			if err := insert(tx, DC(d), Room(d), nil); err != nil {
 				return err
 			}
 		}
@@ -121,14 +165,14 @@ func Build(ctx context.Context, s *store.Store, sp Spec) error {
 		for t0 := 0; t0 < sp.RacksPerDC; t0 += RacksPerRow * rowsPerTx {
 			err := s.Update(ctx, "generate", func(tx *store.Tx) error {
 				for r0 := t0; r0 < min(t0+RacksPerRow*rowsPerTx, sp.RacksPerDC); r0 += RacksPerRow {
-					if err := create(tx, row(d, r0), "row"); err != nil {
+					if err := create(tx, Row(d, r0), "row"); err != nil {
 						return err
 					}
-					if err := insert(tx, room(d), row(d, r0), nil); err != nil {
+					if err := insert(tx, Room(d), Row(d, r0), nil); err != nil {
 						return err
 					}
 					for r := r0; r < min(r0+RacksPerRow, sp.RacksPerDC); r++ {
-						if err := buildRack(tx, rng, d, r, sp.ServersPerRack, create, insert, str, num); err != nil {
+						if err := buildRack(tx, rng, sp, d, r, create, insert, str, num); err != nil {
 							return fmt.Errorf("rack %s: %w", Rack(d, r), err)
 						}
 					}
@@ -144,10 +188,53 @@ func Build(ctx context.Context, s *store.Store, sp Spec) error {
 			}
 		}
 	}
+	if sp.Pools == 0 {
+		return nil
+	}
+	return s.Update(ctx, "generate", func(tx *store.Tx) error { return buildPools(tx, sp, create, insert) })
+}
+
+// buildPools makes the small pools. Member k (counting through the pools)
+// is server k*step mod the servers, for a step coprime with their number:
+// no server twice, spread over every rack.
+func buildPools(tx *store.Tx, sp Spec, create func(*store.Tx, string, string, ...entity.Attr) error, insert func(*store.Tx, string, string, *int64) error) error {
+	n := sp.Servers()
+	step := 7919
+	for gcd(step, n) != 1 {
+		step++
+	}
+	perDC := sp.RacksPerDC * sp.ServersPerRack
+	k := 0
+	for p := 1; p <= sp.Pools; p++ {
+		if err := create(tx, Pool(p), "pool"); err != nil {
+			return err
+		}
+		for range sp.PoolMembers {
+			g := k * step % n
+			k++
+			if err := insert(tx, Pool(p), Server(g/perDC, g%perDC/sp.ServersPerRack, g%sp.ServersPerRack), nil); err != nil {
+				return err
+			}
+		}
+		if p%11 == 0 {
+			for q := p - 10; q < p; q++ {
+				if err := insert(tx, Pool(p), Pool(q), nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	return nil
 }
 
-func buildRack(tx *store.Tx, rng *rand.Rand, d, r, servers int,
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func buildRack(tx *store.Tx, rng *rand.Rand, sp Spec, d, r int,
 	create func(*store.Tx, string, string, ...entity.Attr) error,
 	insert func(*store.Tx, string, string, *int64) error,
 	str func(string, string) entity.Attr, num func(string, int64) entity.Attr) error {
@@ -156,7 +243,7 @@ func buildRack(tx *store.Tx, rng *rand.Rand, d, r, servers int,
 	if err := create(tx, rack, "rack", num("row", int64(r/RacksPerRow+1))); err != nil {
 		return err
 	}
-	if err := insert(tx, row(d, r), rack, nil); err != nil {
+	if err := insert(tx, Row(d, r), rack, nil); err != nil {
 		return err
 	}
 	if err := create(tx, sw, "switch", str("model", "7050SX"), str("serial", "SW"+sw)); err != nil {
@@ -176,16 +263,20 @@ func buildRack(tx *store.Tx, rng *rand.Rand, d, r, servers int,
 			return err
 		}
 	}
-	if err := create(tx, blk, "ipblock", str("cidr", blockCIDR(d, r)), str("gateway", "10."+fmt.Sprint(d*16+r/256)+"."+fmt.Sprint(r%256)+".1")); err != nil {
+	if err := create(tx, blk, "ipblock", str("cidr", BlockCIDR(d, r)), str("gateway", "10."+fmt.Sprint(d*16+r/256)+"."+fmt.Sprint(r%256)+".1")); err != nil {
 		return err
 	}
 	if err := insert(tx, "site-net", blk, nil); err != nil {
 		return err
 	}
-	for i := 0; i < servers; i++ {
+	for i := 0; i < sp.ServersPerRack; i++ {
 		s := Server(d, r, i)
+		status := statuses[rng.IntN(len(statuses))]
+		if g := (d*sp.RacksPerDC+r)*sp.ServersPerRack + i; sp.DecommissionedEvery > 0 && g%sp.DecommissionedEvery == 0 {
+			status = "decommissioned"
+		}
 		attrs := []entity.Attr{
-			str("status", statuses[rng.IntN(len(statuses))]),
+			str("status", status),
 			str("serial", fmt.Sprintf("SN%08X", rng.Uint32())),
 			str("mac", fmt.Sprintf("52:54:00:%02x:%02x:%02x", d, r%256, i)),
 			num("memory_gb", []int64{32, 64, 128, 256}[rng.IntN(4)]),
@@ -219,6 +310,81 @@ func buildRack(tx *store.Tx, rng *rand.Rand, d, r, servers int,
 		if _, err := tx.AllocateIP(entity.IPRequest{Block: blk, Entity: s, Interface: "eth0"}); err != nil {
 			return err
 		}
+		if i < sp.VMsPerRack {
+			if err := create(tx, VM(d, r, i), "vm", str("status", "allocated"), num("memory_gb", 8)); err != nil {
+				return err
+			}
+			if err := insert(tx, s, VM(d, r, i), nil); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// Version numbers what Build generates: it changes whenever the same spec
+// would give another inventory, so that Cached builds anew.
+const Version = 1
+
+// Cached returns the path of a private copy, in dir, of the inventory of
+// sp. The inventory is built once and kept in os.TempDir() under a name
+// that carries the schema version, Version and the spec, so that only the
+// first benchmark run of a machine pays for the build; Progress is not
+// called. Processes that build the same spec at once each build it and
+// rename theirs into place, whole.
+func Cached(ctx context.Context, sp Spec, dir string) (string, error) {
+	sp.Progress = nil
+	cached := filepath.Join(os.TempDir(), fmt.Sprintf("clusto-invgen-s%d-v%d-%dx%dx%d-seed%d-vm%d-pools%dx%d-dec%d.db",
+		schema.LatestVersion(), Version, sp.Datacenters, sp.RacksPerDC, sp.ServersPerRack, sp.Seed,
+		sp.VMsPerRack, sp.Pools, sp.PoolMembers, sp.DecommissionedEvery))
+	if _, err := os.Stat(cached); err != nil {
+		if err := buildFile(ctx, sp, cached); err != nil {
+			return "", fmt.Errorf("generate %s: %w", cached, err)
+		}
+	}
+	src, err := os.Open(cached)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	path := filepath.Join(dir, filepath.Base(cached))
+	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return "", err
+	}
+	return path, dst.Close()
+}
+
+// buildFile builds the inventory of sp into a new file beside path and
+// renames it into place, closed (its log checkpointed into it), so that
+// no one ever sees a part of it.
+func buildFile(ctx context.Context, sp Spec, path string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.building")
+	if err != nil {
+		return err
+	}
+	tmpPath := tmp.Name()
+	tmp.Close()
+	os.Remove(tmpPath)
+	defer func() {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(tmpPath + suffix)
+		}
+	}()
+	s, err := store.Open(ctx, tmpPath, store.Options{})
+	if err != nil {
+		return err
+	}
+	err = Build(ctx, s, sp)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmpPath, path)
 }

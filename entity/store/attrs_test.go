@@ -123,6 +123,7 @@ func TestAttributeOperations(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := newStore(t)
 			create(t, s, entity.NewEntity{Name: "s1", Driver: "server"})
 			for i, st := range tc.steps {

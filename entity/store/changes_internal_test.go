@@ -62,12 +62,18 @@ func TestChangeRecordsEncodeAsMaps(t *testing.T) {
 // TestRunsInMemoryMatchASet drives withOffset and withoutOffset, the
 // in-memory copy of ip_runs kept for blocks created in a transaction,
 // with random allocations and releases and compares the runs with the
-// set of offsets they stand for.
+// set of offsets they stand for. With -short (make test runs it so under
+// -race), 4,000 steps.
 func TestRunsInMemoryMatchASet(t *testing.T) {
+	t.Parallel()
+	steps := 20000
+	if testing.Short() {
+		steps = 4000
+	}
 	rng := rand.New(rand.NewPCG(7, 7))
 	var runs []span
 	held := map[uint64]bool{}
-	for step := 0; step < 20000; step++ {
+	for step := 0; step < steps; step++ {
 		o := uint64(rng.IntN(64))
 		if held[o] {
 			runs = withoutOffset(runs, o)

@@ -59,6 +59,7 @@ func TestCheckFindsBrokenInvariants(t *testing.T) {
 }
 
 func TestBackupIsAConsistentCopy(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	create(t, s, entity.NewEntity{Name: "r1", Driver: "rack"}, entity.NewEntity{Name: "s1", Driver: "server"})

@@ -38,6 +38,7 @@ func TestContainmentPositions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := newStore(t)
 			create(t, s, entity.NewEntity{Name: "r1", Driver: "rack"},
 				entity.NewEntity{Name: "big", Driver: "server", Attrs: []entity.Attr{num("height", 2)}},

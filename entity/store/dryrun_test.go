@@ -151,11 +151,16 @@ func TestDryRunDeadline(t *testing.T) {
 // TestDryRunsBesideWriters: dry runs of batches and writers running
 // together, bounded: every write succeeds, every dry run finishes (they
 // have a minute) with the results of its batch, and nothing of the dry
-// runs is stored.
+// runs is stored. With -short (make test runs it so under -race), fewer
+// writes and rounds by as many goroutines.
 func TestDryRunsBesideWriters(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
-	const writers, writes, dryRuns, rounds = 6, 15, 3, 4
+	writers, writes, dryRuns, rounds := 6, 15, 3, 4
+	if testing.Short() {
+		writes, rounds = 5, 2
+	}
 	var ops []entity.Op
 	for i := range 200 {
 		ops = append(ops, entity.Op{Op: "create", Name: fmt.Sprintf("dry%03d", i), Driver: "pool"})

@@ -208,6 +208,7 @@ func TestRulesHoldForEntitiesCreatedInTheSameTransaction(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := newStore(t)
 			err := tryWrite(s, tc.steps)
 			wantKind(t, err, tc.wantKind)

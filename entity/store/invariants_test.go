@@ -122,6 +122,7 @@ func TestCheckNamesEveryBrokenRule(t *testing.T) {
 	for _, tc := range cases {
 		covered[tc.rule] = true
 		t.Run(tc.rule, func(t *testing.T) {
+			t.Parallel()
 			s := invBase(t)
 			handEdit(t, s, tc.sql...)
 			problems, err := s.Check(context.Background())

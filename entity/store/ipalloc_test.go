@@ -59,6 +59,7 @@ func TestAllocateLowestFree(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := newStore(t)
 			create(t, s, tc.block, entity.NewEntity{Name: "s1", Driver: "server"})
 			got := allocate(t, s, entity.IPRequest{Block: "b", Entity: "s1", Count: tc.count, Interface: "eth0"})
