@@ -600,6 +600,11 @@ func match(col string, p pattern) sqlFrag {
 		if lo, hi, ok := prefixRange(regexPrefix(p.text)); ok {
 			return cat("", frag("("+col+" >= ? AND "+col+" < ? AND ", lo, hi), r, frag(")"))
 		}
+		if lit := regexLiteral(p.text); lit != "" {
+			// SQLite's own instr is far cheaper than a call into Go per
+			// row: it turns away every value without the literal first.
+			return cat("", frag("(instr("+col+", ?) > 0 AND ", lit), r, frag(")"))
+		}
 		return r
 	}
 	return frag(col+" = ?", p.text)
@@ -656,6 +661,52 @@ func regexPrefix(re string) string {
 		b.WriteString(string(s.Rune))
 	}
 	return b.String()
+}
+
+// regexLiteral returns the longest literal every match of the regex re
+// must contain (case-sensitively), or "" when none is known: a run of
+// literal characters in a concatenation at the top, or inside a group, or
+// inside a repetition of at least one.
+func regexLiteral(re string) string {
+	t, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	return mustContain(t.Simplify())
+}
+
+func mustContain(t *syntax.Regexp) string {
+	literal := func(s *syntax.Regexp) bool { return s.Op == syntax.OpLiteral && s.Flags&syntax.FoldCase == 0 }
+	longer := func(a, b string) string {
+		if len(b) > len(a) {
+			return b
+		}
+		return a
+	}
+	switch t.Op {
+	case syntax.OpLiteral:
+		if literal(t) {
+			return string(t.Rune)
+		}
+	case syntax.OpCapture, syntax.OpPlus:
+		return mustContain(t.Sub[0])
+	case syntax.OpRepeat:
+		if t.Min >= 1 {
+			return mustContain(t.Sub[0])
+		}
+	case syntax.OpConcat:
+		best, run := "", ""
+		for _, s := range t.Sub {
+			if literal(s) {
+				run += string(s.Rune)
+				continue
+			}
+			best, run = longer(best, run), ""
+			best = longer(best, mustContain(s))
+		}
+		return longer(best, run)
+	}
+	return ""
 }
 
 // prefixRange turns a literal prefix into the half-open range [lo, hi) of

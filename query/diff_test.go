@@ -621,7 +621,7 @@ func (g *queryGen) pattern(s string) string {
 		}
 		return "/^" + regexp.QuoteMeta(s[:1+g.r.IntN(len(s))]) + "/"
 	}
-	return "/" + g.pick([]string{"[0-9]$", "^[a-z]+[0-9]+$", "-", `\.`, "(?i)^S", "a|b", "^$", "x"}) + "/"
+	return "/" + g.pick([]string{"[0-9]$", "^[a-z]+[0-9]+$", "-", `\.`, "(?i)^S", "a|b", "^$", "x", "e[0-9]+", "(ck|rv)0", "r(ac)+k", "-[a-z]*1"}) + "/"
 }
 
 func (g *queryGen) term() string {

@@ -344,3 +344,29 @@ func TestParseCache(t *testing.T) {
 		t.Fatal("a bad query parsed")
 	}
 }
+
+// TestRegexLiteral: the literal a regex's every match must contain, used
+// to turn values away with instr before the regex runs; "" when there is
+// none to be sure of (alternation, optional parts, case folding).
+func TestRegexLiteral(t *testing.T) {
+	for _, tc := range []struct{ re, want string }{
+		{"rack0[0-9]+", "rack0"},
+		{"-r0421-", "-r0421-"},
+		{"s[0-9]+-web", "-web"},
+		{"(ab)+cd", "ab"}, // "cd" would do as well: the first of the longest
+		{"x(abc)+", "abc"},
+		{"é✓", "é✓"},
+		{`\.`, "."},
+		{"a|b", ""},
+		{"(abc)?d", "d"},
+		{"(?i)rack", ""},
+		{"[0-9]+", ""},
+		{"^$", ""},
+		{"(x{2,})y", "x"}, // simplified to xx+: the run stops at the repetition
+		{"(", ""},
+	} {
+		if got := regexLiteral(tc.re); got != tc.want {
+			t.Errorf("regexLiteral(%q) = %q, want %q", tc.re, got, tc.want)
+		}
+	}
+}
