@@ -81,11 +81,20 @@ func newMetrics(s *Server) *metrics {
 	preemptions := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "clusto_dry_run_preemptions_total", Help: "Dry runs canceled on the single writer because a real write arrived (each then starts again).",
 	}, func() float64 { return float64(s.store.DryRunPreemptions()) })
+	commits := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "clusto_write_transactions_total", Help: "Transactions the single writer committed; with group commit one holds every write that queued beside it.",
+	}, func() float64 { g, _ := s.store.GroupCommits(); return float64(g) })
+	committedWrites := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "clusto_committed_writes_total", Help: "Writes committed; divided by clusto_write_transactions_total, the mean group size.",
+	}, func() float64 { _, w := s.store.GroupCommits(); return float64(w) })
+	queuedWrites := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "clusto_queued_writes", Help: "Writes waiting for the single writer now.",
+	}, func() float64 { return float64(s.store.QueuedWrites()) })
 	dbSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "clusto_database_size_bytes", Help: "Bytes the database occupies on disk (file and WAL).",
 	}, func() float64 { return float64(s.store.Size()) })
 	m.registry.MustRegister(m.requests, m.latency, m.query, m.allocs, m.writeWait, m.backups, m.backupLast, m.backupTime, dbSize,
-		m.heavy, heavyRunning, heavyWaiting, preemptions,
+		m.heavy, heavyRunning, heavyWaiting, preemptions, commits, committedWrites, queuedWrites,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.store.ObserveWriteWait(func(d time.Duration) { m.writeWait.Observe(d.Seconds()) })
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})

@@ -41,6 +41,10 @@ type Store struct {
 	closeErr   error
 	// gate keeps dry runs from making real writes wait (dryrun.go).
 	gate *writerGate
+	// queue holds the writes waiting for the writer, and groupStats
+	// counts the groups they were committed in (group.go).
+	queue      writeQueue
+	groupStats groupStats
 	// hooks are told what each commit changed (OnCommit).
 	hooksMu sync.Mutex
 	hooks   []func(changed []int64)

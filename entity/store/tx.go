@@ -71,68 +71,50 @@ func (tx *Tx) noteStartRids() error {
 	return nil
 }
 
-// Update runs fn in one BEGIN IMMEDIATE transaction on the single writer
-// connection and commits if fn returns nil. Any error (or panic) rolls back
-// everything fn did. actor is recorded on every change.
-func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) (err error) {
+// Update runs fn as one write on the single writer connection, committed
+// if fn returns nil: alone in a BEGIN IMMEDIATE transaction, or in a
+// savepoint of one shared with the writes that queued beside it (group
+// commit, group.go). Either way it is atomic and checked on its own, and
+// Update returns only once it is committed or rolled back. Any error
+// rolls back everything fn did, and so does a panic, which is returned
+// as an internal error. actor is recorded on every change.
+func (s *Store) Update(ctx context.Context, actor string, fn func(*Tx) error) error {
 	if actor == "" {
 		actor = entity.DefaultActor
 	}
 	// A real write preempts the dry run on the writer (dryrun.go).
 	defer s.gate.enter(ctx)()
-	waitStart := time.Now()
+	w := &write{ctx: ctx, actor: actor, fn: fn, queued: time.Now(), done: make(chan struct{})}
+	dry := ctx.Value(dryRunKey{}) != nil
+	if !dry {
+		s.queue.add(w)
+	}
 	select {
 	case s.writer <- struct{}{}:
+	case <-w.done:
+		return w.err
 	case <-ctx.Done():
-		return entity.Internal("begin write", ctx.Err())
+		if dry || s.queue.remove(w) {
+			return entity.Internal("begin write", ctx.Err())
+		}
+		<-w.done // a group took it: its answer is coming
+		return w.err
 	}
 	defer func() { <-s.writer }()
-	// The transaction's own context is never canceled: database/sql would
-	// then roll it back from another goroutine, and a statement of ours
-	// already past its own check of ctx would run outside any transaction.
-	// Each statement gets ctx, so a canceled request still stops at its
-	// next statement (or within one), and the deferred rollback ends it.
-	sqlTx, err := s.writeConn.BeginTx(context.WithoutCancel(ctx), nil)
-	if err != nil {
-		return entity.Internal("begin write", err)
+	if dry {
+		// A dry run runs alone, with its own context: the write that
+		// preempts it cancels it mid-statement (dryrun.go).
+		s.runGroup([]*write{w})
+		return w.err
 	}
-	if obs, ok := s.writeWait.Load().(func(time.Duration)); ok {
-		obs(time.Since(waitStart))
+	group := s.queue.take(w, maxGroup)
+	if group == nil {
+		// Another writer's group took this one while it waited.
+		<-w.done
+		return w.err
 	}
-	done := false
-	defer func() {
-		if !done {
-			sqlTx.Rollback()
-		}
-	}()
-	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, write: true, actor: actor, now: formatTime(s.now())}
-	if err := tx.noteStartRids(); err != nil {
-		return err
-	}
-	defer func() {
-		for _, st := range tx.stmts {
-			st.Close()
-		}
-	}()
-	if err := fn(tx); err != nil {
-		if errors.Is(err, errDryRunDone) {
-			// A dry run is judged as its commit would be, then rolled
-			// back: what it reports as fine is what would commit.
-			if ferr := tx.finish(); ferr != nil {
-				return ferr
-			}
-		}
-		return err
-	}
-	if err := tx.finish(); err != nil {
-		return err
-	}
-	done = true
-	if err := sqlTx.Commit(); err != nil {
-		return entity.Internal("commit", err)
-	}
-	s.committed(tx.changed, tx.changedAll)
-	return nil
+	s.runGroup(group)
+	return w.err
 }
 
 // noteChanged records that the transaction changes entity id's answer.
