@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"strconv"
 
@@ -67,6 +68,115 @@ func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
 		}
 		return nil, entity.Errorf(entity.KindConflict, "only %d %s %q; %d were asked for", available, what, req.Query, req.Count).
 			WithCode(entity.ReasonInsufficient).With("available", available).With("requested", req.Count)
+	}
+	for _, name := range picked {
+		if err := tx.Claim(name, req.Set, req.Query); err != nil {
+			return nil, err
+		}
+	}
+	return picked, nil
+}
+
+// Candidates reads, outside the writer, what an allocation of req would
+// take now and slack more in the same order (name order, one per
+// ancestor with Distinct), for AllocateFrom to take inside the writer: the
+// walk to find them, most of an allocation's work, then runs on the read
+// pool beside other readers instead of on the single writer. The list is
+// only a suggestion: AllocateFrom checks each name again.
+func Candidates(ctx context.Context, rd store.Reader, req AllocateRequest, slack int) ([]string, error) {
+	if req.Count < 1 || req.Count > MaxAllocate {
+		return nil, entity.Errorf(entity.KindInvalid, "count %d must be between 1 and %d", req.Count, MaxAllocate)
+	}
+	q, err := Parse(req.Query)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Compile(q, Options{DB: rd, nameScan: true})
+	if err != nil {
+		return nil, err
+	}
+	wide := req
+	wide.Count = req.Count + slack
+	picked, _, err := pick(ctx, rd, c, wide)
+	return picked, err
+}
+
+// AllocateFrom is Allocate given candidates from Candidates: inside the
+// write transaction it takes, in name order, the first candidates that
+// still match the query (and, with Distinct, still sit under different
+// ancestors), and claims them. When too few still do (others took them
+// meanwhile), it falls back to Allocate, which looks again from the start.
+// On an inventory that did not change since the candidates were read,
+// it takes exactly what Allocate would.
+func AllocateFrom(tx *store.Tx, req AllocateRequest, candidates []string) ([]string, error) {
+	if req.Count < 1 || req.Count > MaxAllocate || len(candidates) < req.Count {
+		return Allocate(tx, req)
+	}
+	if req.Distinct != "" {
+		if _, ok := tx.Store().Drivers().Lookup(req.Distinct); !ok {
+			return Allocate(tx, req) // which says why
+		}
+	}
+	q, err := Parse(req.Query)
+	if err != nil {
+		return nil, err
+	}
+	// The name-order form (attribute terms as probes of each candidate),
+	// never the holders-of-a-value set: the candidates are a handful.
+	c, err := Compile(q, Options{nameScan: true})
+	if err != nil {
+		return nil, err
+	}
+	rd, err := tx.Reader()
+	if err != nil {
+		return nil, err
+	}
+	list, err := json.Marshal(candidates)
+	if err != nil {
+		return nil, entity.Internal("run allocation query", err)
+	}
+	s, args := c.statement("SELECT e.id, e.name", false)
+	rows, err := rd.QueryContext(tx.Context(), s+" AND e.name IN (SELECT value FROM json_each(?)) ORDER BY e.name", append(args, string(list))...)
+	if err != nil {
+		return nil, entity.Internal("run allocation query", err)
+	}
+	type candidate struct {
+		id   int64
+		name string
+	}
+	var still []candidate
+	for rows.Next() {
+		var cd candidate
+		if err := rows.Scan(&cd.id, &cd.name); err != nil {
+			rows.Close()
+			return nil, entity.Internal("run allocation query", err)
+		}
+		still = append(still, cd)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, entity.Internal("run allocation query", err)
+	}
+	var picked []string
+	used := map[int64]bool{}
+	for _, cd := range still {
+		if len(picked) == req.Count {
+			break
+		}
+		if req.Distinct != "" {
+			anc, ok, err := ancestor(tx.Context(), rd, cd.id, req.Distinct)
+			if err != nil {
+				return nil, err
+			}
+			if !ok || used[anc] {
+				continue
+			}
+			used[anc] = true
+		}
+		picked = append(picked, cd.name)
+	}
+	if len(picked) < req.Count {
+		return Allocate(tx, req)
 	}
 	for _, name := range picked {
 		if err := tx.Claim(name, req.Set, req.Query); err != nil {

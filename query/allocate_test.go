@@ -249,3 +249,74 @@ func TestDistinctAllocationReadsPastTheFirstBatch(t *testing.T) {
 		t.Errorf("two more under different racks: %v (details %v), want insufficient with 1 available", err, e)
 	}
 }
+
+// TestAllocateFromCandidates: candidates read outside the writer are
+// taken as Allocate would take them when nothing changed since; one taken
+// meanwhile is passed over for the next; too few left falls back to a
+// fresh look inside the writer.
+func TestAllocateFromCandidates(t *testing.T) {
+	ctx := context.Background()
+	s := allocInventory(t)
+	taken := []entity.Attr{{Key: "status", Value: entity.String("allocated")}}
+	inZ := "attr:status,unallocated in name:dcZ"
+	from := func(req query.AllocateRequest, cands []string) ([]string, error) {
+		var got []string
+		err := s.Update(ctx, "t", func(tx *store.Tx) error {
+			var err error
+			got, err = query.AllocateFrom(tx, req, cands)
+			return err
+		})
+		return got, err
+	}
+	for _, req := range []query.AllocateRequest{
+		{Query: inZ, Count: 2, Set: taken},
+		{Query: inZ, Count: 2, Distinct: "rack", Set: taken},
+	} {
+		cands, err := query.Candidates(ctx, s.Reader(), req, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		err = s.DryRun(ctx, "t", func(tx *store.Tx) error {
+			var err error
+			want, err = query.Allocate(tx, req)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := from(req, cands)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%+v from fresh candidates %v (-Allocate +AllocateFrom):\n%s", req, cands, diff)
+		}
+	}
+	// On a fresh inventory, the first candidate is taken behind the
+	// allocator's back.
+	s = allocInventory(t)
+	one := query.AllocateRequest{Query: inZ, Count: 1, Set: taken}
+	cands, err := query.Candidates(ctx, s.Reader(), one, 2)
+	if err != nil || len(cands) != 3 {
+		t.Fatalf("candidates %v, %v", cands, err)
+	}
+	if _, err := allocate(s, one); err != nil {
+		t.Fatal(err)
+	}
+	got, err := from(one, cands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(cands[1:2], got); diff != "" {
+		t.Errorf("with the first candidate taken meanwhile (-want +got):\n%s", diff)
+	}
+	// Candidates that no longer match at all: a fresh look inside the writer.
+	got, err = from(one, []string{"nobody"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(cands[2:3], got); diff != "" {
+		t.Errorf("with no candidate left (-want +got):\n%s", diff)
+	}
+}

@@ -136,18 +136,30 @@ func (s *Server) allocateQuery(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	claim := func(tx *store.Tx) (entity.EntitiesAnswer, error) {
-		names, err := query.Allocate(tx, query.AllocateRequest{Query: req.Query, Count: req.Count, Distinct: req.Distinct, Set: set})
-		if err != nil {
-			return entity.EntitiesAnswer{}, err
-		}
-		return entitiesOf(tx, names)
-	}
+	areq := query.AllocateRequest{Query: req.Query, Count: req.Count, Distinct: req.Distinct, Set: set}
 	if req.DryRun {
-		return s.dryRunAnswer(w, r, func(tx *store.Tx) (any, error) { return claim(tx) })
+		// Chosen inside the transaction, from the state it would commit on.
+		return s.dryRunAnswer(w, r, func(tx *store.Tx) (any, error) {
+			names, err := query.Allocate(tx, areq)
+			if err != nil {
+				return nil, err
+			}
+			return entitiesOf(tx, names)
+		})
+	}
+	// The candidates are found on the read pool, beside other readers;
+	// the writer only checks that they still match and claims them (with
+	// room for the writes grouped before this one to take the first).
+	cands, err := query.Candidates(r.Context(), s.store.Reader(), areq, candidateSlack)
+	if err != nil {
+		return err
 	}
 	return s.keyedWrite(w, r, func(tx *store.Tx) (int, any, error) {
-		answer, err := claim(tx)
+		names, err := query.AllocateFrom(tx, areq, cands)
+		if err != nil {
+			return 0, nil, err
+		}
+		answer, err := entitiesOf(tx, names)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -155,6 +167,11 @@ func (s *Server) allocateQuery(w http.ResponseWriter, r *http.Request) error {
 		return http.StatusOK, answer, nil
 	})
 }
+
+// candidateSlack is how many candidates past its count an allocation
+// reads before it takes the writer: as many as the writes one group
+// commit holds, which may take the first ones before it.
+const candidateSlack = 64
 
 // GET /export[?q=EXPR]: the inventory, or what a query selects, as an
 // inventory file. It is a heavy request: admitted through the queue, under
