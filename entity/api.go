@@ -77,8 +77,10 @@ type Whoami struct {
 // Results is a page of query results (GET and POST /query).
 type Results struct {
 	Results []Entity `json:"results"`
-	// Total is how many entities match in all.
-	Total int `json:"total"`
+	// Total is how many entities match in all; with TotalAtLeast, asked
+	// for with total=capped, only that at least that many do.
+	Total        int  `json:"total"`
+	TotalAtLeast bool `json:"total_at_least,omitempty"`
 	// NextCursor continues with the next page; "" on the last.
 	NextCursor string `json:"next_cursor"`
 }
@@ -104,8 +106,9 @@ type Summary struct {
 // SummaryResults is a page of query results in the summary view.
 type SummaryResults struct {
 	Results []Summary `json:"results"`
-	// Total is how many entities match in all.
-	Total int `json:"total"`
+	// Total is how many entities match in all (see Results).
+	Total        int  `json:"total"`
+	TotalAtLeast bool `json:"total_at_least,omitempty"`
 	// NextCursor continues with the next page; "" on the last.
 	NextCursor string `json:"next_cursor"`
 }

@@ -21,7 +21,16 @@ type QueryRequest struct {
 	// View is ViewFull (or empty: whole entities, Results) or ViewSummary
 	// (names, drivers, kinds and versions, SummaryResults).
 	View string `json:"view,omitempty"`
+	// Total is TotalExact (or empty: count every match) or TotalCapped
+	// (count up to a thousand; past it the answer says total_at_least).
+	Total string `json:"total,omitempty"`
 }
+
+// The ways a query's total may be counted (QueryRequest.Total).
+const (
+	TotalExact  = "exact"
+	TotalCapped = "capped"
+)
 
 // Explanation is the answer of a query with explain: the SQL it compiles
 // to, its bound parameters (blobs as SQL hex literals) and SQLite's plan

@@ -50,6 +50,12 @@ type Options struct {
 	// is not used when a term's value is rare (the set of its holders is
 	// then the cheaper start).
 	nameScan bool
+	// TotalCap, when positive, bounds the count statement: a query whose
+	// count would pass it answers Total = TotalCap and TotalAtLeast, for
+	// the price of counting TotalCap rows instead of every match. (A
+	// query read in one statement with its total, the form Compile picks
+	// when the matches are few, is counted exactly all the same.)
+	TotalCap int
 }
 
 // Match is one entity a query matched, as it was at the time read: the
@@ -60,8 +66,11 @@ type Match = entity.Summary
 // Result is one page of a query's matches, in name order.
 type Result struct {
 	Results []Match `json:"results"`
-	// Total counts every match, not only this page's.
-	Total int `json:"total"`
+	// Total counts every match, not only this page's; with
+	// Options.TotalCap it counts at most that many, and TotalAtLeast
+	// says when more match.
+	Total        int  `json:"total"`
+	TotalAtLeast bool `json:"total_at_least,omitempty"`
 	// NextCursor continues with the next page; "" on the last page.
 	NextCursor string `json:"next_cursor,omitempty"`
 }
@@ -69,11 +78,13 @@ type Result struct {
 // Compiled is a query compiled for one set of options: the SQL for a page
 // of matches, for their count, and for their ids. It is immutable.
 type Compiled struct {
-	with  sqlFrag // "WITH RECURSIVE ...\n" or empty
-	from  string  // "entities e", or a CTE joined to it
-	where sqlFrag // the condition on entities e, visibility included
-	after *string // the page starts after this name
-	limit int
+	// totalCap bounds the count (Options.TotalCap; 0: exact).
+	totalCap int
+	with     sqlFrag // "WITH RECURSIVE ...\n" or empty
+	from     string  // "entities e", or a CTE joined to it
+	where    sqlFrag // the condition on entities e, visibility included
+	after    *string // the page starts after this name
+	limit    int
 	// both is set when Run reads the page and the count in one statement
 	// (Both): when the statement reads a CTE first (see top in
 	// compile.go), so that every match is looked up and sorted anyway, or
@@ -100,7 +111,7 @@ func Compile(q *Query, opts Options) (*Compiled, error) {
 		limit = DefaultLimit
 	}
 	limit = min(limit, MaxLimit)
-	cc := &Compiled{limit: limit}
+	cc := &Compiled{limit: limit, totalCap: max(opts.TotalCap, 0)}
 	if opts.Cursor != "" {
 		name, err := decodeCursor(opts.Cursor)
 		if err != nil {
@@ -268,6 +279,11 @@ func (c *Compiled) runPageAndCount(ctx context.Context, db store.Reader, res *Re
 
 func (c *Compiled) count(ctx context.Context, db store.Reader, res *Result) error {
 	s, args := c.Count()
+	if c.totalCap > 0 {
+		// Written into the SQL like the page's LIMIT: an integer of ours.
+		s, args = c.statement("SELECT 1", false)
+		s = "SELECT count(*) FROM (" + s + " LIMIT " + strconv.Itoa(c.totalCap+1) + ")"
+	}
 	rows, err := db.QueryContext(ctx, s, args...)
 	if err != nil {
 		return entity.Internal("count query matches", err)
@@ -281,6 +297,9 @@ func (c *Compiled) count(ctx context.Context, db store.Reader, res *Result) erro
 	}
 	if err := rows.Scan(&res.Total); err != nil {
 		return entity.Internal("count query matches", err)
+	}
+	if c.totalCap > 0 && res.Total > c.totalCap {
+		res.Total, res.TotalAtLeast = c.totalCap, true
 	}
 	return nil
 }

@@ -233,6 +233,14 @@ func TestContract(t *testing.T) {
 	c.raw(t, admin.Secret, "GET", "/api/v1/query?q=driver:server&explain=1", "", 200)
 	c.raw(t, admin.Secret, "GET", "/api/v1/query?q=driver:server&limit=2&view=summary", "", 200)
 	must(cl.QuerySummary(ctx, client.Query{Q: "driver:server", Limit: 2}))
+	// More matches than total=capped counts, for total_at_least.
+	var bulk []client.Op
+	for i := range 1001 {
+		bulk = append(bulk, client.Op{Op: "create", Name: fmt.Sprintf("bulk%04d", i), Driver: "pool"})
+	}
+	must(cl.Batch(ctx, bulk, false))
+	must(cl.Query(ctx, client.Query{Q: "driver:pool", Limit: 2, Total: entity.TotalCapped}))
+	must(cl.QuerySummary(ctx, client.Query{Q: "driver:pool", Limit: 2, Total: entity.TotalCapped}))
 	must(cl.Export(ctx, "name:rack101"))
 	// A batch of every op, each field of an op in one of them.
 	sda, three, u34, h1 := "sda", int64(3), int64(34), int64(1)

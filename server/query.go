@@ -39,7 +39,11 @@ func (s *Server) queryGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.runQuery(w, r, entity.QueryRequest{Q: q, Limit: int(limit), Cursor: cursor, At: at, Explain: explain, View: view})
+	total, _, err := queryValue(r, "total")
+	if err != nil {
+		return err
+	}
+	return s.runQuery(w, r, entity.QueryRequest{Q: q, Limit: int(limit), Cursor: cursor, At: at, Explain: explain, View: view, Total: total})
 }
 
 // POST /query with the same fields in a JSON body, for long queries.
@@ -70,6 +74,13 @@ func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req entity.Que
 		return entity.Errorf(entity.KindInvalid, "view %q: expected %s (whole entities, the default) or %s (names, drivers, kinds and versions)", req.View, entity.ViewFull, entity.ViewSummary)
 	}
 	opts := query.Options{At: req.At, Limit: req.Limit, Cursor: req.Cursor}
+	switch req.Total {
+	case "", entity.TotalExact:
+	case entity.TotalCapped:
+		opts.TotalCap = totalCap
+	default:
+		return entity.Errorf(entity.KindInvalid, "total %q: expected %s (count every match, the default) or %s (count up to %d)", req.Total, entity.TotalExact, entity.TotalCapped, totalCap)
+	}
 	if req.Explain {
 		sql, args, err := query.Explain(req.Q, opts)
 		if err != nil {
@@ -99,13 +110,13 @@ func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req entity.Que
 	}
 	s.metrics.query.WithLabelValues("execute").Observe(time.Since(compiledAt).Seconds())
 	if req.View == entity.ViewSummary {
-		return s.writeJSON(w, r, http.StatusOK, entity.SummaryResults{Results: res.Results, Total: res.Total, NextCursor: res.NextCursor})
+		return s.writeJSON(w, r, http.StatusOK, entity.SummaryResults{Results: res.Results, Total: res.Total, TotalAtLeast: res.TotalAtLeast, NextCursor: res.NextCursor})
 	}
 	names := make([]string, len(res.Results))
 	for i, m := range res.Results {
 		names[i] = m.Name
 	}
-	return s.writeResults(w, r, names, req.At, res.Total, res.NextCursor)
+	return s.writeResults(w, r, names, req.At, res.Total, res.TotalAtLeast, res.NextCursor)
 }
 
 // printableArgs shows blob parameters (IP addresses) as SQL hex literals.
@@ -167,6 +178,9 @@ func (s *Server) allocateQuery(w http.ResponseWriter, r *http.Request) error {
 		return http.StatusOK, answer, nil
 	})
 }
+
+// totalCap is how far total=capped counts.
+const totalCap = 1000
 
 // candidateSlack is how many candidates past its count an allocation
 // reads before it takes the writer: as many as the writes one group

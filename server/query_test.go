@@ -238,3 +238,48 @@ func TestQuerySummaryView(t *testing.T) {
 		t.Errorf("bad view: %s", er.Message)
 	}
 }
+
+// TestCappedTotal: total=capped counts up to 1,000 matches: past that the
+// answer says total_at_least with total 1,000, in both views; under it the
+// total is exact and total_at_least absent; exact stays the default.
+func TestCappedTotal(t *testing.T) {
+	e := newEnv(t)
+	ops := []entity.Op{}
+	for i := range 1100 {
+		ops = append(ops, entity.Op{Op: "create", Name: fmt.Sprintf("s%04d", i), Driver: "server"})
+	}
+	e.do("POST", api+"/batch", map[string]any{"ops": ops}).want(t, http.StatusOK)
+	type page struct {
+		Total        int  `json:"total"`
+		TotalAtLeast bool `json:"total_at_least"`
+	}
+	for _, tc := range []struct {
+		q    string
+		want page
+	}{
+		{"driver:server&limit=10&total=capped", page{1000, true}},
+		{"driver:server&limit=10&total=capped&view=summary", page{1000, true}},
+		{"driver:server&limit=10", page{1100, false}},
+		{"driver:server&limit=10&total=exact", page{1100, false}},
+		{"name:s00*&limit=10&total=capped", page{100, false}},
+	} {
+		var got page
+		r := e.do("GET", api+"/query?q="+tc.q, nil).want(t, http.StatusOK)
+		r.decode(t, &got)
+		if got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.q, got, tc.want)
+		}
+		if !tc.want.TotalAtLeast && strings.Contains(string(r.Body), "total_at_least") {
+			t.Errorf("%s: total_at_least in an exact answer: %s", tc.q, r.Body)
+		}
+	}
+	var got page
+	e.do("POST", api+"/query", map[string]any{"q": "driver:server", "limit": 5, "total": "capped"}).want(t, http.StatusOK).decode(t, &got)
+	if got != (page{1000, true}) {
+		t.Errorf("POST capped: %+v", got)
+	}
+	er := e.do("GET", api+"/query?q=*&total=roughly", nil).wantErr(t, http.StatusBadRequest, "invalid")
+	if !strings.Contains(er.Message, `total "roughly"`) {
+		t.Errorf("bad total: %s", er.Message)
+	}
+}

@@ -21,7 +21,7 @@ import (
 // would pass Options.MaxAnswerBytes stops there (422) instead of growing
 // without bound: a page of 1000 entities with large attributes is many
 // megabytes. The bytes are those json.Encoder makes of an entity.Results.
-func (s *Server) writeResults(w http.ResponseWriter, r *http.Request, names []string, at int64, total int, nextCursor string) error {
+func (s *Server) writeResults(w http.ResponseWriter, r *http.Request, names []string, at int64, total int, atLeast bool, nextCursor string) error {
 	var buf bytes.Buffer
 	buf.WriteString(`{"results":[`)
 	first := true
@@ -46,9 +46,10 @@ func (s *Server) writeResults(w http.ResponseWriter, r *http.Request, names []st
 	tailEnc := json.NewEncoder(&tail)
 	tailEnc.SetEscapeHTML(false)
 	if err := tailEnc.Encode(struct {
-		Total      int    `json:"total"`
-		NextCursor string `json:"next_cursor"`
-	}{total, nextCursor}); err != nil {
+		Total        int    `json:"total"`
+		TotalAtLeast bool   `json:"total_at_least,omitempty"`
+		NextCursor   string `json:"next_cursor"`
+	}{total, atLeast, nextCursor}); err != nil {
 		return entity.Internal("encode response", err)
 	}
 	// The tail object's members, without its opening brace, follow the list.

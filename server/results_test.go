@@ -20,7 +20,7 @@ func TestWriteResults(t *testing.T) {
 	call := func(names []string, at int64) (*resp, entity.Results) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "/", nil)
-		if err := e.srv.writeResults(rec, req, names, at, 3, "next-page"); err != nil {
+		if err := e.srv.writeResults(rec, req, names, at, 3, false, "next-page"); err != nil {
 			e.srv.writeError(rec, req, err)
 		}
 		r := &resp{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}

@@ -89,7 +89,7 @@ func (s *Server) routeTable() []route {
 		{Method: get, Path: "/racks/{name}/elevation", Role: read, Handle: s.elevation, Doc: "every unit of a rack"},
 		{Method: post, Path: "/names/{manager}/allocate", Role: write, Handle: s.allocateNames, Doc: "create entities named by a name manager"},
 
-		{Method: get, Path: "/query", Role: read, Params: []string{"q", "limit", "cursor", "at", "explain", "view"}, Cost: heavyQuery, Handle: s.queryGet, Doc: "entities matching a query"},
+		{Method: get, Path: "/query", Role: read, Params: []string{"q", "limit", "cursor", "at", "explain", "view", "total"}, Cost: heavyQuery, Handle: s.queryGet, Doc: "entities matching a query"},
 		{Method: post, Path: "/query", Role: read, Reads: true, Cost: heavyQuery, Handle: s.queryPost, Doc: "entities matching a query given in the body"},
 		{Method: post, Path: "/allocate", Role: write, Handle: s.allocateQuery, Doc: "claim entities matching a query"},
 		{Method: get, Path: "/export", Role: read, Params: []string{"q"}, Cost: heavyQuery, Handle: s.export, Doc: "the inventory as an inventory file"},
