@@ -3,6 +3,7 @@ package server
 import (
 	"container/list"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultEntityCache is how many encoded entities the server keeps for
@@ -27,6 +28,8 @@ type entityCache struct {
 	lru    *list.List // of *cachedAnswer, most recently used first
 	byName map[string]*list.Element
 	byID   map[int64]*list.Element
+	// hits and misses count the lookups (for metrics).
+	hits, misses atomic.Int64
 }
 
 // cachedAnswer is one entity's encoded answer.
@@ -47,8 +50,10 @@ func (c *entityCache) get(name string) (*cachedAnswer, bool) {
 	defer c.mu.Unlock()
 	el, ok := c.byName[name]
 	if !ok {
+		c.misses.Add(1)
 		return nil, false
 	}
+	c.hits.Add(1)
 	c.lru.MoveToFront(el)
 	return el.Value.(*cachedAnswer), true
 }

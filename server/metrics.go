@@ -87,6 +87,8 @@ func newMetrics(s *Server) *metrics {
 	committedWrites := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "clusto_committed_writes_total", Help: "Writes committed; divided by clusto_write_transactions_total, the mean group size.",
 	}, func() float64 { _, w := s.store.GroupCommits(); return float64(w) })
+	cacheCollector := &cacheLookupCollector{s: s, desc: prometheus.NewDesc("clusto_entity_cache_lookups_total",
+		"Lookups of encoded entities in the entity cache (--entity-cache), by result: hit or miss.", []string{"result"}, nil)}
 	queuedWrites := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "clusto_queued_writes", Help: "Writes waiting for the single writer now.",
 	}, func() float64 { return float64(s.store.QueuedWrites()) })
@@ -94,7 +96,7 @@ func newMetrics(s *Server) *metrics {
 		Name: "clusto_database_size_bytes", Help: "Bytes the database occupies on disk (file and WAL).",
 	}, func() float64 { return float64(s.store.Size()) })
 	m.registry.MustRegister(m.requests, m.latency, m.query, m.allocs, m.writeWait, m.backups, m.backupLast, m.backupTime, dbSize,
-		m.heavy, heavyRunning, heavyWaiting, preemptions, commits, committedWrites, queuedWrites,
+		m.heavy, heavyRunning, heavyWaiting, preemptions, commits, committedWrites, queuedWrites, cacheCollector,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.store.ObserveWriteWait(func(d time.Duration) { m.writeWait.Observe(d.Seconds()) })
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
@@ -115,4 +117,21 @@ func (m *metrics) observe(method, route string, status int, d time.Duration) {
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.handler.ServeHTTP(w, r)
 	return nil
+}
+
+// cacheLookupCollector reports the entity cache's hit and miss counts as
+// one counter with a result label (none when the cache is off).
+type cacheLookupCollector struct {
+	s    *Server
+	desc *prometheus.Desc
+}
+
+func (c *cacheLookupCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *cacheLookupCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.s.cache == nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.s.cache.hits.Load()), "hit")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.s.cache.misses.Load()), "miss")
 }

@@ -31,6 +31,11 @@ func TestMetrics(t *testing.T) {
 		`clusto_heavy_requests_total{result="per_token"} 0`,
 		`clusto_heavy_running 0`,
 		`clusto_dry_run_preemptions_total 0`,
+		// GET s1 missed and cached it, the query page found it (a hit),
+		// GET nobody missed.
+		`clusto_entity_cache_lookups_total{result="hit"} 1`,
+		`clusto_entity_cache_lookups_total{result="miss"} 2`,
+		`clusto_queued_writes 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
@@ -45,5 +50,11 @@ func TestMetrics(t *testing.T) {
 	}
 	if m := regexp.MustCompile(`clusto_database_size_bytes (\S+)`).FindStringSubmatch(body); m == nil || m[1] == "0" {
 		t.Errorf("database size = %v", m)
+	}
+	// One write at a time: as many transactions as writes, and some.
+	tx := regexp.MustCompile(`clusto_write_transactions_total (\d+)`).FindStringSubmatch(body)
+	w := regexp.MustCompile(`clusto_committed_writes_total (\d+)`).FindStringSubmatch(body)
+	if tx == nil || w == nil || tx[1] != w[1] || tx[1] == "0" {
+		t.Errorf("write transactions %v, committed writes %v", tx, w)
 	}
 }
