@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/clusto/clusto/drivers"
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/store"
 )
@@ -34,16 +35,7 @@ const MaxAllocate = 1000
 // changed and the error (conflict, code insufficient) says how many were
 // available. Each entity taken is one change, op allocate.
 func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
-	if req.Count < 1 || req.Count > MaxAllocate {
-		return nil, entity.Errorf(entity.KindInvalid, "count %d must be between 1 and %d", req.Count, MaxAllocate)
-	}
-	if req.Distinct != "" {
-		if _, ok := tx.Store().Drivers().Lookup(req.Distinct); !ok {
-			return nil, entity.Errorf(entity.KindInvalid, "distinct: unknown driver %q (distinct names the driver of an ancestor, such as rack)", req.Distinct)
-		}
-	}
-	q, err := Parse(req.Query)
-	if err != nil {
+	if err := checkRequest(req, tx.Store().Drivers()); err != nil {
 		return nil, err
 	}
 	// The candidates are read inside the transaction, through the store's
@@ -53,11 +45,12 @@ func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := Compile(q, Options{DB: rd, nameScan: true})
+	c, err := compileForAllocation(req, rd)
 	if err != nil {
 		return nil, err
 	}
-	picked, available, err := pick(tx.Context(), rd, c, req)
+	base, args := c.statement("SELECT e.id, e.name", false)
+	picked, available, err := pick(tx.Context(), rd, base, args, req)
 	if err != nil {
 		return nil, err
 	}
@@ -69,12 +62,41 @@ func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
 		return nil, entity.Errorf(entity.KindConflict, "only %d %s %q; %d were asked for", available, what, req.Query, req.Count).
 			WithCode(entity.ReasonInsufficient).With("available", available).With("requested", req.Count)
 	}
-	for _, name := range picked {
-		if err := tx.Claim(name, req.Set, req.Query); err != nil {
-			return nil, err
+	return picked, claim(tx, req, picked)
+}
+
+// checkRequest refuses a count out of bounds and an unknown distinct
+// driver (reg nil: not checked).
+func checkRequest(req AllocateRequest, reg *drivers.Registry) error {
+	if req.Count < 1 || req.Count > MaxAllocate {
+		return entity.Errorf(entity.KindInvalid, "count %d must be between 1 and %d", req.Count, MaxAllocate)
+	}
+	if req.Distinct != "" && reg != nil {
+		if _, ok := reg.Lookup(req.Distinct); !ok {
+			return entity.Errorf(entity.KindInvalid, "distinct: unknown driver %q (distinct names the driver of an ancestor, such as rack)", req.Distinct)
 		}
 	}
-	return picked, nil
+	return nil
+}
+
+// compileForAllocation compiles req's query in the name-order form
+// (Options.nameScan), judging rarity with db (nil: the form always).
+func compileForAllocation(req AllocateRequest, db store.Reader) (*Compiled, error) {
+	q, err := Parse(req.Query)
+	if err != nil {
+		return nil, err
+	}
+	return Compile(q, Options{DB: db, nameScan: true})
+}
+
+// claim takes the picked entities for req, one change each.
+func claim(tx *store.Tx, req AllocateRequest, picked []string) error {
+	for _, name := range picked {
+		if err := tx.Claim(name, req.Set, req.Query); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Candidates reads, outside the writer, what an allocation of req would
@@ -84,20 +106,17 @@ func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
 // pool beside other readers instead of on the single writer. The list is
 // only a suggestion: AllocateFrom checks each name again.
 func Candidates(ctx context.Context, rd store.Reader, req AllocateRequest, slack int) ([]string, error) {
-	if req.Count < 1 || req.Count > MaxAllocate {
-		return nil, entity.Errorf(entity.KindInvalid, "count %d must be between 1 and %d", req.Count, MaxAllocate)
-	}
-	q, err := Parse(req.Query)
-	if err != nil {
+	if err := checkRequest(req, nil); err != nil {
 		return nil, err
 	}
-	c, err := Compile(q, Options{DB: rd, nameScan: true})
+	c, err := compileForAllocation(req, rd)
 	if err != nil {
 		return nil, err
 	}
 	wide := req
 	wide.Count = req.Count + slack
-	picked, _, err := pick(ctx, rd, c, wide)
+	base, args := c.statement("SELECT e.id, e.name", false)
+	picked, _, err := pick(ctx, rd, base, args, wide)
 	return picked, err
 }
 
@@ -109,25 +128,17 @@ func Candidates(ctx context.Context, rd store.Reader, req AllocateRequest, slack
 // On an inventory that did not change since the candidates were read,
 // it takes exactly what Allocate would.
 func AllocateFrom(tx *store.Tx, req AllocateRequest, candidates []string) ([]string, error) {
-	if req.Count < 1 || req.Count > MaxAllocate || len(candidates) < req.Count {
-		return Allocate(tx, req)
-	}
-	if req.Distinct != "" {
-		if _, ok := tx.Store().Drivers().Lookup(req.Distinct); !ok {
-			return Allocate(tx, req) // which says why
-		}
-	}
-	q, err := Parse(req.Query)
-	if err != nil {
-		return nil, err
-	}
-	// The name-order form (attribute terms as probes of each candidate),
-	// never the holders-of-a-value set: the candidates are a handful.
-	c, err := Compile(q, Options{nameScan: true})
-	if err != nil {
-		return nil, err
+	if len(candidates) < req.Count || checkRequest(req, tx.Store().Drivers()) != nil {
+		return Allocate(tx, req) // which says why, or looks for more
 	}
 	rd, err := tx.Reader()
+	if err != nil {
+		return nil, err
+	}
+	// The name-order form without a rarity estimate (attribute terms as
+	// probes of each candidate), never the holders-of-a-value set: the
+	// candidates are a handful.
+	c, err := compileForAllocation(req, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -135,55 +146,16 @@ func AllocateFrom(tx *store.Tx, req AllocateRequest, candidates []string) ([]str
 	if err != nil {
 		return nil, entity.Internal("run allocation query", err)
 	}
-	s, args := c.statement("SELECT e.id, e.name", false)
-	rows, err := rd.QueryContext(tx.Context(), s+" AND e.name IN (SELECT value FROM json_each(?)) ORDER BY e.name", append(args, string(list))...)
+	base, args := c.statement("SELECT e.id, e.name", false)
+	base += " AND e.name IN (SELECT value FROM json_each(?))"
+	picked, _, err := pick(tx.Context(), rd, base, append(args, string(list)), req)
 	if err != nil {
-		return nil, entity.Internal("run allocation query", err)
-	}
-	type candidate struct {
-		id   int64
-		name string
-	}
-	var still []candidate
-	for rows.Next() {
-		var cd candidate
-		if err := rows.Scan(&cd.id, &cd.name); err != nil {
-			rows.Close()
-			return nil, entity.Internal("run allocation query", err)
-		}
-		still = append(still, cd)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, entity.Internal("run allocation query", err)
-	}
-	var picked []string
-	used := map[int64]bool{}
-	for _, cd := range still {
-		if len(picked) == req.Count {
-			break
-		}
-		if req.Distinct != "" {
-			anc, ok, err := ancestor(tx.Context(), rd, cd.id, req.Distinct)
-			if err != nil {
-				return nil, err
-			}
-			if !ok || used[anc] {
-				continue
-			}
-			used[anc] = true
-		}
-		picked = append(picked, cd.name)
+		return nil, err
 	}
 	if len(picked) < req.Count {
 		return Allocate(tx, req)
 	}
-	for _, name := range picked {
-		if err := tx.Claim(name, req.Set, req.Query); err != nil {
-			return nil, err
-		}
-	}
-	return picked, nil
+	return picked, claim(tx, req, picked)
 }
 
 // candidateBatch is how many candidates a distinct allocation reads at a
@@ -197,8 +169,10 @@ const candidateBatch = 256
 // candidates until enough ancestors are found. Only when too few are
 // found has it read them all, and then available is how many could be
 // had.
-func pick(ctx context.Context, rd store.Reader, c *Compiled, req AllocateRequest) (picked []string, available int, err error) {
-	base, baseArgs := c.statement("SELECT e.id, e.name", false)
+//
+// base is the statement of the candidates (columns id and name, a WHERE
+// that more conditions may follow) and baseArgs its arguments.
+func pick(ctx context.Context, rd store.Reader, base string, baseArgs []any, req AllocateRequest) (picked []string, available int, err error) {
 	used := map[int64]bool{}
 	after := ""
 	for first := true; ; first = false {

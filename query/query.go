@@ -170,8 +170,14 @@ func (c *Compiled) Both() (string, []any) {
 // text, and a bound LIMIT made a lookup by name a third slower.
 func (c *Compiled) limitSQL() string { return strconv.Itoa(c.limit + 1) }
 
-// Count returns the statement counting every match (cursor and limit aside).
+// Count returns the statement counting every match (cursor and limit
+// aside), or with Options.TotalCap at most TotalCap+1 of them.
 func (c *Compiled) Count() (string, []any) {
+	if c.totalCap > 0 {
+		// Written into the SQL like the page's LIMIT: an integer of ours.
+		s, args := c.statement("SELECT 1", false)
+		return "SELECT count(*) FROM (" + s + " LIMIT " + strconv.Itoa(c.totalCap+1) + ")", args
+	}
 	return c.statement("SELECT count(*)", false)
 }
 
@@ -279,11 +285,6 @@ func (c *Compiled) runPageAndCount(ctx context.Context, db store.Reader, res *Re
 
 func (c *Compiled) count(ctx context.Context, db store.Reader, res *Result) error {
 	s, args := c.Count()
-	if c.totalCap > 0 {
-		// Written into the SQL like the page's LIMIT: an integer of ours.
-		s, args = c.statement("SELECT 1", false)
-		s = "SELECT count(*) FROM (" + s + " LIMIT " + strconv.Itoa(c.totalCap+1) + ")"
-	}
 	rows, err := db.QueryContext(ctx, s, args...)
 	if err != nil {
 		return entity.Internal("count query matches", err)

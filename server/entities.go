@@ -77,27 +77,14 @@ func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) error {
 		}
 		return s.writeEntity(w, r, http.StatusOK, e)
 	}
-	if at != 0 || s.cache == nil {
-		e, err := s.store.GetAt(r.Context(), name, at)
-		if err != nil {
-			return err
-		}
-		return s.writeEntity(w, r, http.StatusOK, e)
-	}
-	if a, ok := s.cache.get(name); ok {
-		return s.writeEncodedEntity(w, a.version, a.body)
-	}
-	gen := s.cache.generation()
-	e, err := s.store.Get(r.Context(), name)
+	answers, err := s.entityAnswers(r, []string{name}, at)
 	if err != nil {
 		return err
 	}
-	body, err := encodeJSON(e)
-	if err != nil {
-		return err
+	if len(answers) == 0 {
+		return store.NotFoundAmong([]string{name}, nil, at)
 	}
-	s.cache.put(gen, &cachedAnswer{name: e.Name, id: e.ID, version: e.Version, body: body})
-	return s.writeEncodedEntity(w, e.Version, body)
+	return s.writeEncodedEntity(w, answers[0].version, answers[0].body)
 }
 
 // PATCH /entities/{name} {"name":"new"}

@@ -3,10 +3,10 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/store"
 )
 
 // writeResults answers {"results":[entity...],"total":N,"next_cursor":"..."}
@@ -27,11 +27,12 @@ func (s *Server) writeResults(w http.ResponseWriter, r *http.Request, names []st
 	first := true
 	for start := 0; start < len(names); start += hydrateChunk {
 		chunk := names[start:min(start+hydrateChunk, len(names))]
-		bodies, err := s.entityBodies(r, chunk, at)
+		answers, err := s.entityAnswers(r, chunk, at)
 		if err != nil {
 			return err
 		}
-		for _, b := range bodies {
+		for _, a := range answers {
+			b := a.body
 			if !first {
 				buf.WriteByte(',')
 			}
@@ -66,35 +67,21 @@ func (s *Server) writeResults(w http.ResponseWriter, r *http.Request, names []st
 // of large entities is not held in memory beside the whole answer.
 const hydrateChunk = 100
 
-// missingAt is the error of a name of names that GetMany did not find as
-// of change at.
-func missingAt(names []string, got []*entity.Entity, at int64) error {
-	found := map[string]bool{}
-	for _, e := range got {
-		found[e.Name] = true
-	}
-	for _, n := range names {
-		if !found[n] {
-			return entity.Errorf(entity.KindNotFound, "no entity named %q as of change %d", n, at)
-		}
-	}
-	return entity.Internal("read entities", fmt.Errorf("%d names, %d entities, none missing", len(names), len(got)))
-}
-
-// entityBodies is the encoded answers of the entities names as of change
-// at (0: now), in order, each as GET /entities/{name} answers it (with
-// its newline). Current ones come from the entity cache when it has them;
-// the rest are read together (store.GetMany) and cached. An entity
-// deleted since its name was found is left out when at is 0.
-func (s *Server) entityBodies(r *http.Request, names []string, at int64) ([][]byte, error) {
-	bodies := make([][]byte, len(names))
+// entityAnswers is the encoded answers of the entities names as of
+// change at (0: now), in order, each as GET /entities/{name} answers it
+// (with its newline and its version for the ETag). Current ones come from
+// the entity cache when it has them; the rest are read together
+// (store.GetMany) and cached. An entity deleted since its name was found
+// is left out when at is 0; as of a change every name must exist.
+func (s *Server) entityAnswers(r *http.Request, names []string, at int64) ([]*cachedAnswer, error) {
+	answers := make([]*cachedAnswer, len(names))
 	var misses []string
 	var gen uint64
 	if at == 0 && s.cache != nil {
 		gen = s.cache.generation()
 		for i, n := range names {
 			if a, ok := s.cache.get(n); ok {
-				bodies[i] = a.body
+				answers[i] = a
 			} else {
 				misses = append(misses, n)
 			}
@@ -107,31 +94,33 @@ func (s *Server) entityBodies(r *http.Request, names []string, at int64) ([][]by
 		if err != nil {
 			return nil, err
 		}
-		if at != 0 && len(ents) != len(misses) {
-			// Names found as of a change all exist as of that change.
-			return nil, missingAt(misses, ents, at)
+		if at != 0 {
+			if err := store.NotFoundAmong(misses, ents, at); err != nil {
+				return nil, err
+			}
 		}
-		read := map[string][]byte{}
+		read := map[string]*cachedAnswer{}
 		for _, e := range ents {
 			b, err := encodeJSON(e)
 			if err != nil {
 				return nil, err
 			}
-			read[e.Name] = b
+			a := &cachedAnswer{name: e.Name, id: e.ID, version: e.Version, body: b}
+			read[e.Name] = a
 			if at == 0 && s.cache != nil {
-				s.cache.put(gen, &cachedAnswer{name: e.Name, id: e.ID, version: e.Version, body: b})
+				s.cache.put(gen, a)
 			}
 		}
 		for i, n := range names {
-			if bodies[i] == nil {
-				bodies[i] = read[n]
+			if answers[i] == nil {
+				answers[i] = read[n]
 			}
 		}
 	}
-	out := bodies[:0]
-	for _, b := range bodies {
-		if b != nil {
-			out = append(out, b)
+	out := answers[:0]
+	for _, a := range answers {
+		if a != nil {
+			out = append(out, a)
 		}
 	}
 	return out, nil

@@ -78,8 +78,8 @@ func Export(ctx context.Context, s *store.Store, names []string, w io.Writer) er
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
-		if len(ents) != len(chunk) {
-			return fmt.Errorf("export: %w", missing(chunk, ents))
+		if err := store.NotFoundAmong(chunk, ents, 0); err != nil {
+			return fmt.Errorf("export (an entity was deleted while it was exported): %w", err)
 		}
 		allocs := make([][]entity.Allocation, len(ents))
 		if err := s.View(ctx, func(v *store.View) error {
@@ -111,20 +111,6 @@ func Export(ctx context.Context, s *store.Store, names []string, w io.Writer) er
 
 // exportChunk is how many entities Export reads at once.
 const exportChunk = 100
-
-// missing is the not-found error of the first of names not among got.
-func missing(names []string, got []*entity.Entity) error {
-	found := map[string]bool{}
-	for _, e := range got {
-		found[e.Name] = true
-	}
-	for _, n := range names {
-		if !found[n] {
-			return entity.Errorf(entity.KindNotFound, "no entity named %q (deleted while it was exported)", n)
-		}
-	}
-	return entity.Internal("export", fmt.Errorf("%d names, %d entities", len(names), len(got)))
-}
 
 // encodeNode writes n as a YAML document the way a whole export is
 // encoded (two-space indents).

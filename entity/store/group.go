@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -42,7 +43,11 @@ type write struct {
 	// taken is set, under the queue's lock, by the group that runs it.
 	taken bool
 	err   error
-	done  chan struct{}
+	// changed and changedAll are what it changed (Tx.changed), for the
+	// commit hooks once its group commits.
+	changed    map[int64]bool
+	changedAll bool
+	done       chan struct{}
 }
 
 // writeQueue holds the writes waiting for the writer, in arrival order.
@@ -149,69 +154,27 @@ func (s *Store) runGroup(group []*write) {
 	}
 	obs, _ := s.writeWait.Load().(func(time.Duration))
 	var ok []*write
-	changed := map[int64]bool{}
-	changedAll := false
 	broken := false
 	for _, w := range group {
-		if broken {
-			w.err = entity.Internal("write", errors.New("the transaction it was grouped in failed"))
-			continue
-		}
-		if err := w.ctx.Err(); err != nil {
-			w.err = entity.Internal("begin write", err)
-			continue
-		}
-		if obs != nil {
-			obs(time.Since(w.queued))
-		}
-		ctx := w.ctx
-		if !alone {
-			ctx = context.WithoutCancel(ctx)
-			if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT write"); err != nil {
-				w.err, broken = entity.Internal("begin write", err), true
-				continue
+		switch {
+		case broken:
+			w.err = entity.Internal("write", errGroupFailed)
+		case w.ctx.Err() != nil:
+			w.err = entity.Internal("begin write", w.ctx.Err())
+		default:
+			if obs != nil {
+				obs(time.Since(w.queued))
 			}
-		}
-		tx := &Tx{s: s, ctx: ctx, tx: sqlTx, write: true, actor: w.actor, now: formatTime(s.now())}
-		w.err = s.runWrite(tx, w.fn)
-		if alone {
-			if w.err == nil {
+			broken = s.runInGroup(sqlTx, w, alone)
+			if w.err == nil && !broken {
 				ok = append(ok, w)
-				for id := range tx.changed {
-					changed[id] = true
-				}
-				changedAll = tx.changedAll
 			}
-			break
-		}
-		if w.err != nil {
-			// Undone alone. Should SQLite have rolled the transaction
-			// back itself (an I/O error, a full disk), there is no
-			// savepoint left, and the group stops here.
-			if _, err := sqlTx.ExecContext(ctx, "ROLLBACK TO write"); err != nil {
-				broken = true
-				continue
-			}
-		}
-		if _, err := sqlTx.ExecContext(ctx, "RELEASE write"); err != nil {
-			broken = true
-			if w.err == nil {
-				w.err = entity.Internal("write", err)
-			}
-			continue
-		}
-		if w.err == nil {
-			ok = append(ok, w)
-			for id := range tx.changed {
-				changed[id] = true
-			}
-			changedAll = changedAll || tx.changedAll
 		}
 	}
 	if broken {
 		sqlTx.Rollback()
 		for _, w := range ok {
-			w.err = entity.Internal("write", errors.New("the transaction it was grouped in failed"))
+			w.err = entity.Internal("write", errGroupFailed)
 		}
 		return
 	}
@@ -227,7 +190,53 @@ func (s *Store) runGroup(group []*write) {
 	}
 	s.groupStats.groups.Add(1)
 	s.groupStats.writes.Add(int64(len(ok)))
-	s.committed(changed, changedAll)
+	changed, all := map[int64]bool{}, false
+	for _, w := range ok {
+		for id := range w.changed {
+			changed[id] = true
+		}
+		all = all || w.changedAll
+	}
+	s.committed(changed, all)
+}
+
+// errGroupFailed is the cause given to the writes of a group whose
+// transaction failed as a whole (the disk, not the write): none of them is
+// stored.
+var errGroupFailed = errors.New("the transaction it was grouped in failed")
+
+// runInGroup runs w in sqlTx: in a savepoint of its own unless it is
+// alone, undone alone when it fails. It reports whether the transaction is
+// broken (a savepoint could not be made, undone or released: SQLite may
+// have rolled everything back itself, after an I/O error or a full disk),
+// after which the group must stop.
+func (s *Store) runInGroup(sqlTx *sql.Tx, w *write, alone bool) (broken bool) {
+	ctx := w.ctx
+	if !alone {
+		ctx = context.WithoutCancel(ctx)
+		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT write"); err != nil {
+			w.err = entity.Internal("begin write", err)
+			return true
+		}
+	}
+	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, write: true, actor: w.actor, now: formatTime(s.now())}
+	w.err = s.runWrite(tx, w.fn)
+	w.changed, w.changedAll = tx.changed, tx.changedAll
+	if alone {
+		return false
+	}
+	if w.err != nil {
+		if _, err := sqlTx.ExecContext(ctx, "ROLLBACK TO write"); err != nil {
+			return true
+		}
+	}
+	if _, err := sqlTx.ExecContext(ctx, "RELEASE write"); err != nil {
+		if w.err == nil {
+			w.err = entity.Internal("write", err)
+		}
+		return true
+	}
+	return false
 }
 
 // runWrite runs one write's fn in tx and finishes it: what it kept in

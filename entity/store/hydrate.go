@@ -41,6 +41,26 @@ func (s *Store) GetMany(ctx context.Context, names []string, at int64) ([]*entit
 	return out, err
 }
 
+// NotFoundAmong is the error for the first of names that GetMany did not
+// return in got, worded as GetAt words it: for callers that need every
+// name (a page found as of a change, an export).
+func NotFoundAmong(names []string, got []*entity.Entity, at int64) error {
+	found := make(map[string]bool, len(got))
+	for _, e := range got {
+		found[e.Name] = true
+	}
+	for _, n := range names {
+		if found[n] {
+			continue
+		}
+		if at > 0 {
+			return entity.Errorf(entity.KindNotFound, "no entity named %q as of change %d", n, at)
+		}
+		return entity.Errorf(entity.KindNotFound, "no entity named %q", n)
+	}
+	return nil
+}
+
 // loadMany is GetMany inside a read transaction.
 func (s *Store) loadMany(ctx context.Context, q Reader, names []string, at int64) ([]*entity.Entity, error) {
 	for _, n := range names {
@@ -108,6 +128,40 @@ func (s *Store) loadMany(ctx context.Context, q Reader, names []string, at int64
 	return out, nil
 }
 
+// scanAttr reads an attribute from a row of (lead columns...,) key,
+// subkey, number, type, value: the columns attrsOf and attrsOfMany select.
+func scanAttr(sc interface{ Scan(...any) error }, lead ...any) (entity.Attr, error) {
+	var a entity.Attr
+	var num sql.NullInt64
+	var typ string
+	if err := sc.Scan(append(lead, &a.Key, &a.Subkey, &num, &typ, &a.Value.Text)...); err != nil {
+		return entity.Attr{}, err
+	}
+	a.Value.Type = entity.ValueType(typ)
+	if num.Valid {
+		a.Number = entity.N(num.Int64)
+	}
+	return a, nil
+}
+
+// scanRelation reads a relation from a row of (lead columns...,) type,
+// name, driver, position, height: the columns relations and
+// relationsOfMany select.
+func scanRelation(sc interface{ Scan(...any) error }, lead ...any) (entity.Relation, error) {
+	var r entity.Relation
+	var pos, h sql.NullInt64
+	if err := sc.Scan(append(lead, &r.Type, &r.Name, &r.Driver, &pos, &h)...); err != nil {
+		return entity.Relation{}, err
+	}
+	if pos.Valid {
+		r.Position = entity.N(pos.Int64)
+	}
+	if h.Valid {
+		r.Height = entity.N(h.Int64)
+	}
+	return r, nil
+}
+
 // attrsOfMany fills the attributes of the entities of ids (a JSON array),
 // in the order attrsOf gives them.
 func (s *Store) attrsOfMany(ctx context.Context, q Reader, ids string, at int64, byID map[int64]*entity.Entity) error {
@@ -120,15 +174,9 @@ func (s *Store) attrsOfMany(ctx context.Context, q Reader, ids string, at int64,
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var a entity.Attr
-		var num sql.NullInt64
-		var typ string
-		if err := rows.Scan(&id, &a.Key, &a.Subkey, &num, &typ, &a.Value.Text); err != nil {
+		a, err := scanAttr(rows, &id)
+		if err != nil {
 			return entity.Internal("read attributes", err)
-		}
-		a.Value.Type = entity.ValueType(typ)
-		if num.Valid {
-			a.Number = entity.N(num.Int64)
 		}
 		if e := byID[id]; e != nil {
 			e.Attrs = append(e.Attrs, a)
@@ -160,16 +208,9 @@ func (s *Store) relationsOfMany(ctx context.Context, q Reader, ids string, at in
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var r entity.Relation
-		var pos, h sql.NullInt64
-		if err := rows.Scan(&id, &r.Type, &r.Name, &r.Driver, &pos, &h); err != nil {
+		r, err := scanRelation(rows, &id)
+		if err != nil {
 			return entity.Internal("read connections", err)
-		}
-		if pos.Valid {
-			r.Position = entity.N(pos.Int64)
-		}
-		if h.Valid {
-			r.Height = entity.N(h.Int64)
 		}
 		e := byID[id]
 		if e == nil {

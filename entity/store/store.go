@@ -279,15 +279,9 @@ func (s *Store) attrsOf(ctx context.Context, q Reader, id, at int64, key string,
 	defer rows.Close()
 	attrs := []entity.Attr{}
 	for rows.Next() {
-		var a entity.Attr
-		var num sql.NullInt64
-		var typ string
-		if err := rows.Scan(&a.Key, &a.Subkey, &num, &typ, &a.Value.Text); err != nil {
+		a, err := scanAttr(rows)
+		if err != nil {
 			return nil, entity.Internal("read attributes", err)
-		}
-		a.Value.Type = entity.ValueType(typ)
-		if num.Valid {
-			a.Number = entity.N(num.Int64)
 		}
 		attrs = append(attrs, a)
 	}
@@ -319,16 +313,9 @@ func (s *Store) relations(ctx context.Context, q Reader, id, at int64, up bool) 
 	defer rows.Close()
 	rels := []entity.Relation{}
 	for rows.Next() {
-		var r entity.Relation
-		var pos, h sql.NullInt64
-		if err := rows.Scan(&r.Type, &r.Name, &r.Driver, &pos, &h); err != nil {
+		r, err := scanRelation(rows)
+		if err != nil {
 			return nil, entity.Internal("read connections", err)
-		}
-		if pos.Valid {
-			r.Position = entity.N(pos.Int64)
-		}
-		if h.Valid {
-			r.Height = entity.N(h.Int64)
 		}
 		rels = append(rels, r)
 	}
