@@ -11,8 +11,11 @@ import (
 
 func (s *Server) writeAttrs(w http.ResponseWriter, r *http.Request, status int, e *entity.Entity, resp entity.AttrsAnswer) error {
 	resp.Entity, resp.Version, resp.Attrs = e.Name, e.Version, e.Attrs
-	w.Header().Set("ETag", etag(e.Version))
-	return s.writeJSON(w, r, status, resp)
+	body, err := encodeJSON(resp)
+	if err != nil {
+		return err
+	}
+	return s.writeTagged(w, r, status, entityTag(e.Version, body), body)
 }
 
 // GET /entities/{name}/attrs[?key=K[&subkey=S]][&at=N]

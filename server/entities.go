@@ -84,7 +84,7 @@ func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) error {
 	if len(answers) == 0 {
 		return store.NotFoundAmong([]string{name}, nil, at)
 	}
-	return s.writeEncodedEntity(w, answers[0].version, answers[0].body)
+	return s.writeTagged(w, r, http.StatusOK, answers[0].etag(), answers[0].body)
 }
 
 // PATCH /entities/{name} {"name":"new"}

@@ -38,6 +38,16 @@ type cachedAnswer struct {
 	id      int64
 	version int64
 	body    []byte // never modified once cached
+
+	tagOnce sync.Once
+	tag     string
+}
+
+// etag is the answer's ETag, computed on first use: query pages, which
+// send no ETag, do not pay for digests.
+func (a *cachedAnswer) etag() string {
+	a.tagOnce.Do(func() { a.tag = entityTag(a.version, a.body) })
+	return a.tag
 }
 
 func newEntityCache(max int) *entityCache {

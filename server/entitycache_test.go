@@ -63,7 +63,9 @@ func fresh(t *testing.T, e *env, name string) (int, []byte) {
 // server whose entity cache is on. Before each write every entity is read
 // (filling the cache); after each acknowledged write every entity is read
 // again, twice (the second from the cache), and each answer must be the
-// one read from the store with no cache. Writes cover the entity's own
+// one read from the store with no cache, with the ETag of its bytes; a
+// read with If-None-Match naming the answer from before the write is 304
+// exactly when the bytes are unchanged. Writes cover the entity's own
 // rows and what changes its neighbours' answers (renames, cables,
 // containment, deletes).
 func TestEntityCacheNeverServesAStaleAnswer(t *testing.T) {
@@ -78,10 +80,11 @@ func TestEntityCacheNeverServesAStaleAnswer(t *testing.T) {
 				t.Fatal("the server has no entity cache")
 			}
 			g := &opGen{r: rand.New(rand.NewPCG(seed, 29))}
-			hits, pageHits := 0, 0
+			hits, pageHits, notModified, modified := 0, 0, 0, 0
 			for i := 0; i < steps; i++ {
+				before := map[string]*resp{}
 				for _, n := range cacheUniverse {
-					e.do("GET", api+"/entities/"+n, nil)
+					before[n] = e.do("GET", api+"/entities/"+n, nil)
 				}
 				op := cacheOp(g)
 				r := e.do(op.method, op.path, op.body)
@@ -99,8 +102,23 @@ func TestEntityCacheNeverServesAStaleAnswer(t *testing.T) {
 							t.Fatalf("step %d (%s %s %v, status %d), read %d of %s: got %d %s\nwant %d %s",
 								i, op.method, op.path, op.body, r.Status, pass+1, n, got.Status, got.Body, wantStatus, want)
 						}
-						if wantStatus == http.StatusOK && got.Header.Get("ETag") == "" {
-							t.Fatalf("step %d: %s answered without an ETag", i, n)
+						if wantStatus == http.StatusOK && got.Header.Get("ETag") != entityTag(e.get(n).Version, want) {
+							t.Fatalf("step %d: %s answered ETag %s, not the one of its bytes", i, n, got.Header.Get("ETag"))
+						}
+					}
+					// A client holding the answer from before the write is
+					// told 304 exactly when the bytes did not change.
+					if old := before[n]; old.Status == http.StatusOK {
+						cond := e.do("GET", api+"/entities/"+n, nil, "If-None-Match", old.Header.Get("ETag"))
+						unchanged := wantStatus == http.StatusOK && bytes.Equal(old.Body, want)
+						if unchanged != (cond.Status == http.StatusNotModified) {
+							t.Fatalf("step %d (%s %s %v): %s with If-None-Match %s: %d %s; the bytes unchanged: %v",
+								i, op.method, op.path, op.body, n, old.Header.Get("ETag"), cond.Status, cond.Body, unchanged)
+						}
+						if unchanged {
+							notModified++
+						} else {
+							modified++
 						}
 					}
 				}
@@ -131,6 +149,9 @@ func TestEntityCacheNeverServesAStaleAnswer(t *testing.T) {
 			}
 			if hits == 0 {
 				t.Fatal("no read was served from the cache: this test proves nothing")
+			}
+			if notModified == 0 || modified == 0 {
+				t.Fatalf("conditional reads: %d answered 304 and %d answered anew: both must happen for this test to prove anything", notModified, modified)
 			}
 			if pageHits == 0 {
 				t.Fatal("no entity of a query page came from the cache: this test proves nothing")

@@ -291,3 +291,12 @@ func handEdit(t testing.TB, st *store.Store, queries ...string) {
 		}
 	}
 }
+
+// tagVersionOf is the entity version an ETag names (0 when it names none).
+func tagVersionOf(tag string) int64 {
+	v, ok := tagVersion(tag)
+	if !ok {
+		return 0
+	}
+	return v
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"net/url"
@@ -51,23 +52,57 @@ func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, status int, v
 	}
 }
 
-// etag is an entity version as an HTTP entity tag.
-func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
-
-// writeEntity answers an entity with its version as the ETag.
-func (s *Server) writeEntity(w http.ResponseWriter, r *http.Request, status int, e *entity.Entity) error {
-	w.Header().Set("ETag", etag(e.Version))
-	return s.writeJSON(w, r, status, e)
+// entityTag is the ETag of an answer showing an entity: its version, a
+// dash and a digest of the answer's bytes ("6-1f2e3d4c5b6a7988"). The
+// version is what If-Match compares (a write's precondition is about the
+// entity); the digest is what makes the tag change whenever the bytes do,
+// even when the version does not: a neighbour renamed (the lists show its
+// name), an entity deleted and made again under the same name, a drivers
+// reload. That is what lets If-None-Match answer 304 without ever
+// keeping a client on a stale body.
+func entityTag(version int64, body []byte) string {
+	h := fnv.New64a()
+	h.Write(body)
+	return fmt.Sprintf(`"%d-%016x"`, version, h.Sum64())
 }
 
-// writeEncodedEntity answers 200 with an entity already encoded.
-func (s *Server) writeEncodedEntity(w http.ResponseWriter, version int64, body []byte) error {
+// writeEntity answers an entity with its version and digest as the ETag.
+func (s *Server) writeEntity(w http.ResponseWriter, r *http.Request, status int, e *entity.Entity) error {
+	body, err := encodeJSON(e)
+	if err != nil {
+		return err
+	}
+	return s.writeTagged(w, r, status, entityTag(e.Version, body), body)
+}
+
+// writeTagged answers body, already encoded, with the ETag tag; a GET or
+// HEAD whose If-None-Match holds tag is answered 304 without the body.
+func (s *Server) writeTagged(w http.ResponseWriter, r *http.Request, status int, tag string, body []byte) error {
 	h := w.Header()
-	h.Set("ETag", etag(version))
+	h.Set("ETag", tag)
+	if status == http.StatusOK && (r.Method == http.MethodGet || r.Method == http.MethodHead) && noneMatch(r, tag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
 	h.Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	w.Write(body)
 	return nil
+}
+
+// noneMatch reports whether the request's If-None-Match names tag (or is
+// "*"), compared weakly as RFC 9110 says for If-None-Match: a W/ prefix is
+// ignored.
+func noneMatch(r *http.Request, tag string) bool {
+	for _, v := range r.Header.Values("If-None-Match") {
+		for _, t := range strings.Split(v, ",") {
+			t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+			if t == "*" || t == tag {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // entityURL is where an entity lives in the API.
@@ -320,17 +355,31 @@ func ifMatch(r *http.Request) (version int64, ok bool, err error) {
 		return 0, false, nil
 	}
 	if strings.Contains(h, ",") {
-		return 0, false, entity.Errorf(entity.KindInvalid, "If-Match must hold one ETag (an entity version such as \"3\"), not a list")
+		return 0, false, entity.Errorf(entity.KindInvalid, "If-Match must hold one ETag (the one the entity's answers send, or its version alone such as \"3\"), not a list")
 	}
 	if strings.HasPrefix(h, "W/") {
-		return 0, false, entity.Errorf(entity.KindInvalid, "If-Match needs the strong ETag this API sends (such as \"3\"), not a weak one")
+		return 0, false, entity.Errorf(entity.KindInvalid, "If-Match needs the strong ETag this API sends (such as \"3-1f2e3d4c5b6a7988\"), not a weak one")
 	}
-	t := strings.Trim(h, `"`)
-	v, perr := strconv.ParseInt(t, 10, 64)
-	if perr != nil || v < 1 || fmt.Sprint(v) != t {
-		return 0, false, entity.Errorf(entity.KindInvalid, "If-Match %s is not an ETag of this API (an entity version such as \"3\")", h)
+	v, ok := tagVersion(h)
+	if !ok {
+		return 0, false, entity.Errorf(entity.KindInvalid, "If-Match %s is not an ETag of this API (an ETag such as \"3-1f2e3d4c5b6a7988\", or the entity version alone, \"3\")", h)
 	}
 	return v, true, nil
+}
+
+// tagVersion is the entity version an If-Match tag names: an ETag this
+// API sent ("3-1f2e3d4c5b6a7988") or the version alone ("3").
+func tagVersion(tag string) (int64, bool) {
+	t := strings.Trim(tag, `"`)
+	num, digest, hasDigest := strings.Cut(t, "-")
+	if hasDigest && (len(digest) != 16 || strings.Trim(digest, "0123456789abcdef") != "") {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v < 1 || strconv.FormatInt(v, 10) != num {
+		return 0, false
+	}
+	return v, true
 }
 
 // noIfMatch refuses If-Match on writes that have no single entity to

@@ -168,6 +168,11 @@ func (s *Server) guard(rt route, r *http.Request) error {
 				With("role", string(p.Role)).With("needs", string(rt.Role))
 		}
 	}
+	if rt.Method != http.MethodGet && len(r.Header.Values("If-None-Match")) > 0 {
+		// A precondition the server would not check is refused, not
+		// ignored: If-None-Match is answered on reads only (304).
+		return entity.Errorf(entity.KindInvalid, "If-None-Match is not supported on %s %s: it is for reads (GET answers 304 when the ETag is unchanged); a write's precondition is If-Match", rt.Method, rt.fullPath())
+	}
 	for name := range r.URL.Query() {
 		if !slices.Contains(rt.Params, name) {
 			if len(rt.Params) == 0 {
