@@ -50,7 +50,7 @@ func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
 		return nil, err
 	}
 	base, args := c.statement("SELECT e.id, e.name", false)
-	picked, available, err := pick(tx.Context(), rd, base, args, req)
+	picked, available, _, err := pick(tx.Context(), rd, base, args, req)
 	if err != nil {
 		return nil, err
 	}
@@ -105,19 +105,69 @@ func claim(tx *store.Tx, req AllocateRequest, picked []string) error {
 // walk to find them, most of an allocation's work, then runs on the read
 // pool beside other readers instead of on the single writer. The list is
 // only a suggestion: AllocateFrom checks each name again.
-func Candidates(ctx context.Context, rd store.Reader, req AllocateRequest, slack int) ([]string, error) {
+//
+// With points, a query that looks only at each entity's own rows starts
+// its walk where the last one found its first match, when nothing that
+// could make an entity before it match has been written since (see
+// ResumePoints): allocations one after another then no longer walk past
+// every entity they took before.
+func Candidates(ctx context.Context, rd store.Reader, req AllocateRequest, slack int, points *ResumePoints) ([]string, error) {
 	if err := checkRequest(req, nil); err != nil {
 		return nil, err
 	}
-	c, err := compileForAllocation(req, rd)
+	v, ok := rd.(viewer)
+	if points == nil || !ok {
+		return candidates(ctx, rd, req, slack, nil)
+	}
+	var out []string
+	err := v.View(ctx, func(tx *store.View) error {
+		var err error
+		out, err = candidates(ctx, tx, req, slack, points)
+		return err
+	})
+	return out, err
+}
+
+// candidates is Candidates in one snapshot, rd (points nil: from the
+// start, nothing remembered).
+func candidates(ctx context.Context, rd store.Reader, req AllocateRequest, slack int, points *ResumePoints) ([]string, error) {
+	q, err := Parse(req.Query)
 	if err != nil {
 		return nil, err
+	}
+	c, err := Compile(q, Options{DB: rd, nameScan: true})
+	if err != nil {
+		return nil, err
+	}
+	key := req.Query + "\x00" + req.Distinct
+	var here resumePoint
+	var from string
+	if points != nil && ownRowsOnly(q.root) {
+		if here, err = pointHere(ctx, rd); err != nil {
+			return nil, err
+		}
+		if from, err = points.from(ctx, rd, key, here); err != nil {
+			return nil, err
+		}
+	} else {
+		points = nil
 	}
 	wide := req
 	wide.Count = req.Count + slack
 	base, args := c.statement("SELECT e.id, e.name", false)
-	picked, _, err := pick(ctx, rd, base, args, wide)
-	return picked, err
+	if from != "" {
+		base += " AND e.name >= ?"
+		args = append(args, from)
+	}
+	picked, _, first, err := pick(ctx, rd, base, args, wide)
+	if err != nil {
+		return nil, err
+	}
+	if points != nil && first != "" {
+		here.from = first
+		points.put(key, here)
+	}
+	return picked, nil
 }
 
 // AllocateFrom is Allocate given candidates from Candidates: inside the
@@ -148,7 +198,7 @@ func AllocateFrom(tx *store.Tx, req AllocateRequest, candidates []string) ([]str
 	}
 	base, args := c.statement("SELECT e.id, e.name", false)
 	base += " AND e.name IN (SELECT value FROM json_each(?))"
-	picked, _, err := pick(tx.Context(), rd, base, append(args, string(list)), req)
+	picked, _, _, err := pick(tx.Context(), rd, base, append(args, string(list)), req)
 	if err != nil {
 		return nil, err
 	}
@@ -171,13 +221,15 @@ const candidateBatch = 256
 // had.
 //
 // base is the statement of the candidates (columns id and name, a WHERE
-// that more conditions may follow) and baseArgs its arguments.
-func pick(ctx context.Context, rd store.Reader, base string, baseArgs []any, req AllocateRequest) (picked []string, available int, err error) {
+// that more conditions may follow) and baseArgs its arguments. first is
+// the name of the first match read ("" for none): with Distinct it may be
+// one passed over, for want of an ancestor.
+func pick(ctx context.Context, rd store.Reader, base string, baseArgs []any, req AllocateRequest) (picked []string, available int, first string, err error) {
 	used := map[int64]bool{}
 	after := ""
-	for first := true; ; first = false {
+	for batch := 0; ; batch++ {
 		s, args := base, append([]any(nil), baseArgs...)
-		if !first {
+		if batch > 0 {
 			s += " AND e.name > ?"
 			args = append(args, after)
 		}
@@ -192,30 +244,33 @@ func pick(ctx context.Context, rd store.Reader, base string, baseArgs []any, req
 		var cands []candidate
 		rows, err := rd.QueryContext(ctx, s+" ORDER BY e.name LIMIT "+strconv.Itoa(limit), args...)
 		if err != nil {
-			return nil, 0, entity.Internal("run allocation query", err)
+			return nil, 0, "", entity.Internal("run allocation query", err)
 		}
 		for rows.Next() {
 			var cd candidate
 			if err := rows.Scan(&cd.id, &cd.name); err != nil {
 				rows.Close()
-				return nil, 0, entity.Internal("run allocation query", err)
+				return nil, 0, "", entity.Internal("run allocation query", err)
 			}
 			cands = append(cands, cd)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, 0, entity.Internal("run allocation query", err)
+			return nil, 0, "", entity.Internal("run allocation query", err)
+		}
+		if batch == 0 && len(cands) > 0 {
+			first = cands[0].name
 		}
 		if req.Distinct == "" {
 			for _, cd := range cands {
 				picked = append(picked, cd.name)
 			}
-			return picked, len(picked), nil
+			return picked, len(picked), first, nil
 		}
 		for _, cd := range cands {
 			anc, ok, err := ancestor(ctx, rd, cd.id, req.Distinct)
 			if err != nil {
-				return nil, 0, err
+				return nil, 0, "", err
 			}
 			if !ok || used[anc] {
 				continue
@@ -223,11 +278,11 @@ func pick(ctx context.Context, rd store.Reader, base string, baseArgs []any, req
 			used[anc] = true
 			picked = append(picked, cd.name)
 			if len(picked) == req.Count {
-				return picked, len(used), nil
+				return picked, len(used), first, nil
 			}
 		}
 		if len(cands) < limit {
-			return picked, len(used), nil
+			return picked, len(used), first, nil
 		}
 		after = cands[len(cands)-1].name
 	}

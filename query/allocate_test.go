@@ -272,7 +272,7 @@ func TestAllocateFromCandidates(t *testing.T) {
 		{Query: inZ, Count: 2, Set: taken},
 		{Query: inZ, Count: 2, Distinct: "rack", Set: taken},
 	} {
-		cands, err := query.Candidates(ctx, s.Reader(), req, 3)
+		cands, err := query.Candidates(ctx, s.Reader(), req, 3, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,7 +297,7 @@ func TestAllocateFromCandidates(t *testing.T) {
 	// allocator's back.
 	s = allocInventory(t)
 	one := query.AllocateRequest{Query: inZ, Count: 1, Set: taken}
-	cands, err := query.Candidates(ctx, s.Reader(), one, 2)
+	cands, err := query.Candidates(ctx, s.Reader(), one, 2, nil)
 	if err != nil || len(cands) != 3 {
 		t.Fatalf("candidates %v, %v", cands, err)
 	}

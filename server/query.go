@@ -161,7 +161,7 @@ func (s *Server) allocateQuery(w http.ResponseWriter, r *http.Request) error {
 	// The candidates are found on the read pool, beside other readers;
 	// the writer only checks that they still match and claims them (with
 	// room for the writes grouped before this one to take the first).
-	cands, err := query.Candidates(r.Context(), s.store.Reader(), areq, candidateSlack)
+	cands, err := query.Candidates(r.Context(), s.store.Reader(), areq, candidateSlack, s.resume)
 	if err != nil {
 		return err
 	}

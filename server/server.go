@@ -17,6 +17,7 @@ import (
 
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/store"
+	"github.com/clusto/clusto/query"
 )
 
 // DefaultMaxBody is the request body cap when Options.MaxBodyBytes is 0.
@@ -136,6 +137,9 @@ type Server struct {
 	heavy *admission
 	// cache holds encoded entities (nil: none).
 	cache *entityCache
+	// resume tells allocations by query where the last one of the same
+	// query found its first match (query.ResumePoints).
+	resume *query.ResumePoints
 }
 
 // New returns a server over store.
@@ -168,6 +172,12 @@ func New(st *store.Store, opts Options) *Server {
 		s.cache = newEntityCache(opts.EntityCache)
 		st.OnCommit(s.cache.invalidate)
 	}
+	s.resume = query.NewResumePoints()
+	st.OnCommit(func(changed []int64) {
+		if changed == nil { // a drivers reload: forget everything read before
+			s.resume.Forget()
+		}
+	})
 	s.heavy = newAdmission(opts.HeavyRunning, opts.HeavyQueue, opts.HeavyPerToken, opts.HeavyWait, func(string) {})
 	s.metrics = newMetrics(s)
 	s.heavy.onResult = func(result string) { s.metrics.heavy.WithLabelValues(result).Inc() }
