@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -227,5 +229,76 @@ func TestChangeRecordThatDoesNotEncodeIsAnError(t *testing.T) {
 	}
 	if j, err := changeJSON(nil); err != nil || j != nil {
 		t.Fatalf("nil encodes as %v, %v; want NULL", j, err)
+	}
+}
+
+// TestRulesAtCommitSeeWhatAnyStatementWrote: the rules at commit skip the
+// reads a transaction's kinds of change cannot need (no entity deleted, no
+// driver changed, no link touched). Rows written by hand inside a
+// transaction, past the operations, must still be seen: each case writes
+// one with plain SQL beside an ordinary attribute write, and the commit
+// must be refused naming the rule.
+func TestRulesAtCommitSeeWhatAnyStatementWrote(t *testing.T) {
+	cases := []struct {
+		name, rule string
+		sql        []string
+	}{
+		{"a new version row with another driver", "known-driver", []string{
+			"UPDATE entities SET until = (SELECT max(id) FROM changes) WHERE name = 's2' AND until IS NULL",
+			`INSERT INTO entities(id, name, driver, kind, version, created_at, updated_at, since)
+				SELECT id, name, 'ghost', kind, version + 1, created_at, updated_at, until FROM entities WHERE name = 's2' AND until = (SELECT max(id) FROM changes)`,
+		}},
+		{"an entity ended with its parent's connection to it left", "live-references", []string{
+			"UPDATE entities SET until = (SELECT max(id) FROM changes) WHERE name = 's2' AND until IS NULL",
+		}},
+		{"one side of a link ended", "link-both-ends", []string{
+			"UPDATE connections SET until = (SELECT max(id) FROM changes) WHERE type = 'link' AND until IS NULL AND a = (SELECT id FROM entities WHERE name = 's2' AND until IS NULL)",
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := Open(ctx, t.TempDir()+"/inv.db", Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			err = s.Update(ctx, "t", func(tx *Tx) error {
+				for _, e := range []entity.NewEntity{{Name: "r1", Driver: "rack"}, {Name: "s1", Driver: "server"}, {Name: "s2", Driver: "server"}, {Name: "sw", Driver: "switch"}} {
+					if err := tx.Create(e); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.Insert("r1", "s2", entity.Placement{}); err != nil {
+					return err
+				}
+				return tx.Connect(entity.Endpoint{Name: "s2", Port: "eth0"}, entity.Endpoint{Name: "sw", Port: "1"})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Update(ctx, "t", func(tx *Tx) error {
+				if _, err := tx.SetAttr("s1", entity.AttrSelector{Key: "status"}, []entity.Value{entity.String("spare")}); err != nil {
+					return err
+				}
+				for _, q := range tc.sql {
+					if _, err := tx.exec("hand edit", q); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			var e *entity.Error
+			if !errors.As(err, &e) || e.Code != entity.ReasonInvariant {
+				t.Fatalf("commit: %v, want a refusal naming rule %s", err, tc.rule)
+			}
+			var rules []string
+			for _, p := range e.Details["problems"].([]entity.Problem) {
+				rules = append(rules, p.Rule)
+			}
+			if !slices.Contains(rules, tc.rule) {
+				t.Errorf("refused for %v, want %s among them: %v", rules, tc.rule, err)
+			}
+		})
 	}
 }

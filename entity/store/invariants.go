@@ -74,7 +74,7 @@ func Invariants() []Invariant {
 
 func init() {
 	invariants = []invariant{
-		{Invariant{"known-driver", "every entity's driver is registered"}, testKnownDriver, "entities_new"},
+		{Invariant{"known-driver", "every entity's driver is registered"}, testKnownDriver, "entities_driver"},
 		{Invariant{"single-value", "the keys the rules read (units, height, cidr, gateway, exclusive, unique, basename, digits, next) hold at most one value"}, testSingleValue, "attrs_new"},
 		{Invariant{"attr-type", "every value of a key its driver declares has the declared type and minimum"}, testAttrTypes, "attrs_new"},
 		{Invariant{"live-references", "connections, references, allocations and attributes belong to and point at live entities"}, testLiveReferences, ""},
@@ -129,7 +129,14 @@ type checker struct {
 	attrsDone    bool
 	connsDone    bool
 	ents         map[int64]ent
+	// made holds the kinds of change a scoped run found (changeKinds);
+	// passes that serve several rules skip reads of kinds not made.
+	made map[string]bool
 }
+
+// didMake reports whether the transaction made changes of kind (always,
+// for a whole check).
+func (c *checker) didMake(kind string) bool { return !c.scoped || c.made[kind] }
 
 // report records a problem of the rule being run.
 func (c *checker) report(msg string, entities []string, values map[string]any) {
@@ -238,6 +245,11 @@ const changeKindsSQL = `SELECT
 		OR EXISTS (SELECT 1 FROM connections INDEXED BY conn_ended WHERE until >= ?1 AND type = 'link'),
 	EXISTS (SELECT 1 FROM ip_allocations NOT INDEXED WHERE rid > ?5)
 		OR EXISTS (SELECT 1 FROM ip_allocations INDEXED BY ipalloc_ended WHERE until >= ?1),
+	EXISTS (SELECT 1 FROM entities n NOT INDEXED WHERE n.rid > ?2 AND NOT EXISTS (
+		SELECT 1 FROM entities o INDEXED BY entities_hist_id WHERE o.id = n.id AND o.until = n.since AND o.driver = n.driver)),
+	EXISTS (SELECT 1 FROM entities x INDEXED BY entities_ended WHERE x.until >= ?1
+		AND NOT EXISTS (SELECT 1 FROM entities y WHERE y.id = x.id AND y.until IS NULL)),
+	EXISTS (SELECT 1 FROM connections NOT INDEXED WHERE rid > ?4),
 	(SELECT coalesce(json_group_array(key), '[]') FROM (SELECT DISTINCT key FROM attrs NOT INDEXED WHERE rid > ?3 AND key IN (` + ruleKeySQL + `)
 		UNION SELECT DISTINCT key FROM attrs INDEXED BY attrs_ended WHERE until >= ?1 AND key IN (` + ruleKeySQL + `)))`
 
@@ -249,21 +261,34 @@ const ruleKeySQL = `'units', 'height', 'cidr', 'gateway', 'exclusive', 'unique',
 var keyKinds = map[string]string{"units": "rack_attrs", "height": "rack_attrs", "cidr": "block_attrs", "gateway": "block_attrs",
 	"exclusive": "pool_attrs", "unique": "pool_attrs", "next": "next_attrs", "ip": "ip_attrs"}
 
-// changeKinds names the columns of changeKindsSQL.
+// changeKinds names the columns of changeKindsSQL, then the kinds of the
+// keys it lists. entities_driver: a row of an entity that is new, or whose
+// driver differs from the row it follows (an entity's version moving
+// writes a row with the same driver, which was registered). deletes: an
+// entity ended without a current row after it. conns_new: any connection
+// written.
 var changeKinds = []string{"entities_new", "attrs_new", "contains_new", "member_new", "links", "allocs",
+	"entities_driver", "deletes", "conns_new",
 	"rack_attrs", "block_attrs", "pool_attrs", "next_attrs", "ip_attrs"}
+
+// changeColumns is how many columns of changeKindsSQL are flags.
+const changeColumns = 9
 
 func (c *checker) run() error {
 	made := map[string]bool{}
 	if c.scoped {
-		vals := make([]bool, 6)
+		vals := make([]bool, changeColumns)
 		var keys string
-		ptrs := []any{&vals[0], &vals[1], &vals[2], &vals[3], &vals[4], &vals[5], &keys}
+		ptrs := make([]any, 0, changeColumns+1)
+		for i := range vals {
+			ptrs = append(ptrs, &vals[i])
+		}
+		ptrs = append(ptrs, &keys)
 		if err := c.q.QueryRowContext(c.ctx, changeKindsSQL, c.firstCid, c.startRid["entities"], c.startRid["attrs"],
 			c.startRid["connections"], c.startRid["ip_allocations"]).Scan(ptrs...); err != nil {
 			return entity.Internal("check rules", err)
 		}
-		for i, k := range changeKinds[:6] {
+		for i, k := range changeKinds[:changeColumns] {
 			made[k] = vals[i]
 		}
 		var written []string
@@ -274,6 +299,7 @@ func (c *checker) run() error {
 			made[keyKinds[k]] = true
 		}
 	}
+	c.made = made
 	for _, inv := range invariants {
 		if c.scoped && inv.needs != "" && !slices.ContainsFunc(strings.Fields(inv.needs), func(k string) bool { return made[k] }) {
 			continue

@@ -117,11 +117,13 @@ func TestCheckNamesEveryBrokenRule(t *testing.T) {
 			id("pb") + ", 'unique', 'bool', 'true', " + lastChange + ")"}},
 		{"name-counter", []string{"UPDATE attrs SET value = '2', num = 2 WHERE key = 'next' AND until IS NULL"}},
 		{"history", []string{"UPDATE attrs SET until = 1 WHERE key = 'memory_gb' AND until IS NULL"}},
+		// The same rule's other read of the rows: a change not yet made.
+		{"history", []string{"UPDATE attrs SET since = 1000000 WHERE key = 'memory_gb' AND until IS NULL"}},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {
 		covered[tc.rule] = true
-		t.Run(tc.rule, func(t *testing.T) {
+		t.Run(tc.rule+" "+tc.sql[0], func(t *testing.T) {
 			t.Parallel()
 			s := invBase(t)
 			handEdit(t, s, tc.sql...)

@@ -23,7 +23,7 @@ func (s *Store) View(ctx context.Context, fn func(*View) error) error {
 		return entity.Internal("begin read", err)
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, actor: entity.DefaultActor, now: formatTime(s.now())}
+	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, actor: entity.DefaultActor, now: formatTime(s.now()), view: true}
 	defer func() {
 		for _, st := range tx.stmts {
 			st.Close()
