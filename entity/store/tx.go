@@ -28,7 +28,7 @@ type Tx struct {
 	write bool // on the writer (Update), not a read (View)
 	// view: a View on the read pool, whose statements come from the
 	// pool's shared cache (stmt).
-	view bool
+	view  bool
 	actor string
 	now   string
 	stmts map[string]*sql.Stmt
