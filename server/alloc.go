@@ -192,12 +192,12 @@ func (s *Server) allocateNames(w http.ResponseWriter, r *http.Request) error {
 // entitiesOf is the answer of an allocation that handed out the entities
 // named: each of them read in full, in that order.
 func entitiesOf(tx *store.Tx, names []string) (entity.EntitiesAnswer, error) {
-	out := make([]entity.Entity, 0, len(names))
-	for _, n := range names {
-		e, err := tx.Get(n)
-		if err != nil {
-			return entity.EntitiesAnswer{}, err
-		}
+	ents, err := tx.GetMany(names)
+	if err != nil {
+		return entity.EntitiesAnswer{}, err
+	}
+	out := make([]entity.Entity, 0, len(ents))
+	for _, e := range ents {
 		out = append(out, *e)
 	}
 	return entity.EntitiesAnswer{Results: out}, nil

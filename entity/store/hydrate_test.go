@@ -95,3 +95,55 @@ func TestGetManyIsGetAtForEach(t *testing.T) {
 		t.Errorf("no names: %v, %v", got, err)
 	}
 }
+
+// TestTxGetManyIsGetForEach: inside a write, after writes the
+// transaction keeps partly in memory until commit (versions), reading
+// many entities at once gives what reading each gives; a name that does
+// not exist fails the read.
+func TestTxGetManyIsGetForEach(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if err := invgen.Build(ctx, s, invgen.Spec{Datacenters: 1, RacksPerDC: 2, ServersPerRack: 4, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	names, err := s.Names(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, rack := invgen.Server(0, 0, 1), invgen.Rack(0, 1)
+	err = s.Update(ctx, "t", func(tx *store.Tx) error {
+		if _, err := tx.SetAttr(srv, entity.AttrSelector{Key: "status"}, []entity.Value{entity.String("repair")}); err != nil {
+			return err
+		}
+		if err := tx.Rename(rack, rack+"-new"); err != nil {
+			return err
+		}
+		for i, n := range names {
+			if n == rack {
+				names[i] = rack + "-new"
+			}
+		}
+		many, err := tx.GetMany(names)
+		if err != nil {
+			return err
+		}
+		var each []*entity.Entity
+		for _, n := range names {
+			e, err := tx.Get(n)
+			if err != nil {
+				return err
+			}
+			each = append(each, e)
+		}
+		if diff := cmp.Diff(each, many); diff != "" {
+			t.Errorf("inside a write (-Get each +GetMany):\n%s", diff)
+		}
+		if _, err := tx.GetMany([]string{srv, "nobody"}); !entity.IsKind(err, entity.KindNotFound) {
+			t.Errorf("GetMany with a missing name: %v, want not found", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

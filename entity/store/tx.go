@@ -321,6 +321,26 @@ func (tx *Tx) Get(name string) (*entity.Entity, error) {
 	return tx.s.load(tx.ctx, cached{tx}, name, 0)
 }
 
+// GetMany loads the named entities as the transaction sees them, in the
+// order of names, with the statements of Store.GetMany (five for them
+// all, not five each); every name must exist.
+func (tx *Tx) GetMany(names []string) ([]*entity.Entity, error) {
+	if len(names) > maxGetMany {
+		return nil, entity.Errorf(entity.KindTooLarge, "%d entities asked for at once; the limit is %d", len(names), maxGetMany)
+	}
+	if err := tx.flushVersions(); err != nil {
+		return nil, err
+	}
+	out, err := tx.s.loadMany(tx.ctx, cached{tx}, names, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := NotFoundAmong(names, out, 0); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CheckVersion fails with precondition_failed unless the entity is at version.
 func (tx *Tx) CheckVersion(name string, version int64) error {
 	r, err := tx.row(name)
