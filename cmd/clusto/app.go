@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/clusto/clusto/client"
+	"github.com/clusto/clusto/entity"
 )
 
 // Exit codes.
@@ -114,7 +115,7 @@ func (a *app) fail(err error) int {
 	}
 	fmt.Fprintf(a.stderr, "%s %s\n", a.paint(a.stderr, red, "clusto:"), msg)
 	if ce != nil && ce.Position != nil && a.query != "" {
-		if c := caret(a.query, ce.Position.Line, ce.Position.Column); c != "" {
+		if c := entity.Caret(a.query, ce.Position.Line, ce.Position.Column); c != "" {
 			fmt.Fprint(a.stderr, indent(c, "  "))
 		}
 	}
