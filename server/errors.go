@@ -51,29 +51,12 @@ const retryAfterDefault = 1
 // request id and answered with only that id, so that no Go or SQL text
 // reaches the client.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var se *query.SyntaxError
-	if errors.As(err, &se) {
-		s.writeBody(w, r, http.StatusBadRequest, entity.ErrorBody{Error: entity.ErrorDetail{Code: codeQuerySyntax, Message: err.Error(),
-			Position: positionOf(se.Line, se.Column), RequestID: requestIDOf(r)}})
+	status, e := s.explain(r, err)
+	if e.Code == codeQuerySyntax {
+		s.writeBody(w, r, status, entity.ErrorBody{Error: entity.ErrorDetail{Code: codeQuerySyntax, Message: e.Message,
+			Position: positionOf(e.Line, e.Column), RequestID: requestIDOf(r)}})
 		return
 	}
-	var e *entity.Error
-	if !errors.As(err, &e) || e.Kind == entity.KindInternal || statusOf[e.Kind] == 0 {
-		if r.Context().Err() != nil {
-			// The client went away or the server is shutting down; nobody
-			// reads this answer, but the access log records it.
-			s.log.Info("request canceled", "request_id", requestIDOf(r), "err", err)
-			s.writeErrorStatus(w, r, http.StatusServiceUnavailable, &entity.Error{Kind: entity.KindInternal, Message: "the request was canceled before it finished"})
-			return
-		}
-		s.log.Error("internal error", "request_id", requestIDOf(r), "method", r.Method, "path", r.URL.Path, "err", err.Error())
-		s.writeErrorStatus(w, r, http.StatusInternalServerError, &entity.Error{Kind: entity.KindInternal,
-			Message: "internal error; the server log has the details under request id " + requestIDOf(r)})
-		return
-	}
-	// Wrapping adds context meant for the user ("attribute #2: ..."); for
-	// these kinds the whole chain is user-facing text.
-	msg := err.Error()
 	switch e.Kind {
 	case entity.KindUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="clusto"`)
@@ -85,7 +68,34 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
-	s.writeErrorStatus(w, r, statusOf[e.Kind], &entity.Error{Kind: e.Kind, Code: e.Code, Message: msg, Line: e.Line, Column: e.Column, Details: e.Details})
+	s.writeErrorStatus(w, r, status, e)
+}
+
+// explain is the one mapping of an error to what a client is told: its
+// status and a user-facing error (the query syntax error's code is
+// codeQuerySyntax). Internal errors are logged here, in full, with the
+// request id, and told only that id. The JSON API writes the answer; the
+// web UI shows it in a page.
+func (s *Server) explain(r *http.Request, err error) (int, *entity.Error) {
+	var se *query.SyntaxError
+	if errors.As(err, &se) {
+		return http.StatusBadRequest, &entity.Error{Kind: entity.KindInvalid, Code: codeQuerySyntax, Message: err.Error(), Line: se.Line, Column: se.Column}
+	}
+	var e *entity.Error
+	if !errors.As(err, &e) || e.Kind == entity.KindInternal || statusOf[e.Kind] == 0 {
+		if r.Context().Err() != nil {
+			// The client went away or the server is shutting down; nobody
+			// reads this answer, but the access log records it.
+			s.log.Info("request canceled", "request_id", requestIDOf(r), "err", err)
+			return http.StatusServiceUnavailable, &entity.Error{Kind: entity.KindInternal, Message: "the request was canceled before it finished"}
+		}
+		s.log.Error("internal error", "request_id", requestIDOf(r), "method", r.Method, "path", r.URL.Path, "err", err.Error())
+		return http.StatusInternalServerError, &entity.Error{Kind: entity.KindInternal,
+			Message: "internal error; the server log has the details under request id " + requestIDOf(r)}
+	}
+	// Wrapping adds context meant for the user ("attribute #2: ..."); for
+	// these kinds the whole chain is user-facing text.
+	return statusOf[e.Kind], &entity.Error{Kind: e.Kind, Code: e.Code, Message: err.Error(), Line: e.Line, Column: e.Column, Details: e.Details}
 }
 
 func (s *Server) writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, e *entity.Error) {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/server/ui"
 )
 
 // The gate is what every request passes before it is routed, whatever its
@@ -45,7 +46,12 @@ func (s *Server) checkRequest(r *http.Request) error {
 	if err := s.checkOrigin(r); err != nil {
 		return err
 	}
-	if err := checkContentType(r); err != nil {
+	if strings.HasPrefix(r.URL.Path, ui.Prefix) {
+		// The web interface's forms are sent as browsers send forms.
+		if err := checkFormType(r); err != nil {
+			return err
+		}
+	} else if err := checkContentType(r); err != nil {
 		return err
 	}
 	return checkQuery(r.URL.RawQuery)
@@ -199,6 +205,26 @@ func checkContentType(r *http.Request) error {
 	}
 	return nil
 }
+
+// checkFormType refuses a request to the web interface with a body that
+// is not a form (application/x-www-form-urlencoded).
+func checkFormType(r *http.Request) error {
+	cts := r.Header.Values("Content-Type")
+	if len(cts) == 0 {
+		if r.ContentLength == 0 {
+			return nil
+		}
+		return entity.Errorf(entity.KindUnsupportedMedia, "the request has a body but no Content-Type; the web interface takes forms (%s)", formType)
+	}
+	mt, _, err := mime.ParseMediaType(cts[0])
+	if len(cts) > 1 || err != nil || mt != formType {
+		return entity.Errorf(entity.KindUnsupportedMedia, "the web interface takes forms (%s), not %q", formType, clip(cts[0])).With("needs", formType)
+	}
+	return nil
+}
+
+// formType is the media type of an HTML form.
+const formType = "application/x-www-form-urlencoded"
 
 // checkQuery refuses a query string that r.URL.Query() would read only in
 // part: it silently drops a pair that is not correctly %-escaped or holds

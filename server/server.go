@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/store"
 	"github.com/clusto/clusto/query"
+	"github.com/clusto/clusto/server/ui"
 )
 
 // DefaultMaxBody is the request body cap when Options.MaxBodyBytes is 0.
@@ -192,8 +194,29 @@ func New(st *store.Store, opts Options) *Server {
 	for _, rt := range s.routeTable() {
 		s.register(rt)
 	}
+	s.mountUI()
 	s.handler = s.middleware(s.gate(s.router))
 	return s
+}
+
+// mountUI serves the web interface under /ui/, and / sends browsers there.
+// It passes the gate like the API: the same origin checks, and on a
+// server without tokens the same loopback-only rule.
+func (s *Server) mountUI() {
+	web, err := ui.New(s.store, ui.Options{AllowAnonymous: s.opts.AllowAnonymous, Explain: s.explain, Log: s.log, Version: s.opts.Version})
+	if err != nil {
+		// The templates are embedded: a build that cannot parse them is
+		// broken, whatever a request holds.
+		panic(fmt.Sprintf("web interface: %v", err))
+	}
+	s.router.PathPrefix(ui.Prefix).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoOf(r).route = ui.Prefix
+		web.ServeHTTP(w, r)
+	}))
+	s.router.Path("/").Methods(http.MethodGet).HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoOf(r).route = "/"
+		http.Redirect(w, r, ui.Prefix, http.StatusFound)
+	})
 }
 
 // BackupDir is the directory POST /api/v1/admin/backup writes into, with
