@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/server/ui"
 )
 
 func (e *env) newToken(name string, role entity.Role) string {
@@ -107,6 +108,11 @@ func TestEveryWriteRouteRefusesReadTokens(t *testing.T) {
 		tmpl, err := r.GetPathTemplate()
 		if err != nil {
 			return err
+		}
+		if strings.HasPrefix(tmpl, ui.Prefix) || tmpl == "/" {
+			// The web interface routes its own pages (server/ui), and
+			// checks the role of each form there; its tests prove it.
+			return nil
 		}
 		methods, err := r.GetMethods()
 		if err != nil {
