@@ -77,6 +77,8 @@ type compiler struct {
 	scan bool
 	// db answers rarity estimates (nil: none).
 	db store.Reader
+	// walkAlways: Options.walkAlways.
+	walkAlways bool
 }
 
 func (c *compiler) alias(prefix string) string {
@@ -513,6 +515,20 @@ func contains(list []string, s string) bool {
 // attrHolders selects the ids of entities with an attribute matching n.
 func (c *compiler) attrHolders(n *attrNode) sqlFrag {
 	a := c.alias("a")
+	return cat("", frag("SELECT "+a+".entity_id FROM attrs "+a+" WHERE "), cat(" AND ", c.attrConds(n, a)...))
+}
+
+// attrProbe is attrHolders as a test of entity x: EXISTS over x's own
+// attributes (the attrs_cur_entity index: entity_id, key, subkey).
+func (c *compiler) attrProbe(n *attrNode, x string) sqlFrag {
+	a := c.alias("a")
+	conds := append([]sqlFrag{frag(a + ".entity_id = " + x + ".id")}, c.attrConds(n, a)...)
+	return cat("", frag("EXISTS (SELECT 1 FROM attrs "+a+" WHERE "), cat(" AND ", conds...), frag(")"))
+}
+
+// attrConds are the conditions on the attrs row aliased a that make it an
+// attribute matching n, visible at the compiler's time.
+func (c *compiler) attrConds(n *attrNode, a string) []sqlFrag {
 	conds := []sqlFrag{frag(a+".key = ?", n.key)}
 	if n.subkey != nil {
 		conds = append(conds, frag(a+".subkey = ?", *n.subkey))
@@ -523,26 +539,7 @@ func (c *compiler) attrHolders(n *attrNode) sqlFrag {
 	case n.op != "":
 		conds = append(conds, frag(a+".num IS NOT NULL AND "+a+".num "+sqlOps[n.op]+" ?", n.num))
 	}
-	conds = append(conds, c.visible(a))
-	return cat("", frag("SELECT "+a+".entity_id FROM attrs "+a+" WHERE "), cat(" AND ", conds...))
-}
-
-// attrProbe is attrHolders as a test of entity x: EXISTS over x's own
-// attributes (the attrs_cur_entity index: entity_id, key, subkey).
-func (c *compiler) attrProbe(n *attrNode, x string) sqlFrag {
-	a := c.alias("a")
-	conds := []sqlFrag{frag(a+".entity_id = "+x+".id AND "+a+".key = ?", n.key)}
-	if n.subkey != nil {
-		conds = append(conds, frag(a+".subkey = ?", *n.subkey))
-	}
-	switch {
-	case n.pat != nil:
-		conds = append(conds, match(a+".value", *n.pat))
-	case n.op != "":
-		conds = append(conds, frag(a+".num IS NOT NULL AND "+a+".num "+sqlOps[n.op]+" ?", n.num))
-	}
-	conds = append(conds, c.visible(a))
-	return cat("", frag("EXISTS (SELECT 1 FROM attrs "+a+" WHERE "), cat(" AND ", conds...), frag(")"))
+	return append(conds, c.visible(a))
 }
 
 // sqlOps maps the query's comparison operators to SQL's; only these
@@ -752,30 +749,135 @@ func nameAnchored(n node) bool {
 const rareLimit = 1000
 
 // rare reports whether one of the terms is an exact attribute value held
-// by at most rareLimit entities now, asking the database (one index range
-// count, capped). Without a database nothing is known to be rare.
+// by at most rareLimit entities now (see holders). Without a database
+// nothing is known to be rare.
 func (c *compiler) rare(terms []node) bool {
-	if c.db == nil || c.at != 0 {
-		return false
-	}
 	for _, t := range terms {
-		a, ok := t.(*attrNode)
-		if !ok || a.pat == nil || a.pat.kind != patExact {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		rows, err := c.db.QueryContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM attrs a WHERE a.key = ? AND a.value = ? AND a.until IS NULL LIMIT ?)", a.key, a.pat.text, rareLimit+1)
-		n := rareLimit + 1
-		if err == nil {
-			if rows.Next() {
-				rows.Scan(&n)
-			}
-			rows.Close()
-		}
-		cancel()
-		if n <= rareLimit {
+		if a, ok := t.(*attrNode); ok && a.pat != nil && a.pat.kind == patExact && c.holders(a) <= rareLimit {
 			return true
 		}
 	}
 	return false
+}
+
+// holders estimates how many current attributes match a: it counts them
+// with the condition the query itself applies (a glob or a regex
+// included), one index range stopping at rareLimit+1, which it returns
+// for "more". Without a database, or for a past state, it answers
+// rareLimit+1.
+func (c *compiler) holders(a *attrNode) int {
+	n := rareLimit + 1
+	if c.db == nil || c.at != 0 {
+		return n
+	}
+	est := &compiler{}
+	sel := est.attrHolders(a)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	rows, err := c.db.QueryContext(ctx, "SELECT count(*) FROM ("+sel.sql+" LIMIT ?)", append(sel.args, rareLimit+1)...)
+	if err != nil {
+		return n
+	}
+	defer rows.Close()
+	if rows.Next() {
+		rows.Scan(&n)
+	}
+	return n
+}
+
+// walkable reports whether a page of the query whose conjuncts are terms
+// is cheaper read in the name-order form (compiler.scan): a walk of one
+// driver's entities in name order, through entities_cur_driver, that
+// probes each for the attribute terms and stops at the page's last match,
+// rather than every holder of the attributes looked up and sorted by
+// name. That is so when the terms are one driver, perhaps kinds and
+// unindexable names, and attributes each held by more than rareLimit
+// entities (holders: the walk then meets a match every few entities when
+// the attribute spreads over the driver); a rare one, or any other term an
+// index can answer, is the cheaper start.
+func (c *compiler) walkable(terms []node) bool {
+	driver, attrs := false, []*attrNode{}
+	for _, t := range terms {
+		switch t := t.(type) {
+		case *attrNode:
+			attrs = append(attrs, t)
+		case *fieldNode:
+			if !unselective(t) {
+				return false
+			}
+			driver = driver || t.col == colDriver && t.pat.kind == patExact
+		default:
+			return false
+		}
+	}
+	if !driver || len(attrs) == 0 || c.at != 0 {
+		return false
+	}
+	if c.walkAlways {
+		return true
+	}
+	if c.db == nil {
+		return false
+	}
+	for _, a := range attrs {
+		if c.holders(a) <= rareLimit {
+			return false
+		}
+	}
+	return true
+}
+
+// countForm compiles the statement counting the matches of a query
+// whose conjuncts are terms, when one of them is an attribute term
+// (nil otherwise: the page's own form counts). It starts from that
+// attribute's holders (an exact value first: one index range) and checks
+// each holder's entity for the rest, so that a capped count stops after
+// as many holders as it counts, rather than after listing every holder
+// to look entities up in; without other terms, in the present, it reads
+// attrs alone (an attribute that is current belongs to a live entity:
+// the store's live-references rule).
+func (c *compiler) countForm(terms []node) *countForm {
+	drive := -1
+	for i, t := range terms {
+		if a, ok := t.(*attrNode); ok && (drive < 0 || a.pat != nil && a.pat.kind == patExact) {
+			drive = i
+			if a.pat != nil && a.pat.kind == patExact {
+				break
+			}
+		}
+	}
+	if drive < 0 {
+		return nil
+	}
+	f := &countForm{}
+	hc := &compiler{at: c.at, db: c.db, probe: true}
+	conds := hc.attrConds(terms[drive].(*attrNode), "h")
+	rest := slices.Delete(slices.Clone(terms), drive, drive+1)
+	if len(rest) == 0 && c.at == 0 {
+		f.id, f.from, f.where = "h.entity_id", "attrs h", cat(" AND ", conds...)
+		return f
+	}
+	conds = append(conds, hc.visible("e"))
+	switch len(rest) {
+	case 0:
+	case 1:
+		conds = append(conds, hc.cond(rest[0], "e"))
+	default:
+		conds = append(conds, hc.and(rest, "e"))
+	}
+	f.id, f.from, f.where = "e.id", "attrs h CROSS JOIN entities e ON e.id = h.entity_id", cat(" AND ", conds...)
+	if len(hc.ctes) > 0 {
+		f.with = cat("", frag("WITH RECURSIVE\n"), cat(",\n", hc.ctes...), frag("\n"))
+	}
+	return f
+}
+
+// countForm is a statement's FROM and WHERE listing the ids of a query's
+// matches, each once after DISTINCT (an entity may hold several matching
+// attributes).
+type countForm struct {
+	with  sqlFrag
+	id    string // the column of ids
+	from  string
+	where sqlFrag
 }

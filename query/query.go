@@ -50,6 +50,11 @@ type Options struct {
 	// is not used when a term's value is rare (the set of its holders is
 	// then the cheaper start).
 	nameScan bool
+	// walkAlways compiles the page in the name-order form whenever the
+	// query's shape allows it (compiler.walkable), without asking the
+	// database how many hold its attributes: the differential test's way
+	// to compare that form on inventories too small for it to be chosen.
+	walkAlways bool
 	// TotalCap, when positive, bounds the count statement: a query whose
 	// count would pass it answers Total = TotalCap and TotalAtLeast, for
 	// the price of counting TotalCap rows instead of every match. (A
@@ -95,6 +100,13 @@ type Compiled struct {
 	// match many (driver:server, *) the page stops early in the order of
 	// an index and only the count reads every match.
 	both bool
+	// walk is set when the page is read in the name-order form (see
+	// compiler.walkable): a walk of one driver in name order, each
+	// entity probed for the attribute terms.
+	walk bool
+	// counted, when set, is the form Count reads (see compiler.countForm);
+	// nil: the page's own.
+	counted *countForm
 }
 
 // Compile compiles q for opts. Options are checked here: a negative At or
@@ -119,11 +131,20 @@ func Compile(q *Query, opts Options) (*Compiled, error) {
 		}
 		cc.after = &name
 	}
-	c := &compiler{at: opts.At, db: opts.DB}
-	c.scan = opts.nameScan && opts.At == 0 && !c.rare(conjuncts(q.root))
+	c := &compiler{at: opts.At, db: opts.DB, walkAlways: opts.walkAlways}
+	terms := conjuncts(q.root)
+	if opts.nameScan {
+		c.scan = opts.At == 0 && !c.rare(terms)
+	} else {
+		c.scan = c.walkable(terms)
+		cc.walk = c.scan
+	}
 	from, cond := c.top(q.root)
 	cc.from = from
-	cc.both = from != "entities e" || !unselective(q.root) && filters(q.root)
+	cc.both = !cc.walk && (from != "entities e" || !unselective(q.root) && filters(q.root))
+	if from == "entities e" && !opts.nameScan {
+		cc.counted = c.countForm(terms)
+	}
 	cc.where = cat(" AND ", c.visible("e"), cat("", frag("("), cond, frag(")")))
 	if len(c.ctes) > 0 {
 		cc.with = cat("", frag("WITH RECURSIVE\n"), cat(",\n", c.ctes...), frag("\n"))
@@ -173,10 +194,19 @@ func (c *Compiled) limitSQL() string { return strconv.Itoa(c.limit + 1) }
 // Count returns the statement counting every match (cursor and limit
 // aside), or with Options.TotalCap at most TotalCap+1 of them.
 func (c *Compiled) Count() (string, []any) {
+	// The cap is written into the SQL like the page's LIMIT: an integer
+	// of ours.
+	limit := ""
 	if c.totalCap > 0 {
-		// Written into the SQL like the page's LIMIT: an integer of ours.
+		limit = " LIMIT " + strconv.Itoa(c.totalCap+1)
+	}
+	if f := c.counted; f != nil {
+		s := cat("", f.with, frag("SELECT count(*) FROM (SELECT DISTINCT "+f.id+" FROM "+f.from+" WHERE "), f.where, frag(limit+")"))
+		return s.sql, s.args
+	}
+	if c.totalCap > 0 {
 		s, args := c.statement("SELECT 1", false)
-		return "SELECT count(*) FROM (" + s + " LIMIT " + strconv.Itoa(c.totalCap+1) + ")", args
+		return "SELECT count(*) FROM (" + s + limit + ")", args
 	}
 	return c.statement("SELECT count(*)", false)
 }
@@ -319,7 +349,9 @@ func (c *Compiled) statementFor() (string, []any) {
 // examined (EXPLAIN QUERY PLAN it in the sqlite3 shell, or call Plan).
 // That is the Both statement that reads page and count at once, or, for
 // queries matching many entities (driver:server), the Page statement,
-// which Run follows with Count.
+// which Run follows with Count. Run compiles with opts.DB set, whose
+// estimates choose some forms (Options.DB, compiler.walkable): pass it to
+// see the statement Run executes.
 func Explain(text string, opts Options) (string, []any, error) {
 	q, err := Parse(text)
 	if err != nil {
