@@ -77,8 +77,16 @@ type compiler struct {
 	scan bool
 	// db answers rarity estimates (nil: none).
 	db store.Reader
-	// walkAlways: Options.walkAlways.
-	walkAlways bool
+	// stream compiles relation sets to be read a few rows at a time, for
+	// capped counts and estimates that stop early: containment walked
+	// depth first (SQLite's queue ordered by depth), a `connected to`'s
+	// sources joined with UNION ALL (which SQLite streams; UNION lists
+	// them all first to remove repeats, so readers count DISTINCT ids).
+	stream bool
+	// walk compiles a page's name-order walk (see walkShape): with scan,
+	// and `in` and `connected to` as tests of each entity walked too
+	// (relProbe) rather than sets computed whole.
+	walk bool
 }
 
 func (c *compiler) alias(prefix string) string {
@@ -127,6 +135,9 @@ func (c *compiler) cond(n node, x string) sqlFrag {
 	case *ipNode:
 		return cat("", frag(x+".id IN ("), c.ipHolders(n.prefix), frag(")"))
 	case *relNode:
+		if c.walk && n.op != relContains {
+			return cat("", frag("("), c.cond(n.left, x), frag(" AND "), c.relProbe(n, x), frag(")"))
+		}
 		if n.op == relIn && !unselective(n.left) {
 			return frag(x + ".id IN (SELECT id FROM " + c.upIn(n.left, n.right) + ")")
 		}
@@ -199,23 +210,34 @@ func (c *compiler) relSet(n *relNode) (name string, repeats bool) {
 
 // filters reports whether n matches some text with a glob or a regex.
 func filters(n node) bool {
+	return someTerm(n, func(n node) bool {
+		switch n := n.(type) {
+		case *relNode:
+			return filters(n.left) || filters(n.right)
+		case *fieldNode:
+			return n.pat.kind != patExact
+		case *groupNode:
+			return n.pat.kind != patExact
+		case *attrNode:
+			return n.pat != nil && n.pat.kind != patExact
+		}
+		return false
+	})
+}
+
+// someTerm reports whether f holds for one of the terms that n combines
+// with and, or and not (n itself when it is none of those).
+func someTerm(n node, f func(node) bool) bool {
+	some := func(t node) bool { return someTerm(t, f) }
 	switch n := n.(type) {
 	case *orNode:
-		return slices.ContainsFunc(n.terms, filters)
+		return slices.ContainsFunc(n.terms, some)
 	case *andNode:
-		return slices.ContainsFunc(n.terms, filters)
+		return slices.ContainsFunc(n.terms, some)
 	case *notNode:
-		return filters(n.x)
-	case *relNode:
-		return filters(n.left) || filters(n.right)
-	case *fieldNode:
-		return n.pat.kind != patExact
-	case *groupNode:
-		return n.pat.kind != patExact
-	case *attrNode:
-		return n.pat != nil && n.pat.kind != patExact
+		return someTerm(n.x, f)
 	}
-	return false
+	return f(n)
 }
 
 // single reports whether at most one entity can match n: names are
@@ -338,6 +360,36 @@ func (c *compiler) top(root node) (from string, cond sqlFrag) {
 	return from, c.and(rest, "e")
 }
 
+// relProbe tests whether entity x stands in relation n (in or connected
+// to) to some entity matching n's right side (n's left side aside): for
+// `in`, a walk up x's containers (a recursive CTE inside EXISTS, from x's
+// one parent up); for `connected to`, a look at x's own connections, each
+// source read from its far end. The right side is a set computed once,
+// in the ordinary form.
+func (c *compiler) relProbe(n *relNode, x string) sqlFrag {
+	scan, walk := c.scan, c.walk
+	c.scan, c.walk = false, false
+	right := c.set(n.right)
+	c.scan, c.walk = scan, walk
+	if n.op == relIn {
+		up, k, k2 := c.alias("w"), c.alias("k"), c.alias("k")
+		start := cat("", frag("SELECT "+k+".a, 1 FROM connections "+k+" WHERE "+k+".b = "+x+".id AND "+k+".type = 'contains' AND "), c.visible(k))
+		step := cat("", frag("SELECT "+k2+".a, "+up+".depth + 1 FROM "+up+" CROSS JOIN connections "+k2+" ON "+k2+".b = "+up+".anc WHERE "+k2+".type = 'contains' AND "),
+			c.visible(k2), frag(fmt.Sprintf(" AND %s.depth < %d", up, maxContainment)))
+		return cat("", frag("EXISTS (WITH RECURSIVE "+up+"(anc, depth) AS (\n  "), start, frag("\n  UNION ALL\n  "), step,
+			frag(")\n  SELECT 1 FROM "+up+" WHERE "+up+".anc IN (SELECT id FROM "+right+"))"))
+	}
+	var arms []sqlFrag
+	for _, a := range c.connectionArms(n.via) {
+		arms = append(arms, cat("", frag("EXISTS (SELECT 1 FROM "+a.src.table+" "+a.k+" WHERE "+a.k+"."+a.src.far+" = "+x+".id AND "), a.cond,
+			frag(" AND "+a.k+"."+a.src.near+" IN (SELECT id FROM "+right+"))")))
+	}
+	if len(arms) == 0 {
+		return frag("0")
+	}
+	return balanced("OR", arms)
+}
+
 // upIn adds CTEs answering `cand in right` upwards: the containers of the
 // entities matching cand are walked up, one contains connection at a
 // time, and the entities with one matching right are kept. It returns
@@ -391,6 +443,9 @@ func (c *compiler) descendants(set string) string {
 		frag(" AND "+k+".a IN (SELECT id FROM "+set+")"))
 	step := cat("", frag("SELECT "+k2+".b, "+name+".depth + 1 FROM "+name+" CROSS JOIN connections "+k2+" ON "+k2+".a = "+name+".id WHERE "+k2+".type = 'contains' AND "),
 		c.visible(k2), frag(fmt.Sprintf(" AND %s.depth < %d", name, maxContainment)))
+	if c.stream {
+		step = cat("", step, frag(" ORDER BY 2 DESC"))
+	}
 	c.addCTECols(name, "id, depth", cat("\n  UNION ALL\n  ", start, step))
 	return name
 }
@@ -464,6 +519,36 @@ func connectionSources() []connectionSource {
 func (c *compiler) connected(set, via string) string {
 	name := c.alias("c")
 	var arms []sqlFrag
+	for _, a := range c.connectionArms(via) {
+		arms = append(arms, cat("", frag("SELECT "+a.k+"."+a.src.far+" FROM "+a.src.table+" "+a.k+" WHERE "), a.cond,
+			frag(" AND "+a.k+"."+a.src.near+" IN (SELECT id FROM "+set+")")))
+	}
+	if c.stream {
+		c.addCTE(name, cat("\n  UNION ALL\n  ", arms...))
+		return name
+	}
+	// The set drives statements, so it must not repeat an entity: UNION
+	// removes duplicates across arms, DISTINCT within a single one.
+	if len(arms) == 1 {
+		arms[0].sql = "SELECT DISTINCT " + strings.TrimPrefix(arms[0].sql, "SELECT ")
+	}
+	c.addCTE(name, cat("\n  UNION\n  ", arms...))
+	return name
+}
+
+// connectionArm is one source of connections of a `connected to`, read
+// as the rows aliased k, with the condition on them (visibility and the
+// types of via).
+type connectionArm struct {
+	src  connectionSource
+	k    string
+	cond sqlFrag
+}
+
+// connectionArms returns the sources that can hold a connection of type
+// via (any when ""), each with its condition.
+func (c *compiler) connectionArms(via string) []connectionArm {
+	var arms []connectionArm
 	for _, src := range connectionSources() {
 		k := c.alias("k")
 		conds := []sqlFrag{c.visible(k)}
@@ -491,16 +576,9 @@ func (c *compiler) connected(set, via string) string {
 			}
 			conds = append(conds, frag(k+"."+src.typeCol+" = 'link' AND "+k+"."+src.portType+" = ?", via))
 		}
-		conds = append(conds, frag(k+"."+src.near+" IN (SELECT id FROM "+set+")"))
-		arms = append(arms, cat("", frag("SELECT "+k+"."+src.far+" FROM "+src.table+" "+k+" WHERE "), cat(" AND ", conds...)))
+		arms = append(arms, connectionArm{src: src, k: k, cond: cat(" AND ", conds...)})
 	}
-	// The set drives statements, so it must not repeat an entity: UNION
-	// removes duplicates across arms, DISTINCT within a single one.
-	if len(arms) == 1 {
-		arms[0].sql = "SELECT DISTINCT " + strings.TrimPrefix(arms[0].sql, "SELECT ")
-	}
-	c.addCTE(name, cat("\n  UNION\n  ", arms...))
-	return name
+	return arms
 }
 
 func contains(list []string, s string) bool {
@@ -766,15 +844,20 @@ func (c *compiler) rare(terms []node) bool {
 // for "more". Without a database, or for a past state, it answers
 // rareLimit+1.
 func (c *compiler) holders(a *attrNode) int {
-	n := rareLimit + 1
 	if c.db == nil || c.at != 0 {
-		return n
+		return rareLimit + 1
 	}
 	est := &compiler{}
-	sel := est.attrHolders(a)
+	return c.capped(cat("", frag("SELECT count(*) FROM ("), est.attrHolders(a), frag(" LIMIT ?)", rareLimit+1)), rareLimit+1)
+}
+
+// capped runs a capped count of the estimates (at most a second) and
+// returns it, or orElse on an error.
+func (c *compiler) capped(s sqlFrag, orElse int) int {
+	n := orElse
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	rows, err := c.db.QueryContext(ctx, "SELECT count(*) FROM ("+sel.sql+" LIMIT ?)", append(sel.args, rareLimit+1)...)
+	rows, err := c.db.QueryContext(ctx, s.sql, s.args...)
 	if err != nil {
 		return n
 	}
@@ -785,46 +868,114 @@ func (c *compiler) holders(a *attrNode) int {
 	return n
 }
 
-// walkable reports whether a page of the query whose conjuncts are terms
-// is cheaper read in the name-order form (compiler.scan): a walk of one
-// driver's entities in name order, through entities_cur_driver, that
-// probes each for the attribute terms and stops at the page's last match,
-// rather than every holder of the attributes looked up and sorted by
-// name. That is so when the terms are one driver, perhaps kinds and
-// unindexable names, and attributes each held by more than rareLimit
-// entities (holders: the walk then meets a match every few entities when
-// the attribute spreads over the driver); a rare one, or any other term an
-// index can answer, is the cheaper start.
-func (c *compiler) walkable(terms []node) bool {
-	driver, attrs := false, []*attrNode{}
-	for _, t := range terms {
-		switch t := t.(type) {
-		case *attrNode:
-			attrs = append(attrs, t)
-		case *fieldNode:
-			if !unselective(t) {
+// walkShape reports whether a page of the query whose conjuncts are
+// terms can be read in the name-order form (compiler.walk), and which
+// driver it walks: the terms are one driver by its exact name, perhaps
+// kinds and unindexable names, and attributes and `in` or `connected to`
+// relations (at least one of them) whose right sides hold no relation
+// or group. The walk reads the driver's entities in name order, through
+// entities_cur_driver, tests each for the other terms and stops at the
+// page's last match, rather than every holder of an attribute, or every
+// entity of a relation, looked up and sorted by name. Whether that is
+// cheaper, dense tells.
+func walkShape(terms []node) (driver string, ok bool) {
+	tests := 0
+	var visit func([]node) bool
+	visit = func(terms []node) bool {
+		for _, t := range terms {
+			switch t := t.(type) {
+			case *attrNode:
+				tests++
+			case *fieldNode:
+				if !unselective(t) {
+					return false
+				}
+				if t.col == colDriver && t.pat.kind == patExact {
+					driver = t.pat.text
+				}
+			case *relNode:
+				if t.op == relContains || hasRelation(t.right) || !visit(conjuncts(t.left)) {
+					return false
+				}
+				tests++
+			case *allNode:
+			default:
 				return false
 			}
-			driver = driver || t.col == colDriver && t.pat.kind == patExact
-		default:
-			return false
 		}
-	}
-	if !driver || len(attrs) == 0 || c.at != 0 {
-		return false
-	}
-	if c.walkAlways {
 		return true
 	}
-	if c.db == nil {
-		return false
-	}
-	for _, a := range attrs {
-		if c.holders(a) <= rareLimit {
-			return false
+	return driver, visit(terms) && driver != "" && tests > 0
+}
+
+// walkCond compiles the condition of the walk (c.walk) over terms (of
+// walkShape's shape) on entity x: the terms on x itself first, then the
+// relations' tests (relProbe), the dearest (a walk up x's containers is
+// a recursive statement of its own), so that SQLite, which tests in the
+// order written, only walks up from the entities that pass the rest.
+func (c *compiler) walkCond(terms []node, x string) sqlFrag {
+	var own []sqlFrag
+	var rels []*relNode
+	var split func([]node)
+	split = func(terms []node) {
+		for _, t := range terms {
+			switch t := t.(type) {
+			case *relNode:
+				split(conjuncts(t.left))
+				rels = append(rels, t)
+			case *allNode:
+			default:
+				own = append(own, c.cond(t, x))
+			}
 		}
 	}
-	return true
+	split(terms)
+	for _, r := range rels {
+		own = append(own, c.relProbe(r, x))
+	}
+	return balanced("AND", own)
+}
+
+// hasRelation reports whether n holds a relation or a group term.
+func hasRelation(n node) bool {
+	return someTerm(n, func(n node) bool {
+		switch n.(type) {
+		case *relNode, *groupNode:
+			return true
+		}
+		return false
+	})
+}
+
+// The sample dense reads: the first sampleSize entities of the driver
+// after the page's start, of which at least sampleHits must match.
+const sampleSize, sampleHits = 32, 2
+
+// dense reports whether the walk of driver's entities in name order from
+// after (nil: the start), tested with cond (the walk's condition on
+// entities e, compiled by c), meets matches often enough to be the
+// cheaper form: at least one in 16 of the first sampleSize it would
+// read. The sample is the walk itself, bounded: its condition is the
+// query's own, globs and regexes included, so a rare attribute value, a
+// relation whose members come late in name order or a pattern few
+// values match all show as a sample without matches (0.1-0.3 ms for 32
+// entities at 300k). On an error it says no: the ordinary form is never
+// wrong.
+func (c *compiler) dense(cond sqlFrag, driver string, after *string) bool {
+	inner := frag("SELECT e.id, e.name, e.driver, e.kind FROM entities e WHERE e.until IS NULL AND e.driver = ?", driver)
+	if after != nil {
+		inner = cat("", inner, frag(" AND e.name > ?", *after))
+	}
+	s := cat("", c.with(), frag("SELECT count(*) FROM ("), inner, frag(" ORDER BY e.name LIMIT ?) e WHERE ", sampleSize), cond)
+	return c.capped(s, 0) >= sampleHits
+}
+
+// with is the WITH clause of the CTEs compiled so far ("" when none).
+func (c *compiler) with() sqlFrag {
+	if len(c.ctes) == 0 {
+		return sqlFrag{}
+	}
+	return cat("", frag("WITH RECURSIVE\n"), cat(",\n", c.ctes...), frag("\n"))
 }
 
 // countForm compiles the statement counting the matches of a query
@@ -850,14 +1001,13 @@ func (c *compiler) countForm(terms []node) *countForm {
 		return nil
 	}
 	f := &countForm{}
-	hc := &compiler{at: c.at, db: c.db, probe: true}
+	hc := &compiler{at: c.at, db: c.db, probe: true, walk: c.walk}
 	conds := hc.attrConds(terms[drive].(*attrNode), "h")
 	rest := slices.Delete(slices.Clone(terms), drive, drive+1)
 	if len(rest) == 0 && c.at == 0 {
 		f.id, f.from, f.where = "h.entity_id", "attrs h", cat(" AND ", conds...)
 		return f
 	}
-	conds = append(conds, hc.visible("e"))
 	switch len(rest) {
 	case 0:
 	case 1:
@@ -865,11 +1015,13 @@ func (c *compiler) countForm(terms []node) *countForm {
 	default:
 		conds = append(conds, hc.and(rest, "e"))
 	}
-	f.id, f.from, f.where = "e.id", "attrs h CROSS JOIN entities e ON e.id = h.entity_id", cat(" AND ", conds...)
-	if len(hc.ctes) > 0 {
-		f.with = cat("", frag("WITH RECURSIVE\n"), cat(",\n", hc.ctes...), frag("\n"))
-	}
-	return f
+	return hc.formOf("attrs h CROSS JOIN entities e ON e.id = h.entity_id", cat(" AND ", conds...))
+}
+
+// formOf is the count form of a statement top compiled: from and cond
+// on entities e, visible.
+func (c *compiler) formOf(from string, cond sqlFrag) *countForm {
+	return &countForm{with: c.with(), id: "e.id", from: from, where: cat(" AND ", c.visible("e"), cat("", frag("("), cond, frag(")")))}
 }
 
 // countForm is a statement's FROM and WHERE listing the ids of a query's

@@ -676,8 +676,34 @@ func (g *queryGen) term() string {
 
 // walkShape writes a query of the shape whose page can be read in the
 // name-order form (compiler.walkable): a driver by its exact name and
-// attribute terms, perhaps a kind or an unindexable name.
+// attribute terms, perhaps a kind or an unindexable name, perhaps in or
+// connected to something.
 func (g *queryGen) walkShape() string {
+	if g.r.IntN(2) == 0 {
+		return g.attrShape()
+	}
+	right := g.term()
+	if g.r.IntN(3) == 0 {
+		right = "(" + g.attrShape() + ")"
+	}
+	rel := g.pick([]string{"in", "connected to"})
+	if rel == "connected to" && g.r.IntN(2) == 0 {
+		right += " via " + g.pick([]string{"nic", "console", "power", "link", "contains", "member"})
+	}
+	left := "driver:" + g.pick([]string{"server", "switch", "vm", "rack"})
+	if g.r.IntN(2) == 0 {
+		left = "(" + g.attrShape() + ")"
+	}
+	s := left + " " + rel + " " + right
+	if g.r.IntN(2) == 0 {
+		s = "(" + s + ") and " + g.attrShape()
+	}
+	return s
+}
+
+// attrShape is a driver by its exact name and attribute terms, perhaps a
+// kind or an unindexable name.
+func (g *queryGen) attrShape() string {
 	terms := []string{"driver:" + g.pick([]string{"server", "switch", "rack", "vm", "pool"})}
 	for range 1 + g.r.IntN(2) {
 		for {
@@ -747,7 +773,7 @@ func TestDifferential(t *testing.T) {
 		inventories, queries = 3, 100
 	}
 	ctx := context.Background()
-	cases, partial, scanned, paged, walked, counted := 0, 0, 0, 0, 0, 0
+	cases, partial, scanned, paged, walked, walkedRel, sampled, counted := 0, 0, 0, 0, 0, 0, 0, 0
 	paths := map[string]int{} // how the compiler answered, for the log
 	for inv := range inventories {
 		seed := uint64(1000 + inv)
@@ -824,9 +850,17 @@ func TestDifferential(t *testing.T) {
 				}
 				if c, err := Compile(q, Options{At: s.at, DB: st.Reader(), walkAlways: true}); err == nil && c.walk {
 					walked++
+					if hasRelation(q.root) {
+						walkedRel++
+					}
 				}
-				if c, err := Compile(q, Options{At: s.at, DB: st.Reader()}); err == nil && c.counted != nil {
-					counted++
+				if c, err := Compile(q, Options{At: s.at, DB: st.Reader()}); err == nil {
+					if c.counted != nil {
+						counted++
+					}
+					if c.walk {
+						sampled++ // the sample chose the walk, as Run does
+					}
 				}
 				if s.at == 0 {
 					// The form allocation compiles to (a walk in name
@@ -844,11 +878,11 @@ func TestDifferential(t *testing.T) {
 	if scanned == 0 {
 		t.Error("no query was compared in allocation's name-order form")
 	}
-	if walked == 0 || counted == 0 {
-		t.Errorf("%d cases paged in the name-order form, %d counted from an attribute's holders: want some of each", walked, counted)
+	if walked == 0 || walkedRel == 0 || sampled == 0 || counted == 0 {
+		t.Errorf("%d cases paged in the name-order form (%d with a relation, %d chosen by its sample), %d counted from an attribute's holders: want some of each", walked, walkedRel, sampled, counted)
 	}
-	t.Logf("%d cases compared, %d of them matching some but not all entities, %d in the name-order form too; %d paged (%d with the page in name-order form, %d counted from an attribute's holders); queries by compiled form: %v",
-		cases, partial, scanned, paged, walked, counted, paths)
+	t.Logf("%d cases compared, %d of them matching some but not all entities, %d in the name-order form too; %d paged (%d with the page in name-order form, %d of them with a relation, %d chosen by the sample; %d counted from an attribute's holders); queries by compiled form: %v",
+		cases, partial, scanned, paged, walked, walkedRel, sampled, counted, paths)
 }
 
 // pageThrough reads every page of text with opts (TotalCap 2 when capped)

@@ -51,9 +51,9 @@ type Options struct {
 	// then the cheaper start).
 	nameScan bool
 	// walkAlways compiles the page in the name-order form whenever the
-	// query's shape allows it (compiler.walkable), without asking the
-	// database how many hold its attributes: the differential test's way
-	// to compare that form on inventories too small for it to be chosen.
+	// query's shape allows it (walkShape), without sampling the walk
+	// (compiler.dense): the differential test's way to compare that form
+	// whatever the sample would say.
 	walkAlways bool
 	// TotalCap, when positive, bounds the count statement: a query whose
 	// count would pass it answers Total = TotalCap and TotalAtLeast, for
@@ -101,8 +101,8 @@ type Compiled struct {
 	// an index and only the count reads every match.
 	both bool
 	// walk is set when the page is read in the name-order form (see
-	// compiler.walkable): a walk of one driver in name order, each
-	// entity probed for the attribute terms.
+	// walkShape): a walk of one driver in name order, each entity tested
+	// for the other terms.
 	walk bool
 	// counted, when set, is the form Count reads (see compiler.countForm);
 	// nil: the page's own.
@@ -131,24 +131,45 @@ func Compile(q *Query, opts Options) (*Compiled, error) {
 		}
 		cc.after = &name
 	}
-	c := &compiler{at: opts.At, db: opts.DB, walkAlways: opts.walkAlways}
+	c := &compiler{at: opts.At, db: opts.DB}
 	terms := conjuncts(q.root)
-	if opts.nameScan {
-		c.scan = opts.At == 0 && !c.rare(terms)
-	} else {
-		c.scan = c.walkable(terms)
-		cc.walk = c.scan
+	var from string
+	var cond sqlFrag
+	if driver, ok := walkShape(terms); ok && opts.At == 0 && !opts.nameScan && (opts.DB != nil || opts.walkAlways) {
+		// The walk reads entities e in name order and tests each for
+		// every term, relations included, when a sample of it finds
+		// matches often enough.
+		wc := &compiler{db: opts.DB, scan: true, walk: true}
+		wcond := wc.walkCond(terms, "e")
+		if opts.walkAlways || wc.dense(wcond, driver, cc.after) {
+			c, cc.walk, from, cond = wc, true, "entities e", wcond
+		}
 	}
-	from, cond := c.top(q.root)
+	if !cc.walk {
+		c.scan = opts.nameScan && opts.At == 0 && !c.rare(terms)
+		from, cond = c.top(q.root)
+	}
 	cc.from = from
 	cc.both = !cc.walk && (from != "entities e" || !unselective(q.root) && filters(q.root))
-	if from == "entities e" && !opts.nameScan {
+	switch {
+	case cc.walk:
+		// The walk's condition would count by reading the whole driver:
+		// count from an attribute's holders, each tested for the rest
+		// as the walk tests (a relation by its probe), or else from the
+		// relation's set, read as it goes (so that a capped count stops
+		// early).
+		if f := (&compiler{db: opts.DB, walk: true}).countForm(terms); f != nil {
+			cc.counted = f
+		} else {
+			oc := &compiler{db: opts.DB, stream: true}
+			ofrom, ocond := oc.top(q.root)
+			cc.counted = oc.formOf(ofrom, ocond)
+		}
+	case from == "entities e" && !opts.nameScan:
 		cc.counted = c.countForm(terms)
 	}
 	cc.where = cat(" AND ", c.visible("e"), cat("", frag("("), cond, frag(")")))
-	if len(c.ctes) > 0 {
-		cc.with = cat("", frag("WITH RECURSIVE\n"), cat(",\n", c.ctes...), frag("\n"))
-	}
+	cc.with = c.with()
 	return cc, nil
 }
 
@@ -350,7 +371,7 @@ func (c *Compiled) statementFor() (string, []any) {
 // That is the Both statement that reads page and count at once, or, for
 // queries matching many entities (driver:server), the Page statement,
 // which Run follows with Count. Run compiles with opts.DB set, whose
-// estimates choose some forms (Options.DB, compiler.walkable): pass it to
+// estimates choose some forms (Options.DB, compiler.dense): pass it to
 // see the statement Run executes.
 func Explain(text string, opts Options) (string, []any, error) {
 	q, err := Parse(text)
