@@ -42,8 +42,10 @@ type Options struct {
 	Cursor string
 	// DB, when set, lets Compile ask how rare an attribute value is (one
 	// capped index count) to choose between walking containment down from
-	// an `in`'s right side or up from its candidates. Run sets it. Without
-	// it the walk goes down from a right side named exactly.
+	// an `in`'s right side or up from its candidates, and sample the
+	// name-order walk of a page (compiler.dense) to choose it or the
+	// ordinary form. Run sets it. Without it the walk goes down from a
+	// right side named exactly, and pages take the ordinary form.
 	DB store.Reader
 	// nameScan compiles for reading the first few matches in name order
 	// (allocation) rather than a page and a total: see compiler.scan. It
