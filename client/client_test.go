@@ -661,3 +661,30 @@ func TestPlainErrorBodies(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryTotals: past 1,000 matches a page's total is, by default, a
+// lower bound (TotalAtLeast), exact when asked for; QueryAll's is the
+// number of matches it read, exact whatever its pages said.
+func TestQueryTotals(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t, newServer(t, nil).ts.URL)
+	var ops []client.Op
+	for i := range 1005 {
+		ops = append(ops, client.Op{Op: "create", Name: fmt.Sprintf("p%04d", i), Driver: "pool"})
+	}
+	if _, err := c.Batch(ctx, ops, false); err != nil {
+		t.Fatal(err)
+	}
+	page, err := c.Query(ctx, client.Query{Q: "driver:pool", Limit: 2})
+	if err != nil || page.Total != 1000 || !page.TotalAtLeast {
+		t.Errorf("default total: %d (at least %v), %v; want 1000, at least", page.Total, page.TotalAtLeast, err)
+	}
+	page, err = c.Query(ctx, client.Query{Q: "driver:pool", Limit: 2, Total: entity.TotalExact})
+	if err != nil || page.Total != 1005 || page.TotalAtLeast {
+		t.Errorf("exact total: %d (at least %v), %v; want 1005", page.Total, page.TotalAtLeast, err)
+	}
+	all, err := c.QueryAll(ctx, client.Query{Q: "driver:pool", Limit: 400})
+	if err != nil || len(all.Results) != 1005 || all.Total != 1005 || all.TotalAtLeast {
+		t.Errorf("QueryAll: %d results, total %d (at least %v), %v; want 1005 and 1005", len(all.Results), all.Total, all.TotalAtLeast, err)
+	}
+}

@@ -113,7 +113,8 @@ func (c *Client) QuerySummary(ctx context.Context, q Query) (*entity.SummaryResu
 }
 
 // QueryAll follows the cursors of a query to its last page and returns
-// every match. q.Limit is the page size.
+// every match. q.Limit is the page size. Its Total is exact whatever
+// q.Total asked of the pages: it is how many matches it read.
 func (c *Client) QueryAll(ctx context.Context, q Query) (*Results, error) {
 	all := &Results{Results: []entity.Entity{}}
 	for {
@@ -122,8 +123,8 @@ func (c *Client) QueryAll(ctx context.Context, q Query) (*Results, error) {
 			return nil, err
 		}
 		all.Results = append(all.Results, page.Results...)
-		all.Total = page.Total
 		if page.NextCursor == "" || page.NextCursor == q.Cursor {
+			all.Total = len(all.Results)
 			return all, nil
 		}
 		q.Cursor = page.NextCursor

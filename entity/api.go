@@ -77,8 +77,9 @@ type Whoami struct {
 // Results is a page of query results (GET and POST /query).
 type Results struct {
 	Results []Entity `json:"results"`
-	// Total is how many entities match in all; with TotalAtLeast, asked
-	// for with total=capped, only that at least that many do.
+	// Total is how many entities match in all; with TotalAtLeast (past
+	// the cap of total=capped, the default) only that at least that many
+	// do.
 	Total        int  `json:"total"`
 	TotalAtLeast bool `json:"total_at_least,omitempty"`
 	// NextCursor continues with the next page; "" on the last.

@@ -21,8 +21,8 @@ type QueryRequest struct {
 	// View is ViewFull (or empty: whole entities, Results) or ViewSummary
 	// (names, drivers, kinds and versions, SummaryResults).
 	View string `json:"view,omitempty"`
-	// Total is TotalExact (or empty: count every match) or TotalCapped
-	// (count up to a thousand; past it the answer says total_at_least).
+	// Total is TotalCapped (or empty: count up to a thousand; past it the
+	// answer says total_at_least) or TotalExact (count every match).
 	Total string `json:"total,omitempty"`
 }
 

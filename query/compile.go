@@ -77,6 +77,16 @@ type compiler struct {
 	scan bool
 	// db answers rarity estimates (nil: none).
 	db store.Reader
+	// stream compiles relation sets to be read a few rows at a time, for
+	// capped counts and estimates that stop early: containment walked
+	// depth first (SQLite's queue ordered by depth), a `connected to`'s
+	// sources joined with UNION ALL (which SQLite streams; UNION lists
+	// them all first to remove repeats, so readers count DISTINCT ids).
+	stream bool
+	// walk compiles a page's name-order walk (see walkShape): with scan,
+	// and `in` and `connected to` as tests of each entity walked too
+	// (relProbe) rather than sets computed whole.
+	walk bool
 }
 
 func (c *compiler) alias(prefix string) string {
@@ -125,6 +135,9 @@ func (c *compiler) cond(n node, x string) sqlFrag {
 	case *ipNode:
 		return cat("", frag(x+".id IN ("), c.ipHolders(n.prefix), frag(")"))
 	case *relNode:
+		if c.walk && n.op != relContains {
+			return cat("", frag("("), c.cond(n.left, x), frag(" AND "), c.relProbe(n, x), frag(")"))
+		}
 		if n.op == relIn && !unselective(n.left) {
 			return frag(x + ".id IN (SELECT id FROM " + c.upIn(n.left, n.right) + ")")
 		}
@@ -197,23 +210,34 @@ func (c *compiler) relSet(n *relNode) (name string, repeats bool) {
 
 // filters reports whether n matches some text with a glob or a regex.
 func filters(n node) bool {
+	return someTerm(n, func(n node) bool {
+		switch n := n.(type) {
+		case *relNode:
+			return filters(n.left) || filters(n.right)
+		case *fieldNode:
+			return n.pat.kind != patExact
+		case *groupNode:
+			return n.pat.kind != patExact
+		case *attrNode:
+			return n.pat != nil && n.pat.kind != patExact
+		}
+		return false
+	})
+}
+
+// someTerm reports whether f holds for one of the terms that n combines
+// with and, or and not (n itself when it is none of those).
+func someTerm(n node, f func(node) bool) bool {
+	some := func(t node) bool { return someTerm(t, f) }
 	switch n := n.(type) {
 	case *orNode:
-		return slices.ContainsFunc(n.terms, filters)
+		return slices.ContainsFunc(n.terms, some)
 	case *andNode:
-		return slices.ContainsFunc(n.terms, filters)
+		return slices.ContainsFunc(n.terms, some)
 	case *notNode:
-		return filters(n.x)
-	case *relNode:
-		return filters(n.left) || filters(n.right)
-	case *fieldNode:
-		return n.pat.kind != patExact
-	case *groupNode:
-		return n.pat.kind != patExact
-	case *attrNode:
-		return n.pat != nil && n.pat.kind != patExact
+		return someTerm(n.x, f)
 	}
-	return false
+	return f(n)
 }
 
 // single reports whether at most one entity can match n: names are
@@ -336,6 +360,36 @@ func (c *compiler) top(root node) (from string, cond sqlFrag) {
 	return from, c.and(rest, "e")
 }
 
+// relProbe tests whether entity x stands in relation n (in or connected
+// to) to some entity matching n's right side (n's left side aside): for
+// `in`, a walk up x's containers (a recursive CTE inside EXISTS, from x's
+// one parent up); for `connected to`, a look at x's own connections, each
+// source read from its far end. The right side is a set computed once,
+// in the ordinary form.
+func (c *compiler) relProbe(n *relNode, x string) sqlFrag {
+	scan, walk := c.scan, c.walk
+	c.scan, c.walk = false, false
+	right := c.set(n.right)
+	c.scan, c.walk = scan, walk
+	if n.op == relIn {
+		up, k, k2 := c.alias("w"), c.alias("k"), c.alias("k")
+		start := cat("", frag("SELECT "+k+".a, 1 FROM connections "+k+" WHERE "+k+".b = "+x+".id AND "+k+".type = 'contains' AND "), c.visible(k))
+		step := cat("", frag("SELECT "+k2+".a, "+up+".depth + 1 FROM "+up+" CROSS JOIN connections "+k2+" ON "+k2+".b = "+up+".anc WHERE "+k2+".type = 'contains' AND "),
+			c.visible(k2), frag(fmt.Sprintf(" AND %s.depth < %d", up, maxContainment)))
+		return cat("", frag("EXISTS (WITH RECURSIVE "+up+"(anc, depth) AS (\n  "), start, frag("\n  UNION ALL\n  "), step,
+			frag(")\n  SELECT 1 FROM "+up+" WHERE "+up+".anc IN (SELECT id FROM "+right+"))"))
+	}
+	var arms []sqlFrag
+	for _, a := range c.connectionArms(n.via) {
+		arms = append(arms, cat("", frag("EXISTS (SELECT 1 FROM "+a.src.table+" "+a.k+" WHERE "+a.k+"."+a.src.far+" = "+x+".id AND "), a.cond,
+			frag(" AND "+a.k+"."+a.src.near+" IN (SELECT id FROM "+right+"))")))
+	}
+	if len(arms) == 0 {
+		return frag("0")
+	}
+	return balanced("OR", arms)
+}
+
 // upIn adds CTEs answering `cand in right` upwards: the containers of the
 // entities matching cand are walked up, one contains connection at a
 // time, and the entities with one matching right are kept. It returns
@@ -389,6 +443,9 @@ func (c *compiler) descendants(set string) string {
 		frag(" AND "+k+".a IN (SELECT id FROM "+set+")"))
 	step := cat("", frag("SELECT "+k2+".b, "+name+".depth + 1 FROM "+name+" CROSS JOIN connections "+k2+" ON "+k2+".a = "+name+".id WHERE "+k2+".type = 'contains' AND "),
 		c.visible(k2), frag(fmt.Sprintf(" AND %s.depth < %d", name, maxContainment)))
+	if c.stream {
+		step = cat("", step, frag(" ORDER BY 2 DESC"))
+	}
 	c.addCTECols(name, "id, depth", cat("\n  UNION ALL\n  ", start, step))
 	return name
 }
@@ -462,6 +519,36 @@ func connectionSources() []connectionSource {
 func (c *compiler) connected(set, via string) string {
 	name := c.alias("c")
 	var arms []sqlFrag
+	for _, a := range c.connectionArms(via) {
+		arms = append(arms, cat("", frag("SELECT "+a.k+"."+a.src.far+" FROM "+a.src.table+" "+a.k+" WHERE "), a.cond,
+			frag(" AND "+a.k+"."+a.src.near+" IN (SELECT id FROM "+set+")")))
+	}
+	if c.stream {
+		c.addCTE(name, cat("\n  UNION ALL\n  ", arms...))
+		return name
+	}
+	// The set drives statements, so it must not repeat an entity: UNION
+	// removes duplicates across arms, DISTINCT within a single one.
+	if len(arms) == 1 {
+		arms[0].sql = "SELECT DISTINCT " + strings.TrimPrefix(arms[0].sql, "SELECT ")
+	}
+	c.addCTE(name, cat("\n  UNION\n  ", arms...))
+	return name
+}
+
+// connectionArm is one source of connections of a `connected to`, read
+// as the rows aliased k, with the condition on them (visibility and the
+// types of via).
+type connectionArm struct {
+	src  connectionSource
+	k    string
+	cond sqlFrag
+}
+
+// connectionArms returns the sources that can hold a connection of type
+// via (any when ""), each with its condition.
+func (c *compiler) connectionArms(via string) []connectionArm {
+	var arms []connectionArm
 	for _, src := range connectionSources() {
 		k := c.alias("k")
 		conds := []sqlFrag{c.visible(k)}
@@ -489,16 +576,9 @@ func (c *compiler) connected(set, via string) string {
 			}
 			conds = append(conds, frag(k+"."+src.typeCol+" = 'link' AND "+k+"."+src.portType+" = ?", via))
 		}
-		conds = append(conds, frag(k+"."+src.near+" IN (SELECT id FROM "+set+")"))
-		arms = append(arms, cat("", frag("SELECT "+k+"."+src.far+" FROM "+src.table+" "+k+" WHERE "), cat(" AND ", conds...)))
+		arms = append(arms, connectionArm{src: src, k: k, cond: cat(" AND ", conds...)})
 	}
-	// The set drives statements, so it must not repeat an entity: UNION
-	// removes duplicates across arms, DISTINCT within a single one.
-	if len(arms) == 1 {
-		arms[0].sql = "SELECT DISTINCT " + strings.TrimPrefix(arms[0].sql, "SELECT ")
-	}
-	c.addCTE(name, cat("\n  UNION\n  ", arms...))
-	return name
+	return arms
 }
 
 func contains(list []string, s string) bool {
@@ -513,6 +593,20 @@ func contains(list []string, s string) bool {
 // attrHolders selects the ids of entities with an attribute matching n.
 func (c *compiler) attrHolders(n *attrNode) sqlFrag {
 	a := c.alias("a")
+	return cat("", frag("SELECT "+a+".entity_id FROM attrs "+a+" WHERE "), cat(" AND ", c.attrConds(n, a)...))
+}
+
+// attrProbe is attrHolders as a test of entity x: EXISTS over x's own
+// attributes (the attrs_cur_entity index: entity_id, key, subkey).
+func (c *compiler) attrProbe(n *attrNode, x string) sqlFrag {
+	a := c.alias("a")
+	conds := append([]sqlFrag{frag(a + ".entity_id = " + x + ".id")}, c.attrConds(n, a)...)
+	return cat("", frag("EXISTS (SELECT 1 FROM attrs "+a+" WHERE "), cat(" AND ", conds...), frag(")"))
+}
+
+// attrConds are the conditions on the attrs row aliased a that make it an
+// attribute matching n, visible at the compiler's time.
+func (c *compiler) attrConds(n *attrNode, a string) []sqlFrag {
 	conds := []sqlFrag{frag(a+".key = ?", n.key)}
 	if n.subkey != nil {
 		conds = append(conds, frag(a+".subkey = ?", *n.subkey))
@@ -523,26 +617,7 @@ func (c *compiler) attrHolders(n *attrNode) sqlFrag {
 	case n.op != "":
 		conds = append(conds, frag(a+".num IS NOT NULL AND "+a+".num "+sqlOps[n.op]+" ?", n.num))
 	}
-	conds = append(conds, c.visible(a))
-	return cat("", frag("SELECT "+a+".entity_id FROM attrs "+a+" WHERE "), cat(" AND ", conds...))
-}
-
-// attrProbe is attrHolders as a test of entity x: EXISTS over x's own
-// attributes (the attrs_cur_entity index: entity_id, key, subkey).
-func (c *compiler) attrProbe(n *attrNode, x string) sqlFrag {
-	a := c.alias("a")
-	conds := []sqlFrag{frag(a+".entity_id = "+x+".id AND "+a+".key = ?", n.key)}
-	if n.subkey != nil {
-		conds = append(conds, frag(a+".subkey = ?", *n.subkey))
-	}
-	switch {
-	case n.pat != nil:
-		conds = append(conds, match(a+".value", *n.pat))
-	case n.op != "":
-		conds = append(conds, frag(a+".num IS NOT NULL AND "+a+".num "+sqlOps[n.op]+" ?", n.num))
-	}
-	conds = append(conds, c.visible(a))
-	return cat("", frag("EXISTS (SELECT 1 FROM attrs "+a+" WHERE "), cat(" AND ", conds...), frag(")"))
+	return append(conds, c.visible(a))
 }
 
 // sqlOps maps the query's comparison operators to SQL's; only these
@@ -752,30 +827,209 @@ func nameAnchored(n node) bool {
 const rareLimit = 1000
 
 // rare reports whether one of the terms is an exact attribute value held
-// by at most rareLimit entities now, asking the database (one index range
-// count, capped). Without a database nothing is known to be rare.
+// by at most rareLimit entities now (see holders). Without a database
+// nothing is known to be rare.
 func (c *compiler) rare(terms []node) bool {
-	if c.db == nil || c.at != 0 {
-		return false
-	}
 	for _, t := range terms {
-		a, ok := t.(*attrNode)
-		if !ok || a.pat == nil || a.pat.kind != patExact {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		rows, err := c.db.QueryContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM attrs a WHERE a.key = ? AND a.value = ? AND a.until IS NULL LIMIT ?)", a.key, a.pat.text, rareLimit+1)
-		n := rareLimit + 1
-		if err == nil {
-			if rows.Next() {
-				rows.Scan(&n)
-			}
-			rows.Close()
-		}
-		cancel()
-		if n <= rareLimit {
+		if a, ok := t.(*attrNode); ok && a.pat != nil && a.pat.kind == patExact && c.holders(a) <= rareLimit {
 			return true
 		}
 	}
 	return false
+}
+
+// holders estimates how many current attributes match a: it counts them
+// with the condition the query itself applies (a glob or a regex
+// included), one index range stopping at rareLimit+1, which it returns
+// for "more". Without a database, or for a past state, it answers
+// rareLimit+1.
+func (c *compiler) holders(a *attrNode) int {
+	if c.db == nil || c.at != 0 {
+		return rareLimit + 1
+	}
+	est := &compiler{}
+	return c.capped(cat("", frag("SELECT count(*) FROM ("), est.attrHolders(a), frag(" LIMIT ?)", rareLimit+1)), rareLimit+1)
+}
+
+// capped runs a capped count of the estimates (at most a second) and
+// returns it, or orElse on an error.
+func (c *compiler) capped(s sqlFrag, orElse int) int {
+	n := orElse
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	rows, err := c.db.QueryContext(ctx, s.sql, s.args...)
+	if err != nil {
+		return n
+	}
+	defer rows.Close()
+	if rows.Next() {
+		rows.Scan(&n)
+	}
+	return n
+}
+
+// walkShape reports whether a page of the query whose conjuncts are
+// terms can be read in the name-order form (compiler.walk), and which
+// driver it walks: the terms are one driver by its exact name, perhaps
+// kinds and unindexable names, and attributes and `in` or `connected to`
+// relations (at least one of them) whose right sides hold no relation
+// or group. The walk reads the driver's entities in name order, through
+// entities_cur_driver, tests each for the other terms and stops at the
+// page's last match, rather than every holder of an attribute, or every
+// entity of a relation, looked up and sorted by name. Whether that is
+// cheaper, dense tells.
+func walkShape(terms []node) (driver string, ok bool) {
+	tests := 0
+	var visit func([]node) bool
+	visit = func(terms []node) bool {
+		for _, t := range terms {
+			switch t := t.(type) {
+			case *attrNode:
+				tests++
+			case *fieldNode:
+				if !unselective(t) {
+					return false
+				}
+				if t.col == colDriver && t.pat.kind == patExact {
+					driver = t.pat.text
+				}
+			case *relNode:
+				if t.op == relContains || hasRelation(t.right) || !visit(conjuncts(t.left)) {
+					return false
+				}
+				tests++
+			case *allNode:
+			default:
+				return false
+			}
+		}
+		return true
+	}
+	return driver, visit(terms) && driver != "" && tests > 0
+}
+
+// walkCond compiles the condition of the walk (c.walk) over terms (of
+// walkShape's shape) on entity x: the terms on x itself first, then the
+// relations' tests (relProbe), the dearest (a walk up x's containers is
+// a recursive statement of its own), so that SQLite, which tests in the
+// order written, only walks up from the entities that pass the rest.
+func (c *compiler) walkCond(terms []node, x string) sqlFrag {
+	var own []sqlFrag
+	var rels []*relNode
+	var split func([]node)
+	split = func(terms []node) {
+		for _, t := range terms {
+			switch t := t.(type) {
+			case *relNode:
+				split(conjuncts(t.left))
+				rels = append(rels, t)
+			case *allNode:
+			default:
+				own = append(own, c.cond(t, x))
+			}
+		}
+	}
+	split(terms)
+	for _, r := range rels {
+		own = append(own, c.relProbe(r, x))
+	}
+	return balanced("AND", own)
+}
+
+// hasRelation reports whether n holds a relation or a group term.
+func hasRelation(n node) bool {
+	return someTerm(n, func(n node) bool {
+		switch n.(type) {
+		case *relNode, *groupNode:
+			return true
+		}
+		return false
+	})
+}
+
+// The sample dense reads: the first sampleSize entities of the driver
+// after the page's start, of which at least sampleHits must match.
+const sampleSize, sampleHits = 32, 2
+
+// dense reports whether the walk of driver's entities in name order from
+// after (nil: the start), tested with cond (the walk's condition on
+// entities e, compiled by c), meets matches often enough to be the
+// cheaper form: at least one in 16 of the first sampleSize it would
+// read. The sample is the walk itself, bounded: its condition is the
+// query's own, globs and regexes included, so a rare attribute value, a
+// relation whose members come late in name order or a pattern few
+// values match all show as a sample without matches (0.1-0.3 ms for 32
+// entities at 300k). On an error it says no: the ordinary form is never
+// wrong.
+func (c *compiler) dense(cond sqlFrag, driver string, after *string) bool {
+	inner := frag("SELECT e.id, e.name, e.driver, e.kind FROM entities e WHERE e.until IS NULL AND e.driver = ?", driver)
+	if after != nil {
+		inner = cat("", inner, frag(" AND e.name > ?", *after))
+	}
+	s := cat("", c.with(), frag("SELECT count(*) FROM ("), inner, frag(" ORDER BY e.name LIMIT ?) e WHERE ", sampleSize), cond)
+	return c.capped(s, 0) >= sampleHits
+}
+
+// with is the WITH clause of the CTEs compiled so far ("" when none).
+func (c *compiler) with() sqlFrag {
+	if len(c.ctes) == 0 {
+		return sqlFrag{}
+	}
+	return cat("", frag("WITH RECURSIVE\n"), cat(",\n", c.ctes...), frag("\n"))
+}
+
+// countForm compiles the statement counting the matches of a query
+// whose conjuncts are terms, when one of them is an attribute term
+// (nil otherwise: the page's own form counts). It starts from that
+// attribute's holders (an exact value first: one index range) and checks
+// each holder's entity for the rest, so that a capped count stops after
+// as many holders as it counts, rather than after listing every holder
+// to look entities up in; without other terms, in the present, it reads
+// attrs alone (an attribute that is current belongs to a live entity:
+// the store's live-references rule).
+func (c *compiler) countForm(terms []node) *countForm {
+	drive := -1
+	for i, t := range terms {
+		if a, ok := t.(*attrNode); ok && (drive < 0 || a.pat != nil && a.pat.kind == patExact) {
+			drive = i
+			if a.pat != nil && a.pat.kind == patExact {
+				break
+			}
+		}
+	}
+	if drive < 0 {
+		return nil
+	}
+	f := &countForm{}
+	hc := &compiler{at: c.at, db: c.db, probe: true, walk: c.walk}
+	conds := hc.attrConds(terms[drive].(*attrNode), "h")
+	rest := slices.Delete(slices.Clone(terms), drive, drive+1)
+	if len(rest) == 0 && c.at == 0 {
+		f.id, f.from, f.where = "h.entity_id", "attrs h", cat(" AND ", conds...)
+		return f
+	}
+	switch len(rest) {
+	case 0:
+	case 1:
+		conds = append(conds, hc.cond(rest[0], "e"))
+	default:
+		conds = append(conds, hc.and(rest, "e"))
+	}
+	return hc.formOf("attrs h CROSS JOIN entities e ON e.id = h.entity_id", cat(" AND ", conds...))
+}
+
+// formOf is the count form of a statement top compiled: from and cond
+// on entities e, visible.
+func (c *compiler) formOf(from string, cond sqlFrag) *countForm {
+	return &countForm{with: c.with(), id: "e.id", from: from, where: cat(" AND ", c.visible("e"), cat("", frag("("), cond, frag(")")))}
+}
+
+// countForm is a statement's FROM and WHERE listing the ids of a query's
+// matches, each once after DISTINCT (an entity may hold several matching
+// attributes).
+type countForm struct {
+	with  sqlFrag
+	id    string // the column of ids
+	from  string
+	where sqlFrag
 }

@@ -674,6 +674,55 @@ func (g *queryGen) term() string {
 	return "name:" + g.pattern(g.someName())
 }
 
+// walkShape writes a query of the shape whose page can be read in the
+// name-order form (compiler.walkable): a driver by its exact name and
+// attribute terms, perhaps a kind or an unindexable name, perhaps in or
+// connected to something.
+func (g *queryGen) walkShape() string {
+	if g.r.IntN(2) == 0 {
+		return g.attrShape()
+	}
+	right := g.term()
+	if g.r.IntN(3) == 0 {
+		right = "(" + g.attrShape() + ")"
+	}
+	rel := g.pick([]string{"in", "connected to"})
+	if rel == "connected to" && g.r.IntN(2) == 0 {
+		right += " via " + g.pick([]string{"nic", "console", "power", "link", "contains", "member"})
+	}
+	left := "driver:" + g.pick([]string{"server", "switch", "vm", "rack"})
+	if g.r.IntN(2) == 0 {
+		left = "(" + g.attrShape() + ")"
+	}
+	s := left + " " + rel + " " + right
+	if g.r.IntN(2) == 0 {
+		s = "(" + s + ") and " + g.attrShape()
+	}
+	return s
+}
+
+// attrShape is a driver by its exact name and attribute terms, perhaps a
+// kind or an unindexable name.
+func (g *queryGen) attrShape() string {
+	terms := []string{"driver:" + g.pick([]string{"server", "switch", "rack", "vm", "pool"})}
+	for range 1 + g.r.IntN(2) {
+		for {
+			if t := g.term(); strings.HasPrefix(t, "attr:") {
+				terms = append(terms, t)
+				break
+			}
+		}
+	}
+	switch g.r.IntN(4) {
+	case 0:
+		terms = append(terms, "kind:"+g.pick([]string{"equipment", "group", "equip*"}))
+	case 1:
+		terms = append(terms, "name:/"+g.pick([]string{"[0-9]$", "-", "1"})+"/")
+	}
+	g.r.Shuffle(len(terms), func(i, j int) { terms[i], terms[j] = terms[j], terms[i] })
+	return strings.Join(terms, " and ")
+}
+
 func (g *queryGen) expr(depth int) string {
 	if depth <= 0 {
 		return g.term()
@@ -724,7 +773,7 @@ func TestDifferential(t *testing.T) {
 		inventories, queries = 3, 100
 	}
 	ctx := context.Background()
-	cases, partial, scanned := 0, 0, 0
+	cases, partial, scanned, paged, walked, walkedRel, sampled, counted := 0, 0, 0, 0, 0, 0, 0, 0
 	paths := map[string]int{} // how the compiler answered, for the log
 	for inv := range inventories {
 		seed := uint64(1000 + inv)
@@ -753,6 +802,9 @@ func TestDifferential(t *testing.T) {
 		for qi := range queries {
 			g := &queryGen{r: r, m: states[qi%2].m}
 			text := g.expr(r.IntN(4))
+			if qi%4 == 3 {
+				text = g.walkShape()
+			}
 			q, err := Parse(text)
 			if err != nil {
 				t.Fatalf("inventory seed %d: generated query %q does not parse: %v", seed, text, err)
@@ -784,6 +836,32 @@ func TestDifferential(t *testing.T) {
 					t.Errorf("inventory seed %d, at %d: %q parsed as %s: SQL and model differ (-model +sql), total %d:\n%s",
 						seed, s.at, text, q, res.Total, diff)
 				}
+				// Page by page, in each form the page can take, with
+				// each kind of total: the same matches in the same
+				// order, and every page's total right.
+				for _, walk := range []bool{false, true} {
+					limit, capped := 1+r.IntN(3), r.IntN(2) == 0
+					pages, total := pageThrough(t, ctx, st, text, Options{At: s.at, Limit: limit, walkAlways: walk}, capped, len(want))
+					paged++
+					if diff := cmp.Diff(want, pages); diff != "" || total != "" {
+						t.Errorf("inventory seed %d, at %d: %q by pages of %d (name-order form allowed: %v): SQL and model differ (-model +sql):\n%s%s",
+							seed, s.at, text, limit, walk, diff, total)
+					}
+				}
+				if c, err := Compile(q, Options{At: s.at, DB: st.Reader(), walkAlways: true}); err == nil && c.walk {
+					walked++
+					if hasRelation(q.root) {
+						walkedRel++
+					}
+				}
+				if c, err := Compile(q, Options{At: s.at, DB: st.Reader()}); err == nil {
+					if c.counted != nil {
+						counted++
+					}
+					if c.walk {
+						sampled++ // the sample chose the walk, as Run does
+					}
+				}
 				if s.at == 0 {
 					// The form allocation compiles to (a walk in name
 					// order, attribute terms as probes) matches the same.
@@ -800,7 +878,68 @@ func TestDifferential(t *testing.T) {
 	if scanned == 0 {
 		t.Error("no query was compared in allocation's name-order form")
 	}
-	t.Logf("%d cases compared, %d of them matching some but not all entities, %d in the name-order form too; queries by compiled form: %v", cases, partial, scanned, paths)
+	if walked == 0 || walkedRel == 0 || sampled == 0 || counted == 0 {
+		t.Errorf("%d cases paged in the name-order form (%d with a relation, %d chosen by its sample), %d counted from an attribute's holders: want some of each", walked, walkedRel, sampled, counted)
+	}
+	t.Logf("%d cases compared, %d of them matching some but not all entities, %d in the name-order form too; %d paged (%d with the page in name-order form, %d of them with a relation, %d chosen by the sample; %d counted from an attribute's holders); queries by compiled form: %v",
+		cases, partial, scanned, paged, walked, walkedRel, sampled, counted, paths)
+}
+
+// pageThrough reads every page of text with opts (TotalCap 2 when capped)
+// and returns the names in order, and what was wrong with the pages'
+// totals ("" when each was right: exact, or when capped, capped at 2
+// with TotalAtLeast past it; a capped total may still be exact, as when
+// the page is read with its total in one statement). It also runs the
+// count statement on its own, which must count exactly or stop at 3.
+func pageThrough(t *testing.T, ctx context.Context, st *store.Store, text string, opts Options, capped bool, want int) ([]string, string) {
+	t.Helper()
+	const cap = 2
+	wantTotal, wantAtLeast := want, false
+	if capped {
+		opts.TotalCap = cap
+		wantTotal, wantAtLeast = min(want, cap), want > cap
+	}
+	var out []string
+	var bad []string
+	for page := 0; ; page++ {
+		res, err := Run(ctx, st.Reader(), text, opts)
+		if err != nil {
+			t.Fatalf("Run(%q, %+v): %v", text, opts, err)
+		}
+		out = append(out, names(res.Results)...)
+		exact := res.Total == want && !res.TotalAtLeast
+		if !exact && (res.Total != wantTotal || res.TotalAtLeast != wantAtLeast) || !capped && !exact {
+			bad = append(bad, fmt.Sprintf("page %d: total %d (at least: %v), want %d (%v)", page, res.Total, res.TotalAtLeast, wantTotal, wantAtLeast))
+		}
+		if res.NextCursor == "" {
+			break
+		}
+		if page > want {
+			t.Fatalf("%q: more pages than matches", text)
+		}
+		opts.Cursor = res.NextCursor
+	}
+	q, err := Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Cursor, opts.DB = "", st.Reader()
+	c, err := Compile(q, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sq, args := c.Count()
+	var n int
+	if err := st.Reader().QueryRowContext(ctx, sq, args...).Scan(&n); err != nil {
+		t.Fatalf("count statement of %q: %v\n%s", text, err, sq)
+	}
+	if wantN := min(want, cap+1); !capped && n != want || capped && n != wantN {
+		bad = append(bad, fmt.Sprintf("count statement alone: %d", n))
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, strings.Join(bad, "; ")
 }
 
 // scanMatches runs q as allocation compiles it (Options.nameScan, no

@@ -42,14 +42,21 @@ type Options struct {
 	Cursor string
 	// DB, when set, lets Compile ask how rare an attribute value is (one
 	// capped index count) to choose between walking containment down from
-	// an `in`'s right side or up from its candidates. Run sets it. Without
-	// it the walk goes down from a right side named exactly.
+	// an `in`'s right side or up from its candidates, and sample the
+	// name-order walk of a page (compiler.dense) to choose it or the
+	// ordinary form. Run sets it. Without it the walk goes down from a
+	// right side named exactly, and pages take the ordinary form.
 	DB store.Reader
 	// nameScan compiles for reading the first few matches in name order
 	// (allocation) rather than a page and a total: see compiler.scan. It
 	// is not used when a term's value is rare (the set of its holders is
 	// then the cheaper start).
 	nameScan bool
+	// walkAlways compiles the page in the name-order form whenever the
+	// query's shape allows it (walkShape), without sampling the walk
+	// (compiler.dense): the differential test's way to compare that form
+	// whatever the sample would say.
+	walkAlways bool
 	// TotalCap, when positive, bounds the count statement: a query whose
 	// count would pass it answers Total = TotalCap and TotalAtLeast, for
 	// the price of counting TotalCap rows instead of every match. (A
@@ -95,6 +102,13 @@ type Compiled struct {
 	// match many (driver:server, *) the page stops early in the order of
 	// an index and only the count reads every match.
 	both bool
+	// walk is set when the page is read in the name-order form (see
+	// walkShape): a walk of one driver in name order, each entity tested
+	// for the other terms.
+	walk bool
+	// counted, when set, is the form Count reads (see compiler.countForm);
+	// nil: the page's own.
+	counted *countForm
 }
 
 // Compile compiles q for opts. Options are checked here: a negative At or
@@ -120,14 +134,44 @@ func Compile(q *Query, opts Options) (*Compiled, error) {
 		cc.after = &name
 	}
 	c := &compiler{at: opts.At, db: opts.DB}
-	c.scan = opts.nameScan && opts.At == 0 && !c.rare(conjuncts(q.root))
-	from, cond := c.top(q.root)
-	cc.from = from
-	cc.both = from != "entities e" || !unselective(q.root) && filters(q.root)
-	cc.where = cat(" AND ", c.visible("e"), cat("", frag("("), cond, frag(")")))
-	if len(c.ctes) > 0 {
-		cc.with = cat("", frag("WITH RECURSIVE\n"), cat(",\n", c.ctes...), frag("\n"))
+	terms := conjuncts(q.root)
+	var from string
+	var cond sqlFrag
+	if driver, ok := walkShape(terms); ok && opts.At == 0 && !opts.nameScan && (opts.DB != nil || opts.walkAlways) {
+		// The walk reads entities e in name order and tests each for
+		// every term, relations included, when a sample of it finds
+		// matches often enough.
+		wc := &compiler{db: opts.DB, scan: true, walk: true}
+		wcond := wc.walkCond(terms, "e")
+		if opts.walkAlways || wc.dense(wcond, driver, cc.after) {
+			c, cc.walk, from, cond = wc, true, "entities e", wcond
+		}
 	}
+	if !cc.walk {
+		c.scan = opts.nameScan && opts.At == 0 && !c.rare(terms)
+		from, cond = c.top(q.root)
+	}
+	cc.from = from
+	cc.both = !cc.walk && (from != "entities e" || !unselective(q.root) && filters(q.root))
+	switch {
+	case cc.walk:
+		// The walk's condition would count by reading the whole driver:
+		// count from an attribute's holders, each tested for the rest
+		// as the walk tests (a relation by its probe), or else from the
+		// relation's set, read as it goes (so that a capped count stops
+		// early).
+		if f := (&compiler{db: opts.DB, walk: true}).countForm(terms); f != nil {
+			cc.counted = f
+		} else {
+			oc := &compiler{db: opts.DB, stream: true}
+			ofrom, ocond := oc.top(q.root)
+			cc.counted = oc.formOf(ofrom, ocond)
+		}
+	case from == "entities e" && !opts.nameScan:
+		cc.counted = c.countForm(terms)
+	}
+	cc.where = cat(" AND ", c.visible("e"), cat("", frag("("), cond, frag(")")))
+	cc.with = c.with()
 	return cc, nil
 }
 
@@ -173,10 +217,19 @@ func (c *Compiled) limitSQL() string { return strconv.Itoa(c.limit + 1) }
 // Count returns the statement counting every match (cursor and limit
 // aside), or with Options.TotalCap at most TotalCap+1 of them.
 func (c *Compiled) Count() (string, []any) {
+	// The cap is written into the SQL like the page's LIMIT: an integer
+	// of ours.
+	limit := ""
 	if c.totalCap > 0 {
-		// Written into the SQL like the page's LIMIT: an integer of ours.
+		limit = " LIMIT " + strconv.Itoa(c.totalCap+1)
+	}
+	if f := c.counted; f != nil {
+		s := cat("", f.with, frag("SELECT count(*) FROM (SELECT DISTINCT "+f.id+" FROM "+f.from+" WHERE "), f.where, frag(limit+")"))
+		return s.sql, s.args
+	}
+	if c.totalCap > 0 {
 		s, args := c.statement("SELECT 1", false)
-		return "SELECT count(*) FROM (" + s + " LIMIT " + strconv.Itoa(c.totalCap+1) + ")", args
+		return "SELECT count(*) FROM (" + s + limit + ")", args
 	}
 	return c.statement("SELECT count(*)", false)
 }
@@ -319,7 +372,9 @@ func (c *Compiled) statementFor() (string, []any) {
 // examined (EXPLAIN QUERY PLAN it in the sqlite3 shell, or call Plan).
 // That is the Both statement that reads page and count at once, or, for
 // queries matching many entities (driver:server), the Page statement,
-// which Run follows with Count.
+// which Run follows with Count. Run compiles with opts.DB set, whose
+// estimates choose some forms (Options.DB, compiler.dense): pass it to
+// see the statement Run executes.
 func Explain(text string, opts Options) (string, []any, error) {
 	q, err := Parse(text)
 	if err != nil {

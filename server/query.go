@@ -75,12 +75,16 @@ func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req entity.Que
 	}
 	opts := query.Options{At: req.At, Limit: req.Limit, Cursor: req.Cursor}
 	switch req.Total {
-	case "", entity.TotalExact:
-	case entity.TotalCapped:
+	case "", entity.TotalCapped:
 		opts.TotalCap = totalCap
+	case entity.TotalExact:
 	default:
-		return entity.Errorf(entity.KindInvalid, "total %q: expected %s (count every match, the default) or %s (count up to %d)", req.Total, entity.TotalExact, entity.TotalCapped, totalCap)
+		return entity.Errorf(entity.KindInvalid, "total %q: expected %s (count up to %d, the default) or %s (count every match)", req.Total, entity.TotalCapped, totalCap, entity.TotalExact)
 	}
+	// With the store to ask, the compiler estimates how many hold an
+	// attribute, which chooses the statement's form: an explanation shows
+	// the one the query runs.
+	opts.DB = s.store.Reader()
 	if req.Explain {
 		sql, args, err := query.Explain(req.Q, opts)
 		if err != nil {
@@ -97,7 +101,6 @@ func (s *Server) runQuery(w http.ResponseWriter, r *http.Request, req entity.Que
 	if err != nil {
 		return err
 	}
-	opts.DB = s.store.Reader()
 	compiled, err := query.Compile(q, opts)
 	if err != nil {
 		return err
@@ -179,7 +182,9 @@ func (s *Server) allocateQuery(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// totalCap is how far total=capped counts.
+// totalCap is how far total=capped, the default, counts: past it the
+// answer says total_at_least, so that a page of a query matching most of
+// a large inventory does not pay for counting it all (docs/api.md).
 const totalCap = 1000
 
 // candidateSlack is how many candidates past its count an allocation
@@ -199,7 +204,8 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) error {
 	if hasQ {
 		names = []string{}
 		for cursor := ""; ; {
-			res, err := query.Run(r.Context(), s.store.Reader(), q, query.Options{Limit: query.MaxLimit, Cursor: cursor})
+			// The pages' totals go unused: counted no further than one.
+			res, err := query.Run(r.Context(), s.store.Reader(), q, query.Options{Limit: query.MaxLimit, Cursor: cursor, TotalCap: 1})
 			if err != nil {
 				return err
 			}

@@ -239,9 +239,10 @@ func TestQuerySummaryView(t *testing.T) {
 	}
 }
 
-// TestCappedTotal: total=capped counts up to 1,000 matches: past that the
-// answer says total_at_least with total 1,000, in both views; under it the
-// total is exact and total_at_least absent; exact stays the default.
+// TestCappedTotal: total=capped, the default, counts up to 1,000 matches:
+// past that the answer says total_at_least with total 1,000, in both
+// views and on later pages; under it the total is exact and
+// total_at_least absent; total=exact counts every match.
 func TestCappedTotal(t *testing.T) {
 	e := newEnv(t)
 	ops := []entity.Op{}
@@ -259,9 +260,12 @@ func TestCappedTotal(t *testing.T) {
 	}{
 		{"driver:server&limit=10&total=capped", page{1000, true}},
 		{"driver:server&limit=10&total=capped&view=summary", page{1000, true}},
-		{"driver:server&limit=10", page{1100, false}},
+		{"driver:server&limit=10", page{1000, true}},
+		{"driver:server&limit=10&view=summary", page{1000, true}},
 		{"driver:server&limit=10&total=exact", page{1100, false}},
+		{"driver:server&limit=10&total=exact&view=summary", page{1100, false}},
 		{"name:s00*&limit=10&total=capped", page{100, false}},
+		{"name:s00*&limit=10", page{100, false}},
 	} {
 		var got page
 		r := e.do("GET", api+"/query?q="+tc.q, nil).want(t, http.StatusOK)
@@ -277,6 +281,26 @@ func TestCappedTotal(t *testing.T) {
 	e.do("POST", api+"/query", map[string]any{"q": "driver:server", "limit": 5, "total": "capped"}).want(t, http.StatusOK).decode(t, &got)
 	if got != (page{1000, true}) {
 		t.Errorf("POST capped: %+v", got)
+	}
+	got = page{}
+	e.do("POST", api+"/query", map[string]any{"q": "driver:server", "limit": 5}).want(t, http.StatusOK).decode(t, &got)
+	if got != (page{1000, true}) {
+		t.Errorf("POST, default total: %+v", got)
+	}
+	// A later page is counted the same way.
+	var first struct {
+		NextCursor string `json:"next_cursor"`
+	}
+	e.do("GET", api+"/query?q=driver:server&limit=10", nil).want(t, http.StatusOK).decode(t, &first)
+	got = page{}
+	e.do("GET", api+"/query?q=driver:server&limit=10&cursor="+first.NextCursor, nil).want(t, http.StatusOK).decode(t, &got)
+	if first.NextCursor == "" || got != (page{1000, true}) {
+		t.Errorf("second page, default total: %+v (cursor %q)", got, first.NextCursor)
+	}
+	got = page{}
+	e.do("POST", api+"/query", map[string]any{"q": "driver:server", "limit": 5, "total": "exact"}).want(t, http.StatusOK).decode(t, &got)
+	if got != (page{1100, false}) {
+		t.Errorf("POST exact: %+v", got)
 	}
 	er := e.do("GET", api+"/query?q=*&total=roughly", nil).wantErr(t, http.StatusBadRequest, "invalid")
 	if !strings.Contains(er.Message, `total "roughly"`) {

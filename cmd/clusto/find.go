@@ -67,7 +67,7 @@ func (a *app) printEntities(es []entity.Entity, attrCols []string, jsonValue any
 
 func (a *app) queryCmd() *cobra.Command {
 	var limit int
-	var all, explain bool
+	var all, explain, exactTotal bool
 	var at int64
 	var attrCols []string
 	cmd := &cobra.Command{
@@ -79,7 +79,9 @@ are joined with spaces, so quoting it is optional unless the shell would
 change it.
 
 Without --all, one page is shown (--limit, or the server's default page)
-and a note on stderr says when there are more.`,
+and a note on stderr says when there are more, and how many match: past
+1,000, "at least 1000" unless --exact-total asks the server to count them
+all (the cost of counting grows with the matches).`,
 		Example: `  clusto query 'driver:server and attr:status,unallocated'
   clusto q driver:server in name:rack101 -o names
   clusto query 'pool:production and attr:memory_gb>=128' -a memory_gb -a status
@@ -90,6 +92,9 @@ and a note on stderr says when there are more.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a.query = strings.Join(args, " ")
 			q := client.Query{Q: a.query, Limit: limit, At: at}
+			if exactTotal {
+				q.Total = entity.TotalExact
+			}
 			if explain {
 				ex, err := a.cli.Explain(a.ctx, q)
 				if err != nil {
@@ -128,7 +133,7 @@ and a note on stderr says when there are more.`,
 				return err
 			}
 			if res.NextCursor != "" && a.output != "json" {
-				fmt.Fprintf(a.stderr, "clusto: showing %d of %d; use --all for every match, or --limit N\n", len(res.Results), res.Total)
+				fmt.Fprintln(a.stderr, moreNote(len(res.Results), res.Total, res.TotalAtLeast))
 			}
 			return nil
 		},
@@ -138,8 +143,20 @@ and a note on stderr says when there are more.`,
 	f.BoolVar(&all, "all", false, "follow the cursors to the last page")
 	f.Int64Var(&at, "at", 0, "read as of this change number")
 	f.BoolVar(&explain, "explain", false, "show the SQL the query runs instead of its results")
+	f.BoolVar(&exactTotal, "exact-total", false, "count every match for the total (by default the server counts up to 1,000 and says \"at least\" past them)")
 	f.StringSliceVarP(&attrCols, "attr", "a", nil, "add a column with this attribute's values (KEY or KEY.SUBKEY; repeatable)")
 	return cmd
+}
+
+// moreNote is the note under a page of a query that has more: how many
+// it shows of how many match (at least, when the server counted no
+// further).
+func moreNote(shown, total int, atLeast bool) string {
+	of := fmt.Sprint(total)
+	if atLeast {
+		of = "at least " + of
+	}
+	return fmt.Sprintf("clusto: showing %d of %s; use --all for every match, or --limit N", shown, of)
 }
 
 func formatArg(v any) string {
@@ -410,10 +427,11 @@ func (a *app) querySummary(q client.Query, all bool) (*client.Results, error) {
 		for _, m := range page.Results {
 			out.Results = append(out.Results, entity.Entity{Name: m.Name, Driver: m.Driver, Kind: m.Kind, Version: m.Version})
 		}
-		out.Total, out.NextCursor = page.Total, page.NextCursor
+		out.Total, out.TotalAtLeast, out.NextCursor = page.Total, page.TotalAtLeast, page.NextCursor
 		if !all || page.NextCursor == "" || page.NextCursor == q.Cursor {
 			if all {
-				out.NextCursor = ""
+				// Every match read: the total is how many.
+				out.Total, out.TotalAtLeast, out.NextCursor = len(out.Results), false, ""
 			}
 			return out, nil
 		}

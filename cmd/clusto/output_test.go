@@ -146,3 +146,22 @@ func TestSummarize(t *testing.T) {
 		}
 	}
 }
+
+// TestMoreNote: the note under a page says "at least" when the server's
+// total is a lower bound (its default past 1,000 matches), and the exact
+// total otherwise.
+func TestMoreNote(t *testing.T) {
+	for _, tc := range []struct {
+		shown, total int
+		atLeast      bool
+		want         string
+	}{
+		{3, 32, false, "clusto: showing 3 of 32; use --all for every match, or --limit N"},
+		{100, 1000, true, "clusto: showing 100 of at least 1000; use --all for every match, or --limit N"},
+		{100, 38270, false, "clusto: showing 100 of 38270; use --all for every match, or --limit N"},
+	} {
+		if got := moreNote(tc.shown, tc.total, tc.atLeast); got != tc.want {
+			t.Errorf("moreNote(%d, %d, %v) = %q, want %q", tc.shown, tc.total, tc.atLeast, got, tc.want)
+		}
+	}
+}

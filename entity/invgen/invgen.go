@@ -67,6 +67,21 @@ func (sp Spec) Servers() int { return sp.Datacenters * sp.RacksPerDC * sp.Server
 var Bench = Spec{Datacenters: 2, RacksPerDC: 1000, ServersPerRack: 38, Seed: 1,
 	VMsPerRack: 6, Pools: 600, PoolMembers: 20, DecommissionedEvery: 1000}
 
+// BenchScales are Bench's shape at three sizes, for measuring how a
+// query's cost grows with the inventory: the same racks (38 servers, 6
+// VMs), one server in 1,000 decommissioned and pools of 20 as many as
+// the racks make room for, in 2 datacenters of 100, 1,000 and 3,000 racks:
+// 9,882, 98,712 (Bench itself) and 296,112 entities.
+var BenchScales = []Spec{Bench.WithRacks(100), Bench, Bench.WithRacks(3000)}
+
+// WithRacks is sp with racksPerDC racks in each datacenter and its pools
+// scaled with them (as many per rack as sp has).
+func (sp Spec) WithRacks(racksPerDC int) Spec {
+	sp.Pools = sp.Pools * racksPerDC / sp.RacksPerDC
+	sp.RacksPerDC = racksPerDC
+	return sp
+}
+
 // RacksPerRow is how many racks a generated row holds.
 const RacksPerRow = 20
 

@@ -227,3 +227,19 @@ func TestCached(t *testing.T) {
 		t.Errorf("left behind in the cache: %v", left)
 	}
 }
+
+// TestBenchScales checks the sizes BenchScales's comment gives, and that
+// its middle size is Bench itself (whose cached file the query and HTTP
+// benchmarks share).
+func TestBenchScales(t *testing.T) {
+	var got []int
+	for _, sp := range invgen.BenchScales {
+		got = append(got, sp.Entities())
+	}
+	if diff := cmp.Diff([]int{9882, 98712, 296112}, got); diff != "" {
+		t.Errorf("BenchScales entities (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(invgen.Bench, invgen.BenchScales[1], cmpopts.IgnoreFields(invgen.Spec{}, "Progress")); diff != "" {
+		t.Errorf("BenchScales[1] is not Bench (-Bench +got):\n%s", diff)
+	}
+}
