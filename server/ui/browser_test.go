@@ -1,0 +1,195 @@
+package ui_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/clusto/clusto/entity/invfile"
+	"github.com/clusto/clusto/entity/store"
+)
+
+// The browser tests drive the interface in a real headless Chromium
+// (Debian's chromium package) through chromedp, against the real server
+// on loopback over the demo inventory. Without a browser they skip, saying
+// so; CI installs one (.ci/run), so there they always run. Screenshots go
+// to $UI_SCREENSHOTS when set (docs/ui.md shows the current ones), else
+// to the test's temporary directory.
+
+// chromium finds a browser, or "".
+func chromium() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, n := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// browser is one headless Chromium tab for a test.
+type browser struct {
+	t    *testing.T
+	ctx  context.Context
+	e    *env
+	shot string
+}
+
+// newBrowser starts Chromium (or skips the test) over an env holding the
+// demo inventory.
+func newBrowser(t *testing.T, tokens bool) *browser {
+	t.Helper()
+	bin := chromium()
+	if bin == "" {
+		t.Skip("no Chromium found (apt-get install -y chromium, or set CHROMIUM): the browser tests need a real browser")
+	}
+	if testing.Short() {
+		t.Skip("browser tests are not run with -short")
+	}
+	e := newEnv(t, tokens)
+	loadDemo(t, e.st)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelA)
+	ctx, cancelC := chromedp.NewContext(actx)
+	t.Cleanup(cancelC)
+	// The first Do starts the browser and binds its life to ctx: no
+	// timeout there; the steps get one.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(cancel)
+	dir := os.Getenv("UI_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	return &browser{t: t, ctx: sctx, e: e, shot: dir}
+}
+
+// loadDemo applies examples/demo.yaml, the inventory `make run` seeds.
+func loadDemo(t *testing.T, st *store.Store) {
+	t.Helper()
+	data, err := os.ReadFile("../../examples/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := invfile.Parse("demo.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	plan, err := invfile.MakePlan(ctx, st, doc, invfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plan.Apply(ctx, st, "demo", store.BatchOptions{NoResults: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// do runs steps, failing the test with what was being done.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// text is the text of the first element sel selects.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// location is the page's URL.
+func (b *browser) location() string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Location())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return s
+}
+
+// screenshot saves the whole page as NAME.png.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shot, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// login goes to the interface, is sent to the login page, and logs in
+// with the env's admin token.
+func (b *browser) login() {
+	b.t.Helper()
+	b.do("open the interface", chromedp.Navigate(b.e.ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	if loc := b.location(); !strings.Contains(loc, "/ui/login") {
+		b.t.Fatalf("without a session the interface is at %s, not the login", loc)
+	}
+	b.screenshot("login")
+	b.do("log in",
+		chromedp.SendKeys(chromedp.CSS("#token"), b.e.admin),
+		chromedp.Submit(chromedp.CSS("#token")),
+		chromedp.WaitVisible(chromedp.CSS("#q")),
+	)
+	if who := b.text(".who"); !strings.Contains(who, "root") {
+		b.t.Fatalf("logged in as %q, want root", who)
+	}
+}
+
+// TestBrowserLoginAndSearch: log in with a token, search, see the
+// results; search with a syntax error and see the caret under the column.
+func TestBrowserLoginAndSearch(t *testing.T) {
+	b := newBrowser(t, true)
+	b.login()
+	b.do("search",
+		chromedp.SendKeys(chromedp.CSS("#q"), "driver:server and attr:status,spare"),
+		chromedp.Submit(chromedp.CSS("#q")),
+		chromedp.WaitVisible(chromedp.CSS("table.results")),
+	)
+	if s := b.text(".summary"); !strings.Contains(s, "match") {
+		t.Fatalf("summary %q", s)
+	}
+	b.screenshot("search")
+	b.do("a query that does not parse",
+		chromedp.Navigate(b.e.ts.URL+"/ui/"),
+		chromedp.WaitVisible(chromedp.CSS("#q")),
+		chromedp.SendKeys(chromedp.CSS("#q"), "driver:server and"),
+		chromedp.Submit(chromedp.CSS("#q")),
+		chromedp.WaitVisible(chromedp.CSS("pre.caret")),
+	)
+	caret, err := chromedp.Run(b.ctx, chromedp.TextContent(chromedp.CSS("pre.caret")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "driver:server and\n                 ^\n"; caret != want {
+		t.Errorf("caret %q, want %q", caret, want)
+	}
+	b.screenshot("syntax-error")
+}
