@@ -84,24 +84,14 @@ func openUnserved(ctx context.Context, cmd, path, hint string, stderr io.Writer)
 	return s, func() { s.Close(); unlock() }, true
 }
 
-// applyFile applies an inventory file to the store as one batch.
-func applyFile(ctx context.Context, s *store.Store, path string, prune, dryRun bool) (*invfile.Plan, error) {
+// applyFile applies an inventory file to the store in one write
+// transaction, a window of the file at a time (invfile.Import).
+func applyFile(ctx context.Context, s *store.Store, path string, prune, dryRun bool) (invfile.Summary, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return invfile.Summary{}, err
 	}
-	doc, err := invfile.Parse(filepath.Base(path), data)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := invfile.MakePlan(ctx, s, doc, invfile.Options{Prune: prune})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := plan.Apply(ctx, s, "clustod", store.BatchOptions{DryRun: dryRun, NoResults: true}); err != nil {
-		return nil, err
-	}
-	return plan, nil
+	return invfile.Import(ctx, s, filepath.Base(path), data, invfile.ImportOptions{Prune: prune, DryRun: dryRun, Actor: "clustod"})
 }
 
 // clustod import FILE [--prune] [--dry-run]
@@ -132,7 +122,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 	if *dryRun {
 		verb = "would apply"
 	}
-	fmt.Fprintf(stdout, "%s %d changes: %d to create, %d to change, %d to delete (%v)\n", verb, len(plan.Steps), plan.Create, plan.Change, plan.Delete, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "%s %d changes: %d to create, %d to change, %d to delete (%v)\n", verb, plan.Steps, plan.Create, plan.Change, plan.Delete, time.Since(start).Round(time.Millisecond))
 	return 0
 }
 
