@@ -40,8 +40,9 @@ import (
 // also reports a syntax error exactly where MakePlan's parse does.
 
 // importWindow is how many entities Import parses and plans at once, and
-// opWindow how many ops it hands to the store at once.
-const (
+// opWindow how many ops it hands to the store at once (variables so that
+// tests can make a small file take many windows).
+var (
 	importWindow = 1000
 	opWindow     = 4096
 )
