@@ -520,9 +520,10 @@ func samePos(a, b *int64) bool {
 }
 
 func (p *planner) memberships() error {
-	seen := map[string]bool{}
+	type edge struct{ group, member string }
+	seen := map[edge]bool{}
 	for _, m := range p.doc.Memberships {
-		k := m.Group + "\x00" + m.Member
+		k := edge{m.Group, m.Member}
 		if seen[k] {
 			continue
 		}
@@ -550,13 +551,13 @@ func hasParent(e *entity.Entity, typ, name string) bool {
 }
 
 func (p *planner) links() error {
-	used := map[string]Pos{}
+	used := map[entity.Endpoint]Pos{}
 	for _, l := range p.doc.Links {
 		for _, ep := range []entity.Endpoint{l.A, l.B} {
-			if first, dup := used[ep.String()]; dup {
+			if first, dup := used[ep]; dup {
 				return errAt(l.Pos, "port %s is linked twice in the file (first at %s)", ep, first)
 			}
-			used[ep.String()] = l.Pos
+			used[ep] = l.Pos
 		}
 		a, err := p.load(l.A.Name)
 		if err != nil {
