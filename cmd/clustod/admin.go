@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -94,6 +95,23 @@ func applyFile(ctx context.Context, s *store.Store, path string, prune, dryRun b
 	return invfile.Import(ctx, s, filepath.Base(path), data, invfile.ImportOptions{Prune: prune, DryRun: dryRun, Actor: "clustod"})
 }
 
+// importMemoryLimit is the Go heap's soft limit for clustod import. The
+// import keeps some 200 MB live for a 100k-entity file (the file's edges
+// and names, the write transaction's bookkeeping, the rule check at
+// commit), and with the default GOGC the heap would grow to twice that
+// between collections; the limit has the collector run sooner instead, at
+// about the same CPU (docs/performance.md). A larger file may need more:
+// past the limit the runtime caps the collector at half the CPU.
+const importMemoryLimit = 400 << 20
+
+// setImportMemoryLimit applies importMemoryLimit unless the operator set
+// GOMEMLIMIT.
+func setImportMemoryLimit() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(importMemoryLimit)
+	}
+}
+
 // clustod import FILE [--prune] [--dry-run]
 func importCmd(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("clustod import", pflag.ContinueOnError)
@@ -107,6 +125,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	// The file applies as one batch, holding the writer throughout.
 	ctx := context.Background()
+	setImportMemoryLimit()
 	s, closeStore, ok := openUnserved(ctx, "import", *dbPath, "stop it first, or send the file to it with clusto apply", stderr)
 	if !ok {
 		return 1

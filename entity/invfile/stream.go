@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 
 	"go.yaml.in/yaml/v3"
 
@@ -71,6 +72,12 @@ func Import(ctx context.Context, s *store.Store, file string, data []byte, opts 
 			return sum, err
 		}
 	}
+	return importWhole(ctx, s, file, data, opts)
+}
+
+// importWhole imports a file the whole-document way: Parse, MakePlan and
+// one batch.
+func importWhole(ctx context.Context, s *store.Store, file string, data []byte, opts ImportOptions) (Summary, error) {
 	doc, err := Parse(file, data)
 	if err != nil {
 		return Summary{}, err
@@ -93,7 +100,8 @@ func importWindows(ctx context.Context, s *store.Store, file string, data []byte
 		// inventory as it was before the stream: the plan compares the
 		// whole file with that one snapshot, as MakePlan does.
 		return s.View(ctx, func(v *store.View) error {
-			out := &streamSink{st: st}
+			out := newStreamSink(st)
+			defer out.stop()
 			pr := newParser(file, ParseOptions{})
 			p := newPlanner(ctx, s, v, pr.doc, Options{Prune: opts.Prune}, out)
 			if err := pr.topOf(data, lay); err != nil {
@@ -144,6 +152,9 @@ func importWindows(ctx context.Context, s *store.Store, file string, data []byte
 			if err := out.flush(); err != nil {
 				return err
 			}
+			if err := out.stop(); err != nil {
+				return err
+			}
 			sum = out.tally.summary()
 			return nil
 		})
@@ -170,14 +181,74 @@ type heldStage struct {
 }
 
 // streamSink hands a planner's steps to a stream, a window at a time.
+// The windows are applied by a goroutine of their own, so that the file's
+// next window is parsed and planned (on the other core) while the store
+// applies the last: the planner reads only the snapshot from before the
+// stream, so it never waits for what is being applied.
 type streamSink struct {
-	st     *store.OpStream
 	routes [stages]route
 	held   [stages]*heldStage
 	win    []Step
 	ops    []entity.Op
+	sent   int // ops handed to the applier
 	tally  tally
 	err    error // the first failure applying a window
+
+	windows chan window
+	closed  bool          // windows is closed: no more to come
+	done    chan struct{} // closed when the applier has stopped
+	applied error         // the applier's failure, read once done or failed
+	failed  chan struct{} // closed when the applier fails
+}
+
+// window is a window of ops, with their steps and the index of the first.
+type window struct {
+	steps []Step
+	ops   []entity.Op
+	base  int
+}
+
+func newStreamSink(st *store.OpStream) *streamSink {
+	o := &streamSink{windows: make(chan window, 1), done: make(chan struct{}), failed: make(chan struct{})}
+	go o.apply(st, o.windows)
+	return o
+}
+
+// apply applies windows in order until the channel closes or one fails,
+// then drops the rest.
+func (o *streamSink) apply(st *store.OpStream, windows <-chan window) {
+	defer close(o.done)
+	fail := func(err error) {
+		o.applied = err
+		close(o.failed)
+		for range windows {
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			fail(entity.Internal("import", fmt.Errorf("panic applying ops: %v", r)))
+		}
+	}()
+	for w := range windows {
+		if _, err := st.Apply(w.ops); err != nil {
+			fail(locate(w.steps, w.base, err))
+			return
+		}
+	}
+}
+
+// stop waits for the windows handed over to be applied and returns the
+// failure of one, if any. It may be called more than once.
+func (o *streamSink) stop() error {
+	if !o.closed {
+		close(o.windows)
+		o.closed = true
+	}
+	<-o.done
+	if o.err == nil {
+		o.err = o.applied
+	}
+	return o.err
 }
 
 // route sets each stage's route for the next pass; stages not named drop.
@@ -201,9 +272,9 @@ func (o *streamSink) add(stage int, st Step, op entity.Op) {
 	}
 }
 
-// push adds a step to the window, applying the window once full. After a
-// failure it only drops what comes: the planner's caller reports the
-// failure (first).
+// push adds a step to the window, handing the window over once full.
+// After a failure it only drops what comes: the planner's caller reports
+// the failure (first).
 func (o *streamSink) push(st Step, op entity.Op) {
 	if o.err != nil {
 		return
@@ -216,28 +287,35 @@ func (o *streamSink) push(st Step, op entity.Op) {
 	}
 }
 
-// flush applies the window.
+// flush hands the window to the applier, unless it has failed.
 func (o *streamSink) flush() error {
 	if o.err != nil {
 		return o.err
 	}
-	base := o.st.Applied()
-	_, err := o.st.Apply(o.ops)
-	if err != nil {
-		o.err = locate(o.win, base, err)
-		return o.err
+	select {
+	case <-o.failed:
+		return o.stop()
+	default:
 	}
-	clear(o.win)
-	clear(o.ops)
-	o.win, o.ops = o.win[:0], o.ops[:0]
-	return nil
+	if len(o.ops) == 0 {
+		return nil
+	}
+	w := window{steps: o.win, ops: o.ops, base: o.sent}
+	o.sent += len(o.ops)
+	o.win, o.ops = make([]Step, 0, opWindow), make([]entity.Op, 0, opWindow)
+	select {
+	case o.windows <- w:
+		return nil
+	case <-o.failed:
+		return o.stop()
+	}
 }
 
 // first returns the failure applying a window, which came before err, if
-// there was one.
+// there was one: it waits for the windows handed over to be applied.
 func (o *streamSink) first(err error) error {
-	if o.err != nil {
-		return o.err
+	if e := o.stop(); e != nil {
+		return e
 	}
 	return err
 }

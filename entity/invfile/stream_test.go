@@ -1,4 +1,4 @@
-package invfile
+package invfile_test
 
 import (
 	"bytes"
@@ -10,24 +10,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/clusto/clusto/entity"
+	"github.com/clusto/clusto/entity/invfile"
 	"github.com/clusto/clusto/entity/invgen"
 	"github.com/clusto/clusto/entity/store"
 )
 
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	s, err := store.Open(context.Background(), t.TempDir()+"/inv.db", store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // generated returns the exported file of an invgen inventory.
 func generated(t *testing.T, sp invgen.Spec) []byte {
 	t.Helper()
-	s := openStore(t)
+	s := newStore(t)
 	if err := invgen.Build(context.Background(), s, sp); err != nil {
 		t.Fatal(err)
 	}
@@ -37,49 +28,21 @@ func generated(t *testing.T, sp invgen.Spec) []byte {
 func exported(t *testing.T, s *store.Store) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	if err := Export(context.Background(), s, nil, &b); err != nil {
+	if err := invfile.Export(context.Background(), s, nil, &b); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
 }
 
-// wholeImport applies a file the whole-document way: Parse, MakePlan and
-// one batch.
-func wholeImport(ctx context.Context, s *store.Store, data []byte, opts ImportOptions) (Summary, error) {
-	doc, err := Parse("inv.yaml", data)
-	if err != nil {
-		return Summary{}, err
-	}
-	plan, err := MakePlan(ctx, s, doc, Options{Prune: opts.Prune})
-	if err != nil {
-		return Summary{}, err
-	}
-	if _, err := plan.Apply(ctx, s, opts.Actor, store.BatchOptions{DryRun: opts.DryRun, NoResults: true}); err != nil {
-		return Summary{}, err
-	}
-	return plan.Summary, nil
-}
-
-// windowImport applies a file a window at a time, failing the test if
+// windowImport imports a file a window at a time, failing the test if
 // the file could not be read in windows.
-func windowImport(t *testing.T, ctx context.Context, s *store.Store, data []byte, opts ImportOptions) (Summary, error) {
+func windowImport(t *testing.T, ctx context.Context, s *store.Store, data []byte, opts invfile.ImportOptions) (invfile.Summary, error) {
 	t.Helper()
-	lay, ok := splitEntities(data)
-	if !ok {
-		t.Fatal("the file cannot be read in windows")
-	}
-	sum, err := importWindows(ctx, s, "inv.yaml", data, lay, opts)
-	if errors.Is(err, errWholeDocument) {
-		t.Fatal("the windows fell back to reading the whole document")
+	sum, err := invfile.ImportInWindows(ctx, s, data, opts)
+	if errors.Is(err, invfile.ErrWholeDocument) {
+		t.Fatal("the file could not be read in windows")
 	}
 	return sum, err
-}
-
-// smallWindows makes every file take many windows of entities and ops.
-func smallWindows(t *testing.T, entities, ops int) {
-	ie, io := importWindow, opWindow
-	importWindow, opWindow = entities, ops
-	t.Cleanup(func() { importWindow, opWindow = ie, io })
 }
 
 // TestImportIsMakePlan: importing a generated inventory a window at a
@@ -88,7 +51,7 @@ func smallWindows(t *testing.T, entities, ops int) {
 // same file again, a file that changes values and, with prune, deletes
 // what it omits, and a dry run, which stores nothing.
 func TestImportIsMakePlan(t *testing.T) {
-	smallWindows(t, 37, 101)
+	invfile.SetWindows(t, 37, 101)
 	ctx := context.Background()
 	base := invgen.Spec{Datacenters: 1, RacksPerDC: 6, ServersPerRack: 5, Seed: 1, VMsPerRack: 2, Pools: 3, PoolMembers: 4, DecommissionedEvery: 7}
 	file := generated(t, base)
@@ -99,26 +62,26 @@ func TestImportIsMakePlan(t *testing.T) {
 		name   string
 		before []byte // applied first, the whole-document way
 		file   []byte
-		opts   ImportOptions
+		opts   invfile.ImportOptions
 	}{
-		{"fresh", nil, file, ImportOptions{}},
-		{"again", file, file, ImportOptions{}},
-		{"changed values", file, changed, ImportOptions{}},
-		{"changed with prune", file, changed, ImportOptions{Prune: true}},
-		{"dry run", file, changed, ImportOptions{Prune: true, DryRun: true}},
+		{"fresh", nil, file, invfile.ImportOptions{}},
+		{"again", file, file, invfile.ImportOptions{}},
+		{"changed values", file, changed, invfile.ImportOptions{}},
+		{"changed with prune", file, changed, invfile.ImportOptions{Prune: true}},
+		{"dry run", file, changed, invfile.ImportOptions{Prune: true, DryRun: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			wholeStore, windowStore := openStore(t), openStore(t)
+			wholeStore, windowStore := newStore(t), newStore(t)
 			for _, s := range []*store.Store{wholeStore, windowStore} {
 				if tc.before != nil {
-					if _, err := wholeImport(ctx, s, tc.before, ImportOptions{}); err != nil {
+					if _, err := invfile.ImportWhole(ctx, s, tc.before, invfile.ImportOptions{}); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
 			before := exported(t, windowStore)
-			want, err := wholeImport(ctx, wholeStore, tc.file, tc.opts)
+			want, err := invfile.ImportWhole(ctx, wholeStore, tc.file, tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,14 +138,14 @@ entities:
 // TestImportForwardReferences: entities may name entities described
 // later, in windows of one entity as in one document.
 func TestImportForwardReferences(t *testing.T) {
-	smallWindows(t, 1, 2)
+	invfile.SetWindows(t, 1, 2)
 	ctx := context.Background()
-	whole, windows := openStore(t), openStore(t)
-	want, err := wholeImport(ctx, whole, []byte(forward), ImportOptions{})
+	whole, windows := newStore(t), newStore(t)
+	want, err := invfile.ImportWhole(ctx, whole, []byte(forward), invfile.ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := windowImport(t, ctx, windows, []byte(forward), ImportOptions{})
+	got, err := windowImport(t, ctx, windows, []byte(forward), invfile.ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +170,7 @@ func TestImportForwardReferences(t *testing.T) {
 // reported as the whole-document import reports it, at the same file,
 // line and column.
 func TestImportErrorLateInTheFile(t *testing.T) {
-	smallWindows(t, 5, 7)
+	invfile.SetWindows(t, 5, 7)
 	ctx := context.Background()
 	file := string(generated(t, invgen.Spec{Datacenters: 1, RacksPerDC: 3, ServersPerRack: 4, Seed: 1}))
 	tests := []struct {
@@ -231,13 +194,13 @@ func TestImportErrorLateInTheFile(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			data := []byte(file + tc.tail)
-			opts := ImportOptions{Prune: tc.prune}
-			_, want := wholeImport(ctx, openStore(t), data, opts)
+			opts := invfile.ImportOptions{Prune: tc.prune}
+			_, want := invfile.ImportWhole(ctx, newStore(t), data, opts)
 			if want == nil {
 				t.Fatal("the whole-document import took the file")
 			}
-			s := openStore(t)
-			_, err := Import(ctx, s, "inv.yaml", data, opts)
+			s := newStore(t)
+			_, err := invfile.Import(ctx, s, "inv.yaml", data, opts)
 			if err == nil {
 				t.Fatal("Import took the file")
 			}
@@ -261,7 +224,7 @@ func TestImportErrorLateInTheFile(t *testing.T) {
 // flow style, document markers, anchors shared between entities, tabs)
 // are read whole, and every shape imports as the whole-document way does.
 func TestImportShapes(t *testing.T) {
-	smallWindows(t, 1, 3)
+	invfile.SetWindows(t, 1, 3)
 	ctx := context.Background()
 	tests := []struct {
 		name, text string
@@ -281,12 +244,12 @@ func TestImportShapes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, ok := splitEntities([]byte(tc.text)); ok != tc.windows {
+			if ok := invfile.SplitsIntoWindows([]byte(tc.text)); ok != tc.windows {
 				t.Errorf("read in windows: %v, want %v", ok, tc.windows)
 			}
-			whole, windows := openStore(t), openStore(t)
-			want, werr := wholeImport(ctx, whole, []byte(tc.text), ImportOptions{})
-			got, err := Import(ctx, windows, "inv.yaml", []byte(tc.text), ImportOptions{})
+			whole, windows := newStore(t), newStore(t)
+			want, werr := invfile.ImportWhole(ctx, whole, []byte(tc.text), invfile.ImportOptions{})
+			got, err := invfile.Import(ctx, windows, "inv.yaml", []byte(tc.text), invfile.ImportOptions{})
 			if (werr == nil) != (err == nil) || (err != nil && werr.Error() != err.Error()) {
 				t.Fatalf("error %v, want %v", err, werr)
 			}
