@@ -112,8 +112,10 @@ func importWindows(ctx context.Context, s *store.Store, file string, data []byte
 			for start := 0; start < len(lay.starts); start += importWindow {
 				end := min(start+importWindow, len(lay.starts))
 				first := len(pr.doc.Entities)
-				if err := pr.window(data, lay, start, end); err != nil {
+				if err := pr.window(data, lay, start, end); errors.Is(err, errWholeDocument) {
 					return err
+				} else if err != nil {
+					return out.first(err) // an earlier window's failure comes first
 				}
 				for _, spec := range pr.doc.Entities[first:] {
 					if err := p.entity(spec); err != nil {

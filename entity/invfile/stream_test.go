@@ -200,7 +200,13 @@ func TestImportErrorLateInTheFile(t *testing.T) {
 				t.Fatal("the whole-document import took the file")
 			}
 			s := newStore(t)
-			_, err := invfile.Import(ctx, s, "inv.yaml", data, opts)
+			var err error
+			if tc.line == 0 {
+				// A syntax error is read the whole-document way.
+				_, err = invfile.Import(ctx, s, "inv.yaml", data, opts)
+			} else {
+				_, err = windowImport(t, ctx, s, data, opts)
+			}
 			if err == nil {
 				t.Fatal("Import took the file")
 			}
