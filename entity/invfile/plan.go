@@ -227,7 +227,8 @@ func (p *planner) edges(prune bool) error {
 }
 
 // Summary counts a plan: its steps, and the entities it creates, changes
-// and deletes.
+// and deletes. (A Plan lists its steps in its own Steps field, which the
+// JSON of a plan shows; Summary.Steps is their number.)
 type Summary struct {
 	Steps  int `json:"-"`
 	Create int `json:"create"`
