@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -84,24 +85,31 @@ func openUnserved(ctx context.Context, cmd, path, hint string, stderr io.Writer)
 	return s, func() { s.Close(); unlock() }, true
 }
 
-// applyFile applies an inventory file to the store as one batch.
-func applyFile(ctx context.Context, s *store.Store, path string, prune, dryRun bool) (*invfile.Plan, error) {
+// applyFile applies an inventory file to the store in one write
+// transaction, a window of the file at a time (invfile.Import).
+func applyFile(ctx context.Context, s *store.Store, path string, prune, dryRun bool) (invfile.Summary, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return invfile.Summary{}, err
 	}
-	doc, err := invfile.Parse(filepath.Base(path), data)
-	if err != nil {
-		return nil, err
+	return invfile.Import(ctx, s, filepath.Base(path), data, invfile.ImportOptions{Prune: prune, DryRun: dryRun, Actor: "clustod"})
+}
+
+// importMemoryLimit is the Go heap's soft limit for clustod import. The
+// import keeps some 200 MB live for a 100k-entity file (the file's edges
+// and names, the write transaction's bookkeeping, the rule check at
+// commit), and with the default GOGC the heap would grow to twice that
+// between collections; the limit has the collector run sooner instead, at
+// about the same CPU (docs/performance.md). A larger file may need more:
+// past the limit the runtime caps the collector at half the CPU.
+const importMemoryLimit = 400 << 20
+
+// setImportMemoryLimit applies importMemoryLimit unless the operator set
+// GOMEMLIMIT.
+func setImportMemoryLimit() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(importMemoryLimit)
 	}
-	plan, err := invfile.MakePlan(ctx, s, doc, invfile.Options{Prune: prune})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := plan.Apply(ctx, s, "clustod", store.BatchOptions{DryRun: dryRun, NoResults: true}); err != nil {
-		return nil, err
-	}
-	return plan, nil
 }
 
 // clustod import FILE [--prune] [--dry-run]
@@ -117,6 +125,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	// The file applies as one batch, holding the writer throughout.
 	ctx := context.Background()
+	setImportMemoryLimit()
 	s, closeStore, ok := openUnserved(ctx, "import", *dbPath, "stop it first, or send the file to it with clusto apply", stderr)
 	if !ok {
 		return 1
@@ -132,7 +141,7 @@ func importCmd(args []string, stdout, stderr io.Writer) int {
 	if *dryRun {
 		verb = "would apply"
 	}
-	fmt.Fprintf(stdout, "%s %d changes: %d to create, %d to change, %d to delete (%v)\n", verb, len(plan.Steps), plan.Create, plan.Change, plan.Delete, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "%s %d changes: %d to create, %d to change, %d to delete (%v)\n", verb, plan.Steps, plan.Create, plan.Change, plan.Delete, time.Since(start).Round(time.Millisecond))
 	return 0
 }
 

@@ -159,12 +159,30 @@ func ParseWith(file string, data []byte, opts ParseOptions) (*Document, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, yamlError(file, err)
 	}
-	doc := &Document{byName: map[string]*Spec{}}
+	p := newParser(file, opts)
+	entities, err := p.top(&root)
+	if err != nil {
+		return nil, err
+	}
+	if entities.Kind != yaml.MappingNode {
+		return nil, errAt(p.pos(entities), "entities must be a mapping of name to entity")
+	}
+	if err := p.entities(entities); err != nil {
+		return nil, err
+	}
+	return p.doc, nil
+}
+
+func newParser(file string, opts ParseOptions) *parser {
+	return &parser{file: file, doc: &Document{byName: map[string]*Spec{}}, opts: opts}
+}
+
+// top checks the document's top-level fields and returns its entities.
+func (p *parser) top(root *yaml.Node) (*yaml.Node, error) {
 	if root.Kind == 0 || len(root.Content) == 0 {
-		return nil, errAt(Pos{file, 1, 1}, "the file is empty; expected a mapping with an entities key")
+		return nil, errAt(Pos{p.file, 1, 1}, "the file is empty; expected a mapping with an entities key")
 	}
 	top := root.Content[0]
-	p := parser{file: file, doc: doc, opts: opts}
 	if top.Kind != yaml.MappingNode {
 		return nil, errAt(p.pos(top), "expected a mapping with an entities key")
 	}
@@ -185,19 +203,21 @@ func ParseWith(file string, data []byte, opts ParseOptions) (*Document, error) {
 	if entities == nil {
 		return nil, errAt(p.pos(top), "no entities key")
 	}
-	if entities.Kind != yaml.MappingNode {
-		return nil, errAt(p.pos(entities), "entities must be a mapping of name to entity")
-	}
+	return entities, nil
+}
+
+// entities reads the entries of an entities mapping, in order.
+func (p *parser) entities(entities *yaml.Node) error {
 	for i := 0; i+1 < len(entities.Content); i += 2 {
 		if err := p.entity(entities.Content[i], entities.Content[i+1]); err != nil {
-			return nil, err
+			return err
 		}
 		// The node tree of a large file is several times the size of the
 		// document made from it; letting each entity's nodes go once read
 		// keeps the two from peaking together.
 		entities.Content[i], entities.Content[i+1] = nil, nil
 	}
-	return doc, nil
+	return nil
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)

@@ -35,11 +35,9 @@ type Step struct {
 
 // Plan is what it takes to make the inventory match a file.
 type Plan struct {
-	Steps  []Step `json:"steps"`
-	Create int    `json:"create"`
-	Change int    `json:"change"`
-	Delete int    `json:"delete"`
-	ops    []entity.Op
+	Steps []Step `json:"steps"`
+	Summary
+	ops []entity.Op
 }
 
 // Ops returns the plan's ops in the order they apply.
@@ -61,6 +59,10 @@ const (
 	stages
 )
 
+// The planner is one, whether it plans a whole document (MakePlan) or
+// is fed a file a window of entities at a time (Import): it compares
+// entities as they come (entity) and, once every entity is known, the
+// edges between them (edges). Where its steps go is its sink's business.
 type planner struct {
 	ctx    context.Context
 	s      *store.Store
@@ -69,8 +71,31 @@ type planner struct {
 	opts   Options
 	cur    map[string]*entity.Entity // current state of named entities (nil: absent)
 	allocs map[string][]entity.Allocation
-	steps  [stages]chunks[Step]      // without their Op, which is in ops
-	ops    [stages]chunks[entity.Op] // each stage's ops, in step order
+	sink   sink
+	// lean drops the attributes of current entities once compared: the
+	// edges need only their drivers, parents and links.
+	lean bool
+}
+
+// A sink takes the planner's steps, each with its stage and op.
+type sink interface {
+	add(stage int, st Step, op entity.Op)
+}
+
+// staged keeps each stage's steps and ops, in step order, to be put
+// together stage by stage.
+type staged struct {
+	steps [stages]chunks[Step]      // without their Op, which is in ops
+	ops   [stages]chunks[entity.Op] // each stage's ops, in step order
+}
+
+func (c *staged) add(stage int, st Step, op entity.Op) {
+	c.steps[stage].add(st)
+	c.ops[stage].add(op)
+}
+
+func newPlanner(ctx context.Context, s *store.Store, tx *store.View, doc *Document, opts Options, out sink) *planner {
+	return &planner{ctx: ctx, s: s, tx: tx, doc: doc, opts: opts, cur: map[string]*entity.Entity{}, allocs: map[string][]entity.Allocation{}, sink: out}
 }
 
 // chunks is a list grown a fixed block at a time: a large file's stages
@@ -108,8 +133,7 @@ func (p *planner) add(stage int, action, ent, summary string, op entity.Op, pos 
 	if pos.Line > 0 {
 		st.Source = pos.String()
 	}
-	p.steps[stage].add(st)
-	p.ops[stage].add(op)
+	p.sink.add(stage, st, op)
 }
 
 // load reads the current state of a name once.
@@ -124,6 +148,9 @@ func (p *planner) load(name string) (*entity.Entity, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if p.lean {
+		e.Attrs = nil
 	}
 	p.cur[name] = e
 	return e, nil
@@ -149,65 +176,99 @@ func (p *planner) allocations(name string) ([]entity.Allocation, error) {
 // make the inventory match it. It does not check the ops against the
 // inventory's rules; Check (a dry run) does.
 func MakePlan(ctx context.Context, s *store.Store, doc *Document, opts Options) (*Plan, error) {
-	p := &planner{ctx: ctx, s: s, doc: doc, opts: opts, cur: map[string]*entity.Entity{}, allocs: map[string][]entity.Allocation{}}
+	out := &staged{}
 	// One read transaction for the whole comparison: every entity is
 	// compared with the same snapshot, and its statements are prepared
 	// once rather than once per entity read.
 	err := s.View(ctx, func(tx *store.View) error {
-		p.tx = tx
-		defer func() { p.tx = nil }()
+		p := newPlanner(ctx, s, tx, doc, opts, out)
 		for _, spec := range doc.Entities {
 			if err := p.entity(spec); err != nil {
 				return err
 			}
 		}
-		for _, stage := range []func() error{p.placements, p.memberships, p.links, p.ips} {
-			if err := stage(); err != nil {
-				return err
-			}
-		}
-		if opts.Prune {
-			return p.prune()
-		}
-		return nil
+		return p.edges(opts.Prune)
 	})
 	if err != nil {
 		return nil, err
 	}
 	n := 0
-	for _, st := range p.steps {
+	for _, st := range out.steps {
 		n += st.n
 	}
 	// Stage by stage, each stage's blocks are dropped once copied, so the
 	// plan is not held twice over at its largest.
 	plan := &Plan{Steps: make([]Step, 0, n), ops: make([]entity.Op, 0, n)}
-	for stage := range p.steps {
-		p.ops[stage].each(func(op entity.Op) { plan.ops = append(plan.ops, op) })
-		p.steps[stage].each(func(st Step) {
+	var t tally
+	for stage := range out.steps {
+		out.ops[stage].each(func(op entity.Op) { plan.ops = append(plan.ops, op) })
+		out.steps[stage].each(func(st Step) {
 			st.Op = &plan.ops[len(plan.Steps)]
 			plan.Steps = append(plan.Steps, st)
+			t.note(st)
 		})
 	}
-	// Each entity counts once, by its weightiest step: a created entity's
-	// attribute and placement steps are part of its create.
-	weight := map[string]int{"change": 1, "create": 2, "delete": 2}
-	counted := map[string]string{}
-	for _, st := range plan.Steps {
-		if weight[st.Action] > weight[counted[st.Entity]] {
-			counted[st.Entity] = st.Action
+	plan.Summary = t.summary()
+	return plan, nil
+}
+
+// edges plans what needs every entity of the file known: placements,
+// memberships, links, addresses and, with prune, what the file omits.
+func (p *planner) edges(prune bool) error {
+	for _, stage := range []func() error{p.placements, p.memberships, p.links, p.ips} {
+		if err := stage(); err != nil {
+			return err
 		}
 	}
-	for _, a := range counted {
+	if prune {
+		return p.prune()
+	}
+	return nil
+}
+
+// Summary counts a plan: its steps, and the entities it creates, changes
+// and deletes. (A Plan lists its steps in its own Steps field, which the
+// JSON of a plan shows; Summary.Steps is their number.)
+type Summary struct {
+	Steps  int `json:"-"`
+	Create int `json:"create"`
+	Change int `json:"change"`
+	Delete int `json:"delete"`
+}
+
+// tally counts steps into a Summary. Each entity counts once, by its
+// weightiest step: a created entity's attribute and placement steps are
+// part of its create.
+type tally struct {
+	steps   int
+	counted map[string]string
+}
+
+var actionWeight = map[string]int{"change": 1, "create": 2, "delete": 2}
+
+func (t *tally) note(st Step) {
+	t.steps++
+	if t.counted == nil {
+		t.counted = map[string]string{}
+	}
+	if actionWeight[st.Action] > actionWeight[t.counted[st.Entity]] {
+		t.counted[st.Entity] = st.Action
+	}
+}
+
+func (t *tally) summary() Summary {
+	s := Summary{Steps: t.steps}
+	for _, a := range t.counted {
 		switch a {
 		case "create":
-			plan.Create++
+			s.Create++
 		case "delete":
-			plan.Delete++
+			s.Delete++
 		default:
-			plan.Change++
+			s.Change++
 		}
 	}
-	return plan, nil
+	return s
 }
 
 func valueTexts(vs []entity.Value) []string {
@@ -460,9 +521,10 @@ func samePos(a, b *int64) bool {
 }
 
 func (p *planner) memberships() error {
-	seen := map[string]bool{}
+	type edge struct{ group, member string }
+	seen := map[edge]bool{}
 	for _, m := range p.doc.Memberships {
-		k := m.Group + "\x00" + m.Member
+		k := edge{m.Group, m.Member}
 		if seen[k] {
 			continue
 		}
@@ -490,13 +552,13 @@ func hasParent(e *entity.Entity, typ, name string) bool {
 }
 
 func (p *planner) links() error {
-	used := map[string]Pos{}
+	used := map[entity.Endpoint]Pos{}
 	for _, l := range p.doc.Links {
 		for _, ep := range []entity.Endpoint{l.A, l.B} {
-			if first, dup := used[ep.String()]; dup {
+			if first, dup := used[ep]; dup {
 				return errAt(l.Pos, "port %s is linked twice in the file (first at %s)", ep, first)
 			}
-			used[ep.String()] = l.Pos
+			used[ep] = l.Pos
 		}
 		a, err := p.load(l.A.Name)
 		if err != nil {
@@ -734,7 +796,7 @@ func (p *Plan) Apply(ctx context.Context, s *store.Store, actor string, opts sto
 		return []entity.OpResult{}, nil
 	}
 	res, err := s.Batch(ctx, actor, p.Ops(), opts)
-	return res, p.locate(err)
+	return res, locate(p.Steps, 0, err)
 }
 
 // Check dry-runs the plan: it fails, at the file position, if the plan
@@ -744,17 +806,18 @@ func (p *Plan) Check(ctx context.Context, s *store.Store) error {
 	return err
 }
 
-// locate turns a batch error into one at the failing op's file position.
-func (p *Plan) locate(err error) error {
+// locate turns a batch error into one at the failing op's file position:
+// steps are those of the ops numbered from base on.
+func locate(steps []Step, base int, err error) error {
 	e, ok := err.(*entity.Error)
 	if !ok {
 		return err
 	}
 	i, ok := e.Details["op"].(int)
-	if !ok || i < 0 || i >= len(p.Steps) {
+	if !ok || i < base || i-base >= len(steps) {
 		return err
 	}
-	st := p.Steps[i]
+	st := steps[i-base]
 	out := *e
 	out.Details = map[string]any{"op": i}
 	if st.Pos.Line > 0 {

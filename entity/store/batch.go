@@ -14,18 +14,22 @@ import (
 // with an error naming it (Details["op"] is its index); the caller's
 // transaction then rolls everything back.
 func (tx *Tx) ApplyOps(ops []entity.Op) ([]entity.OpResult, error) {
-	return tx.applyOps(ops, true)
+	if len(ops) == 0 {
+		return nil, errNoOps()
+	}
+	return tx.applyOps(ops, true, 0)
 }
 
-func (tx *Tx) applyOps(ops []entity.Op, collect bool) ([]entity.OpResult, error) {
-	if len(ops) == 0 {
-		return nil, entity.Errorf(entity.KindInvalid, "the batch has no ops")
-	}
+func errNoOps() error { return entity.Errorf(entity.KindInvalid, "the batch has no ops") }
+
+// applyOps runs ops, numbering them from base in errors and results.
+func (tx *Tx) applyOps(ops []entity.Op, collect bool, base int) ([]entity.OpResult, error) {
 	var results []entity.OpResult
 	if collect {
 		results = make([]entity.OpResult, 0, len(ops))
 	}
-	for i, op := range ops {
+	for j, op := range ops {
+		i := base + j
 		var before int64
 		if collect {
 			if err := tx.queryRow("SELECT coalesce(max(id), 0) FROM changes").Scan(&before); err != nil {
@@ -188,15 +192,74 @@ func (s *Store) Batch(ctx context.Context, actor string, ops []entity.Op, opts B
 		run = s.DryRun
 	}
 	var results []entity.OpResult
+	if len(ops) == 0 {
+		return nil, errNoOps()
+	}
 	err := run(ctx, actor, func(tx *Tx) error {
 		var err error
-		results, err = tx.applyOps(ops, !opts.NoResults)
+		results, err = tx.applyOps(ops, !opts.NoResults, 0)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return results, nil
+}
+
+// OpStream is the transaction of a streamed batch (Store.BatchStream), to
+// which ops are handed over a slice at a time.
+type OpStream struct {
+	tx      *Tx
+	collect bool
+	applied int
+}
+
+// Apply runs ops after those already applied in the stream and, unless
+// the stream was opened with NoResults, returns what each did (indexes
+// count from the stream's first op). The first failing op stops it with
+// an error naming it (Details["op"] is its index in the whole stream);
+// the caller must then return that error from fill, which rolls the whole
+// stream back. Applying no ops does nothing.
+func (st *OpStream) Apply(ops []entity.Op) ([]entity.OpResult, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	res, err := st.tx.applyOps(ops, st.collect, st.applied)
+	st.applied += len(ops)
+	return res, err
+}
+
+// Applied counts the ops applied so far.
+func (st *OpStream) Applied() int { return st.applied }
+
+// Context is the context of the stream's transaction: a dry run's attempt
+// is canceled through it when a write preempts it.
+func (st *OpStream) Context() context.Context { return st.tx.ctx }
+
+// BatchStream is Batch for more ops than should be held at once (an
+// inventory file of hundreds of thousands of ops): fill hands them over
+// in order, a slice at a time, through OpStream.Apply, all inside one
+// write transaction, so that all of them apply or none do, exactly as
+// one Batch of the same ops in the same order would. What SQLite writes
+// stays in the transaction's pages on disk, not in Go memory; only the
+// transaction's own bookkeeping (the entities it touched) grows with it.
+//
+// The transaction commits when fill returns nil (a dry run rolls back)
+// and rolls back when it returns an error, which BatchStream returns. A
+// stream of no ops commits nothing and is not an error. As with DryRun,
+// fill may run more than once for a dry run (each attempt in a new
+// transaction), so it must produce its ops afresh each time. fill may
+// read the store (Store.View) while it runs; such reads see what was
+// committed before the stream began (nothing commits while it holds the
+// writer), not what it has applied.
+func (s *Store) BatchStream(ctx context.Context, actor string, opts BatchOptions, fill func(*OpStream) error) error {
+	run := s.Update
+	if opts.DryRun {
+		run = s.DryRun
+	}
+	return run(ctx, actor, func(tx *Tx) error {
+		return fill(&OpStream{tx: tx, collect: !opts.NoResults})
+	})
 }
 
 // opValue decodes a value of op in the type the op names.

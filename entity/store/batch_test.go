@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -120,6 +121,81 @@ func TestBatchRejectsBadOps(t *testing.T) {
 				_, err = s.Batch(context.Background(), "ops", ops, store.BatchOptions{})
 			}
 			wantKind(t, err, entity.KindInvalid)
+		})
+	}
+}
+
+// TestBatchStream: ops handed over a slice at a time apply as one batch
+// of the same ops: results are numbered across the stream, a failing op
+// in a later slice is named by its index in the whole stream and rolls
+// back the slices before it, a dry run stores nothing, and a stream of
+// no ops is not an error.
+func TestBatchStream(t *testing.T) {
+	ops, err := entity.DecodeOps([]byte(batchJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append(append([]entity.Op{}, ops...), entity.Op{Op: "insert", Parent: "r1", Child: "nobody"})
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		ops     []entity.Op
+		opts    store.BatchOptions
+		wantErr int // index of the failing op, -1 for none
+		stored  bool
+	}{
+		{"applies", ops, store.BatchOptions{}, -1, true},
+		{"no results", ops, store.BatchOptions{NoResults: true}, -1, true},
+		{"dry run", ops, store.BatchOptions{DryRun: true}, -1, false},
+		{"late failure", bad, store.BatchOptions{}, len(ops), false},
+		{"nothing", nil, store.BatchOptions{}, -1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			var indexes []int
+			err := s.BatchStream(ctx, "ops", tc.opts, func(st *store.OpStream) error {
+				for start := 0; start < len(tc.ops); start += 3 {
+					res, err := st.Apply(tc.ops[start:min(start+3, len(tc.ops))])
+					if err != nil {
+						return err
+					}
+					for _, r := range res {
+						indexes = append(indexes, r.Index)
+					}
+				}
+				if st.Applied() != len(tc.ops) {
+					t.Errorf("Applied() = %d, want %d", st.Applied(), len(tc.ops))
+				}
+				return nil
+			})
+			if tc.wantErr >= 0 {
+				var e *entity.Error
+				if !errors.As(err, &e) || e.Details["op"] != tc.wantErr {
+					t.Fatalf("err = %v, want one naming op %d", err, tc.wantErr)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantErr < 0 && !tc.opts.NoResults && len(tc.ops) > 0 {
+				want := make([]int, len(tc.ops))
+				for i := range want {
+					want[i] = i
+				}
+				if diff := cmp.Diff(want, indexes); diff != "" {
+					t.Errorf("result indexes (-want +got):\n%s", diff)
+				}
+			}
+			if tc.opts.NoResults && len(indexes) != 0 {
+				t.Errorf("NoResults returned %d results", len(indexes))
+			}
+			n, err := s.LatestChange(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored := n > 0; stored != tc.stored {
+				t.Errorf("stored: %v (latest change %d), want %v", stored, n, tc.stored)
+			}
 		})
 	}
 }

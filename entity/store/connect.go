@@ -298,7 +298,7 @@ func (tx *Tx) height(c *entRow, d *drivers.Driver, given *int64) (int64, error) 
 
 func (tx *Tx) addMember(g, m *entRow, gd *drivers.Driver) error {
 	fm := tx.freshOf(m.id)
-	if fm == nil || fm.groups[g.id] {
+	if fm == nil || fm.groups.has(g.id) {
 		var one int
 		err := tx.queryRow("SELECT 1 FROM connections WHERE a = ? AND b = ? AND type = 'member' AND until IS NULL", g.id, m.id).Scan(&one)
 		if err == nil {
@@ -329,10 +329,7 @@ func (tx *Tx) addMember(g, m *entRow, gd *drivers.Driver) error {
 		return err
 	}
 	if fm != nil {
-		if fm.groups == nil {
-			fm.groups = map[int64]bool{}
-		}
-		fm.groups[g.id] = true
+		fm.groups.add(g.id)
 		if gd.Name == "pool" {
 			fm.pools = append(fm.pools, poolRef{g.id, g.name})
 		}
@@ -537,7 +534,7 @@ func (tx *Tx) FreePort(name, portType string) (string, error) {
 		if portType != "" && p.Type != portType {
 			continue
 		}
-		if f != nil && !f.links[p.Name] {
+		if f != nil && !f.links.has(p.Name) {
 			return p.Name, nil // known free
 		}
 		if _, used, err := tx.peerOf(r, p.Name); err != nil {
@@ -581,7 +578,7 @@ func (tx *Tx) Connect(a, b entity.Endpoint) error {
 		r  *entRow
 		ep entity.Endpoint
 	}{{ra, a}, {rb, b}} {
-		if f := tx.freshOf(side.r.id); f != nil && !f.links[side.ep.Port] {
+		if f := tx.freshOf(side.r.id); f != nil && !f.links.has(side.ep.Port) {
 			continue // known free
 		}
 		peer, used, err := tx.peerOf(side.r, side.ep.Port)
@@ -606,10 +603,7 @@ func (tx *Tx) Connect(a, b entity.Endpoint) error {
 		port string
 	}{{ra.id, a.Port}, {rb.id, b.Port}} {
 		if f := tx.freshOf(side.id); f != nil {
-			if f.links == nil {
-				f.links = map[string]bool{}
-			}
-			f.links[side.port] = true
+			f.links.add(side.port)
 		}
 	}
 	if err := tx.bump(ra, cid); err != nil {

@@ -21,16 +21,16 @@ import (
 
 // freshEntity is what this transaction knows of an entity it created.
 type freshEntity struct {
-	// attrs are all its attributes while attrsKnown; an attribute write
-	// after the create makes them unknown.
+	// attrs are its attributes of consultedKeys while attrsKnown; an
+	// attribute write after the create makes them unknown.
 	attrs      []entity.Attr
 	attrsKnown bool
-	placed     bool            // contained in something
-	holds      bool            // contains something
-	hasMembers bool            // a group with members
-	groups     map[int64]bool  // groups it is a member of
-	pools      []poolRef       // the pools among them, in the order joined
-	links      map[string]bool // its linked ports
+	placed     bool             // contained in something
+	holds      bool             // contains something
+	hasMembers bool             // a group with members
+	groups     smallSet[int64]  // groups it is a member of
+	pools      []poolRef        // the pools among them, in the order joined
+	links      smallSet[string] // its linked ports
 	// occupied are the unit ranges taken inside it.
 	occupied []unitRange
 	// runs are the runs of allocated offsets of a block (ip_runs), in
@@ -42,6 +42,46 @@ type freshEntity struct {
 
 type unitRange struct{ first, last int64 }
 
+// smallSet is a set kept as a list while it is small: most entities are
+// in a few groups and have a few ports linked, and a map for each of the
+// hundreds of thousands a bulk load creates would weigh more than the
+// rest of what is known of them.
+type smallSet[K comparable] struct {
+	list []K
+	m    map[K]bool // once the list would pass smallSetMax
+}
+
+const smallSetMax = 16
+
+func (s *smallSet[K]) has(k K) bool {
+	if s.m != nil {
+		return s.m[k]
+	}
+	for _, x := range s.list {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *smallSet[K]) add(k K) {
+	switch {
+	case s.m != nil:
+		s.m[k] = true
+	case s.has(k):
+	case len(s.list) < smallSetMax:
+		s.list = append(s.list, k)
+	default:
+		s.m = make(map[K]bool, 2*smallSetMax)
+		for _, x := range s.list {
+			s.m[x] = true
+		}
+		s.m[k] = true
+		s.list = nil
+	}
+}
+
 type poolRef struct {
 	id   int64
 	name string
@@ -50,11 +90,28 @@ type poolRef struct {
 // freshOf returns the transaction's knowledge of entity id, or nil.
 func (tx *Tx) freshOf(id int64) *freshEntity { return tx.fresh[id] }
 
+// consultedKeys are the attributes whose values writes look up (intAttr,
+// stringAttr): rack units and heights, a block's cidr and gateway, a name
+// manager's settings, a pool's flags. Of a fresh entity's attributes only
+// these are kept, and knownAttr answers for these alone: a bulk load
+// creates hundreds of thousands of entities in one transaction, whose
+// other attributes would otherwise stay in memory until it commits.
+var consultedKeys = map[string]bool{
+	"units": true, "height": true, "cidr": true, "gateway": true,
+	"basename": true, "digits": true, "next": true, "exclusive": true, "unique": true,
+}
+
 func (tx *Tx) trackCreated(id int64, driver string, attrs []entity.Attr) {
 	if tx.fresh == nil {
 		tx.fresh = map[int64]*freshEntity{}
 	}
-	tx.fresh[id] = &freshEntity{attrs: attrs, attrsKnown: true, runsKnown: driver == "ipblock"}
+	var kept []entity.Attr
+	for _, a := range attrs {
+		if consultedKeys[a.Key] {
+			kept = append(kept, a)
+		}
+	}
+	tx.fresh[id] = &freshEntity{attrs: kept, attrsKnown: true, runsKnown: driver == "ipblock"}
 }
 
 // attrWritten notes an attribute write to entity id by change cid; the
@@ -133,7 +190,7 @@ func (tx *Tx) writeAllRuns() error {
 // a query.
 func (tx *Tx) knownAttr(id int64, key string, wantInt bool) (v entity.Value, found, known bool) {
 	f := tx.fresh[id]
-	if f == nil || !f.attrsKnown {
+	if f == nil || !f.attrsKnown || !consultedKeys[key] {
 		return entity.Value{}, false, false
 	}
 	for i := len(f.attrs) - 1; i >= 0; i-- {
