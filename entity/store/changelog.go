@@ -26,7 +26,8 @@ type ChangeFilter struct {
 }
 
 // ChangeLog lists the changes f selects, newest first. The statement is
-// one of a few fixed texts; every value f holds is bound, never spliced.
+// one of a few texts made of the store's own fragments; every value f
+// holds is bound, never spliced.
 func (s *Store) ChangeLog(ctx context.Context, f ChangeFilter) ([]entity.Change, error) {
 	if f.Before < 0 || f.After < 0 {
 		return nil, entity.Errorf(entity.KindInvalid, "change numbers must not be negative")
@@ -35,30 +36,29 @@ func (s *Store) ChangeLog(ctx context.Context, f ChangeFilter) ([]entity.Change,
 	if before == 0 {
 		before = 1<<63 - 1
 	}
-	// A NULL parameter turns its condition off: (? IS NULL OR actor = ?).
-	var actor, op any
+	// The conditions are the store's own text: each filter given adds its
+	// fixed condition, so that the statement can read newest first from
+	// the index of what it filters by (changes_by_actor, changes_by_op,
+	// changes_by_entity and changes_by_peer).
+	cond, args := " WHERE id < ? AND id > ?", []any{before, f.After}
 	if f.Actor != "" {
-		actor = f.Actor
+		cond, args = cond+" AND actor = ?", append(args, f.Actor)
 	}
 	if f.Op != "" {
-		op = f.Op
+		cond, args = cond+" AND op = ?", append(args, f.Op)
 	}
-	const filters = " AND (?1 IS NULL OR actor = ?1) AND (?2 IS NULL OR op = ?2) AND id < ?3 AND id > ?4"
-	var rows *sql.Rows
-	var err error
-	if f.Entity == "" {
-		rows, err = s.db.read.QueryContext(ctx, "SELECT "+changeCols+" FROM changes WHERE 1"+filters+" ORDER BY id DESC LIMIT ?5",
-			actor, op, before, f.After, clampLimit(f.Limit))
-	} else {
-		id, ierr := s.historyID(ctx, f.Entity)
-		if ierr != nil {
-			return nil, ierr
+	query := "SELECT " + changeCols + " FROM changes" + cond + " ORDER BY id DESC LIMIT ?"
+	if f.Entity != "" {
+		id, err := s.historyID(ctx, f.Entity)
+		if err != nil {
+			return nil, err
 		}
-		rows, err = s.db.read.QueryContext(ctx, "SELECT "+changeCols+` FROM changes WHERE id IN (
-			SELECT id FROM changes WHERE entity_id = ?6 AND id < ?3 AND id > ?4
-			UNION SELECT id FROM changes WHERE peer_id = ?6 AND id < ?3 AND id > ?4)`+filters+" ORDER BY id DESC LIMIT ?5",
-			actor, op, before, f.After, clampLimit(f.Limit), id)
+		query = "SELECT " + changeCols + " FROM changes" + cond + ` AND id IN (
+			SELECT id FROM changes WHERE entity_id = ? AND id < ? AND id > ?
+			UNION ALL SELECT id FROM changes WHERE peer_id = ? AND id < ? AND id > ?) ORDER BY id DESC LIMIT ?`
+		args = append(args, id, before, f.After, id, before, f.After)
 	}
+	rows, err := s.db.read.QueryContext(ctx, query, append(args, clampLimit(f.Limit))...)
 	if err != nil {
 		return nil, entity.Internal("read changes", err)
 	}
