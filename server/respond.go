@@ -332,12 +332,8 @@ func (s *Server) atParam(r *http.Request) (int64, error) {
 	if err != nil || at < 1 {
 		return 0, entity.Errorf(entity.KindInvalid, "query parameter at=%q must be a change number (1 or more)", v)
 	}
-	latest, err := s.store.LatestChange(r.Context())
-	if err != nil {
+	if err := s.store.CheckAt(r.Context(), at); err != nil {
 		return 0, err
-	}
-	if at > latest {
-		return 0, entity.Errorf(entity.KindInvalid, "change %d has not happened yet; the latest change is %d", at, latest).With("latest", latest)
 	}
 	return at, nil
 }

@@ -677,25 +677,9 @@ func (tx *Tx) AllocationsOf(name string) ([]entity.Allocation, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.query(`SELECT i.address, b.name, i.interface FROM ip_allocations i JOIN entities b ON b.id = i.block_id AND b.until IS NULL
-		WHERE i.entity_id = ? AND i.until IS NULL ORDER BY i.address`, r.id)
-	if err != nil {
-		return nil, entity.Internal("list allocations", err)
-	}
-	defer rows.Close()
-	out := []entity.Allocation{}
-	for rows.Next() {
-		var raw []byte
-		a := entity.Allocation{Entity: r.name}
-		if err := rows.Scan(&raw, &a.Block, &a.Interface); err != nil {
-			return nil, entity.Internal("list allocations", err)
-		}
-		var a16 [16]byte
-		copy(a16[:], raw)
-		a.Address = netip.AddrFrom16(a16).Unmap().String()
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	// Allocations are written as they happen (nothing of them waits in
+	// memory for the commit), so the transaction's statements see them.
+	return allocationsOf(tx.ctx, cached{tx}, r, 0)
 }
 
 // checkBlockNesting keeps nested blocks consistent: a child block lies

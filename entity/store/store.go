@@ -489,16 +489,9 @@ func (s *Store) Changes(ctx context.Context, since int64, limit int) ([]entity.C
 // the other side of a connection), oldest first, after change since. A
 // deleted entity's history is found by its last name.
 func (s *Store) History(ctx context.Context, name string, since int64, limit int) ([]entity.Change, error) {
-	if err := entity.ValidateName(name); err != nil {
-		return nil, err
-	}
-	var id int64
-	err := s.db.read.QueryRowContext(ctx, "SELECT id FROM entities WHERE name = ? ORDER BY since DESC LIMIT 1", name).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, entity.Errorf(entity.KindNotFound, "no entity was ever named %q", name)
-	}
+	id, err := s.historyID(ctx, name)
 	if err != nil {
-		return nil, entity.Internal("look up entity", err)
+		return nil, err
 	}
 	limit = clampLimit(limit)
 	rows, err := s.db.read.QueryContext(ctx, "SELECT "+changeCols+` FROM changes WHERE id IN (

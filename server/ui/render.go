@@ -6,7 +6,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -85,10 +84,9 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name str
 // funcs are the helpers templates use; every one returns text that
 // html/template escapes, or a URL it checks.
 var funcs = template.FuncMap{
-	"entityURL": func(name string) string { return Prefix + "entity?name=" + url.QueryEscape(name) },
-	"entityAt": func(name string, at int64) string {
-		return Prefix + "entity?name=" + url.QueryEscape(name) + "&at=" + strconv.FormatInt(at, 10)
-	},
+	"entityURL":  func(name string) string { return Prefix + "entity?name=" + url.QueryEscape(name) },
+	"entityAt":   entityAt,
+	"thingURL":   thingURL,
 	"searchURL":  func(q string) string { return Prefix + "?q=" + url.QueryEscape(q) },
 	"rackURL":    func(name string) string { return Prefix + "rack?name=" + url.QueryEscape(name) },
 	"blockURL":   func(name string) string { return Prefix + "block?name=" + url.QueryEscape(name) },

@@ -9,6 +9,9 @@ func (u *UI) routes() {
 	u.mux.HandleFunc("POST "+Prefix+"login", u.login)
 	u.page("POST "+Prefix+"logout", u.logout)
 	u.page("GET "+Prefix+"{$}", u.search)
+	u.page("GET "+Prefix+"entity", u.entity)
+	u.page("GET "+Prefix+"changes", u.changes)
+	u.editRoutes()
 	u.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		v, _ := u.viewer(w, r)
 		u.render(w, r, http.StatusNotFound, "error", v, map[string]any{"Title": "Not found", "Status": http.StatusNotFound,
