@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/invfile"
 	"github.com/clusto/clusto/entity/store"
 )
@@ -192,4 +193,88 @@ func TestBrowserLoginAndSearch(t *testing.T) {
 		t.Errorf("caret %q, want %q", caret, want)
 	}
 	b.screenshot("syntax-error")
+}
+
+// TestBrowserEditHistoryPastAndStale: open a server, add an attribute
+// with the form and see it in the history; view the server as of an older
+// change (marked as the past, without forms); and send an edit from a
+// page that went stale meanwhile, and be shown what changed instead.
+func TestBrowserEditHistoryPastAndStale(t *testing.T) {
+	b := newBrowser(t, true)
+	b.login()
+	entityPage := b.e.ts.URL + "/ui/entity?name=s0001"
+	b.do("open s0001", chromedp.Navigate(entityPage), chromedp.WaitVisible(chromedp.CSS(".attr-form")))
+	b.screenshot("entity")
+	b.do("add an attribute",
+		chromedp.SendKeys(chromedp.CSS(`.attr-form input[name="key"]`), "note"),
+		chromedp.SendKeys(chromedp.CSS(`.attr-form input[name="value"]`), "racked by the browser test"),
+		chromedp.Submit(chromedp.CSS(`.attr-form input[name="key"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	)
+	if notice := b.text(".notice"); !strings.Contains(notice, "change") {
+		t.Fatalf("after the edit: %q", notice)
+	}
+	if tl := b.text(".timeline"); !strings.Contains(tl, "racked by the browser test") {
+		t.Fatalf("the history does not show the new value: %q", tl)
+	}
+	e, err := b.e.st.Get(b.t.Context(), "s0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var noted bool
+	for _, a := range e.Attrs {
+		noted = noted || (a.Key == "note" && a.Value.Text == "racked by the browser test")
+	}
+	if !noted {
+		t.Fatalf("the store has no note on s0001: %+v", e.Attrs)
+	}
+
+	// The oldest change's "as of this change" link: the past, no forms.
+	links, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("a.asof")].map(a => a.href)`))
+	if err != nil || len(links) < 2 {
+		t.Fatalf("as-of links %v %v", links, err)
+	}
+	b.do("view s0001 as of an older change", chromedp.Navigate(links[len(links)-1]), chromedp.WaitVisible(chromedp.CSS(".past")))
+	if past := b.text(".past"); !strings.Contains(past, "as it was just after change") {
+		t.Fatalf("past banner %q", past)
+	}
+	forms, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll("form.edit").length`))
+	if err != nil || forms != 0 {
+		t.Fatalf("%d edit forms on a page of the past (%v)", forms, err)
+	}
+	if attrs := b.text("table.attrs"); strings.Contains(attrs, "racked by the browser test") {
+		t.Fatalf("the page of the past shows a value set later: %q", attrs)
+	}
+	b.screenshot("entity-past")
+
+	// A stale page: the server changes behind the browser's back.
+	b.do("open s0001 again", chromedp.Navigate(entityPage), chromedp.WaitVisible(chromedp.CSS(".attr-form")))
+	b.e.write(func(tx *store.Tx) error {
+		_, err := tx.SetAttr("s0001", entity.AttrSelector{Key: "status"}, []entity.Value{entity.String("repair")})
+		return err
+	})
+	b.do("edit from the stale page",
+		chromedp.SendKeys(chromedp.CSS(`.attr-form input[name="key"]`), "note2"),
+		chromedp.SendKeys(chromedp.CSS(`.attr-form input[name="value"]`), "too late"),
+		chromedp.Submit(chromedp.CSS(`.attr-form input[name="key"]`)),
+		// The answer is another page: the entity page's form goes.
+		chromedp.WaitNotPresent(chromedp.CSS(".attr-form")),
+		chromedp.WaitVisible(chromedp.CSS("h1")),
+	)
+	if h := b.text("h1"); !strings.Contains(h, "changed since you looked") {
+		t.Fatalf("a stale edit shows %q", h)
+	}
+	if tl := b.text(".timeline"); !strings.Contains(tl, "repair") {
+		t.Fatalf("the stale page does not show what changed: %q", tl)
+	}
+	b.screenshot("stale")
+	e, err = b.e.st.Get(b.t.Context(), "s0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range e.Attrs {
+		if a.Key == "note2" {
+			t.Fatalf("the stale edit was stored")
+		}
+	}
 }
