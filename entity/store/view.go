@@ -82,3 +82,11 @@ func (tx *Tx) Reader() (Reader, error) {
 	}
 	return cached{tx}, nil
 }
+
+// Sites lists one level of the containment tree with the racks, devices
+// and rack units under each place (see Tx.Sites).
+func (v *View) Sites(parent string) ([]entity.Site, error) { return v.tx.Sites(parent) }
+
+// GetMany loads the named entities in the view's snapshot, with the set
+// statements of Store.GetMany (see Tx.GetMany); every name must exist.
+func (v *View) GetMany(names []string) ([]*entity.Entity, error) { return v.tx.GetMany(names) }
