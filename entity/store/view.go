@@ -90,3 +90,9 @@ func (v *View) Sites(parent string) ([]entity.Site, error) { return v.tx.Sites(p
 // GetMany loads the named entities in the view's snapshot, with the set
 // statements of Store.GetMany (see Tx.GetMany); every name must exist.
 func (v *View) GetMany(names []string) ([]*entity.Entity, error) { return v.tx.GetMany(names) }
+
+// GetBrief reads the named entities with only the attributes of keys, in
+// the view's snapshot (see Tx.GetBrief).
+func (v *View) GetBrief(names, keys []string) ([]*entity.Entity, error) {
+	return v.tx.GetBrief(names, keys)
+}
