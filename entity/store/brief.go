@@ -76,12 +76,5 @@ func (tx *Tx) GetBrief(names, keys []string) ([]*entity.Entity, error) {
 	if err := rows.Err(); err != nil {
 		return nil, entity.Internal("read attributes", err)
 	}
-	out := make([]*entity.Entity, 0, len(byName))
-	for _, n := range names {
-		if e, ok := byName[n]; ok {
-			out = append(out, e)
-			delete(byName, n)
-		}
-	}
-	return out, nil
+	return inNameOrder(names, byName), nil
 }

@@ -108,3 +108,86 @@ func TestSitesCountsWhatLiesUnderEachPlace(t *testing.T) {
 	err := s.View(context.Background(), func(v *store.View) error { _, err := v.Sites("nosuch"); return err })
 	wantKind(t, err, entity.KindNotFound)
 }
+
+// Sites keeps what racks hold between views; every kind of write that
+// changes it is seen by the next view.
+func TestSitesSeeEveryChangeToARack(t *testing.T) {
+	s := newStore(t)
+	create(t, s,
+		entity.NewEntity{Name: "dc", Driver: "datacenter"}, entity.NewEntity{Name: "r", Driver: "rack"},
+		entity.NewEntity{Name: "a", Driver: "server"}, entity.NewEntity{Name: "b", Driver: "server"},
+	)
+	write(t, s, func(tx *store.Tx) error {
+		if _, err := tx.Insert("dc", "r", entity.Placement{}); err != nil {
+			return err
+		}
+		_, err := tx.Insert("r", "a", entity.Placement{Position: ptr(int64(1))})
+		return err
+	})
+	type use struct{ Devices, Units, Used int64 }
+	now := func() use {
+		t.Helper()
+		l := sitesOf(t, s, "")
+		if len(l) != 1 {
+			t.Fatalf("tops: %+v", l)
+		}
+		return use{l[0].Devices, l[0].Units, l[0].Used}
+	}
+	step := func(what string, fn func(tx *store.Tx) error, want use) {
+		t.Helper()
+		now() // read, and so keep, the rack as it is
+		write(t, s, fn)
+		if got := now(); got != want {
+			t.Errorf("after %s: %+v, want %+v", what, got, want)
+		}
+	}
+	if got := now(); got != (use{1, 42, 1}) {
+		t.Fatalf("at first: %+v", got)
+	}
+	step("a server racked", func(tx *store.Tx) error {
+		_, err := tx.Insert("r", "b", entity.Placement{Position: ptr(int64(5))})
+		return err
+	}, use{2, 42, 2})
+	step("a height set", func(tx *store.Tx) error {
+		_, err := tx.SetAttr("b", entity.AttrSelector{Key: "height"}, []entity.Value{entity.Int(4)})
+		return err
+	}, use{2, 42, 5})
+	step("the rack's units set", func(tx *store.Tx) error {
+		_, err := tx.SetAttr("r", entity.AttrSelector{Key: "units"}, []entity.Value{entity.Int(20)})
+		return err
+	}, use{2, 20, 5})
+	step("a server deleted", func(tx *store.Tx) error { return tx.Delete("a", false) }, use{1, 20, 4})
+	step("a server taken out", func(tx *store.Tx) error {
+		return tx.Remove("r", "b")
+	}, use{0, 20, 0})
+}
+
+// A view that began before a commit reads the racks as they were; what it
+// read must not be kept for the views after the commit.
+func TestSitesKeepNothingReadBeforeACommit(t *testing.T) {
+	s := newStore(t)
+	create(t, s, entity.NewEntity{Name: "r", Driver: "rack"}, entity.NewEntity{Name: "a", Driver: "server"})
+	err := s.View(context.Background(), func(v *store.View) error {
+		if _, err := v.LastChange(); err != nil { // the snapshot begins
+			return err
+		}
+		write(t, s, func(tx *store.Tx) error {
+			_, err := tx.Insert("r", "a", entity.Placement{Position: ptr(int64(1))})
+			return err
+		})
+		old, err := v.Sites("")
+		if err != nil {
+			return err
+		}
+		if len(old) != 1 || old[0].Devices != 0 {
+			t.Errorf("the old snapshot: %+v", old)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sitesOf(t, s, ""); len(got) != 1 || got[0].Devices != 1 || got[0].Used != 1 {
+		t.Errorf("after the commit: %+v, want the server counted", got)
+	}
+}

@@ -18,12 +18,15 @@ type View struct{ tx *Tx }
 // View runs fn in a read-only transaction on the read pool. It never waits
 // for the writer, and the writer never waits for it.
 func (s *Store) View(ctx context.Context, fn func(*View) error) error {
+	// Before the snapshot's first statement: what a commit after this
+	// point changes, the view may not put in the cache (sites.go).
+	gen := s.rackUse.generation()
 	sqlTx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return entity.Internal("begin read", err)
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, actor: entity.DefaultActor, now: formatTime(s.now()), view: true}
+	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, actor: entity.DefaultActor, now: formatTime(s.now()), view: true, rackGen: gen}
 	defer func() {
 		for _, st := range tx.stmts {
 			st.Close()
