@@ -9,6 +9,10 @@ func (u *UI) routes() {
 	u.mux.HandleFunc("POST "+Prefix+"login", u.login)
 	u.page("POST "+Prefix+"logout", u.logout)
 	u.page("GET "+Prefix+"{$}", u.search)
+	u.page("GET "+Prefix+"sites", u.sites)
+	u.page("GET "+Prefix+"rack", u.rack)
+	u.page("GET "+Prefix+"row", u.row)
+	u.page("GET "+Prefix+"block", u.block)
 	u.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		v, _ := u.viewer(w, r)
 		u.render(w, r, http.StatusNotFound, "error", v, map[string]any{"Title": "Not found", "Status": http.StatusNotFound,

@@ -64,6 +64,8 @@ type UI struct {
 	pages   map[string]*template.Template
 	csrfKey []byte
 	mux     *http.ServeMux
+	// siteLevels caches the sites tree for the newest change (sites.go).
+	siteLevels siteCache
 }
 
 // New builds the interface over st.
