@@ -43,34 +43,45 @@ func hasRacks(sites []entity.Site) bool {
 	return false
 }
 
-// siteCache keeps levels of the tree as of one change number. A level
+// siteCache keeps levels of the tree until the next commit. A level
 // walks every place under it down to its racks (the whole inventory for
 // the tops: 2,326 racks on the 100k inventory, 20-50 ms even with what
-// the racks hold kept by the store); the tree is looked at far more often
-// than it changes, and a snapshot's newest change number names its state
-// exactly, so a level read at that number is the answer as long as no
-// change has come since. The first view after a change reads anew.
+// the racks hold kept by the store), and the tree is looked at far more
+// often than it changes. The store's commit hook empties it after every
+// commit that changes an entity, and after a drivers reload (which may
+// change the units of racks); the generation, which the hook moves, keeps
+// a read whose view began before a commit from being kept.
 type siteCache struct {
 	mu     sync.Mutex
-	change int64
+	gen    uint64
 	levels map[string][]entity.Site
 }
 
-// siteCacheMax bounds the levels kept for one change number.
+// siteCacheMax bounds the levels kept.
 const siteCacheMax = 512
 
-// level is the children of parent ("" for the tops) in tx's snapshot.
-func (c *siteCache) level(tx *store.View, parent string) ([]entity.Site, error) {
-	ch, err := tx.LastChange()
-	if err != nil {
-		return nil, err
-	}
+// generation is taken before a view opens, for level.
+func (c *siteCache) generation() uint64 {
 	c.mu.Lock()
-	if c.change == ch {
-		if l, ok := c.levels[parent]; ok {
-			c.mu.Unlock()
-			return l, nil
-		}
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// invalidate is the commit hook.
+func (c *siteCache) invalidate([]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.levels = nil
+}
+
+// level is the children of parent ("" for the tops) in tx's snapshot, for
+// a view opened at generation gen.
+func (c *siteCache) level(tx *store.View, gen uint64, parent string) ([]entity.Site, error) {
+	c.mu.Lock()
+	if l, ok := c.levels[parent]; ok && c.gen == gen {
+		c.mu.Unlock()
+		return l, nil
 	}
 	c.mu.Unlock()
 	l, err := tx.Sites(parent)
@@ -79,10 +90,13 @@ func (c *siteCache) level(tx *store.View, parent string) ([]entity.Site, error) 
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if ch > c.change || c.levels == nil {
-		c.change, c.levels = ch, map[string][]entity.Site{}
+	if gen != c.gen {
+		return l, nil
 	}
-	if ch == c.change && len(c.levels) < siteCacheMax {
+	if c.levels == nil {
+		c.levels = map[string][]entity.Site{}
+	}
+	if len(c.levels) < siteCacheMax {
 		c.levels[parent] = l
 	}
 	return l, nil
@@ -100,9 +114,10 @@ func (u *UI) sites(w http.ResponseWriter, r *http.Request, v *viewer) error {
 			return entity.Errorf(entity.KindInvalid, "open is missing: say whose children to show (?open=NAME&fragment=1)")
 		}
 		var kids []entity.Site
+		gen := u.siteLevels.generation()
 		if err := u.st.View(r.Context(), func(tx *store.View) error {
 			var err error
-			kids, err = u.siteLevels.level(tx, open)
+			kids, err = u.siteLevels.level(tx, gen, open)
 			return err
 		}); err != nil {
 			return err
@@ -125,8 +140,9 @@ func (u *UI) sites(w http.ResponseWriter, r *http.Request, v *viewer) error {
 		isOpen[p] = true
 	}
 	var tops []siteNode
+	gen := u.siteLevels.generation()
 	if err := u.st.View(r.Context(), func(tx *store.View) error {
-		sites, err := u.siteLevels.level(tx, "")
+		sites, err := u.siteLevels.level(tx, gen, "")
 		if err != nil {
 			return err
 		}
@@ -140,7 +156,7 @@ func (u *UI) sites(w http.ResponseWriter, r *http.Request, v *viewer) error {
 				if !isOpen[n.Name] || n.Rack || !n.Children {
 					continue
 				}
-				kids, err := u.siteLevels.level(tx, n.Name)
+				kids, err := u.siteLevels.level(tx, gen, n.Name)
 				if err != nil {
 					return err
 				}

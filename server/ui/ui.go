@@ -91,6 +91,7 @@ func New(st *store.Store, opts Options) (*UI, error) {
 		return nil, err
 	}
 	u.mux.Handle("GET "+Prefix+"static/", http.StripPrefix(Prefix+"static/", staticHandler(static)))
+	st.OnCommit(u.siteLevels.invalidate)
 	u.routes()
 	return u, nil
 }
