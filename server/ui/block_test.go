@@ -152,3 +152,36 @@ func TestBlockPageOfAFullBlock(t *testing.T) {
 		t.Errorf("full block: %v", f)
 	}
 }
+
+func TestBlockPageOfAnIPv6Block(t *testing.T) {
+	e := newEnv(t, false)
+	e.write(func(tx *store.Tx) error {
+		for _, n := range []entity.NewEntity{
+			{Name: "v6", Driver: "ipblock", Attrs: []entity.Attr{{Key: "cidr", Value: entity.String("2001:db8::/64")}}},
+			{Name: "h", Driver: "server"},
+		} {
+			if err := tx.Create(n); err != nil {
+				return err
+			}
+		}
+		_, err := tx.AllocateIP(entity.IPRequest{Block: "v6", Entity: "h"})
+		return err
+	})
+	p := e.ok("/ui/block?name=v6")
+	want := map[string]string{"size": "18446744073709551616", "used": "1", "reserved": "0", "free": "18446744073709551615",
+		"nextfree": "2001:db8::1", "cidr": "2001:db8::/64"}
+	if diff := cmp.Diff(want, facts(p)); diff != "" {
+		t.Errorf("facts (-want +got):\n%s", diff)
+	}
+	// One address in 2^64 is still drawn, one thousandth wide.
+	for _, s := range p.byClass("bar") {
+		for _, r := range (&page{Doc: s}).all("rect") {
+			if attr(r, "class") == "used" && attr(r, "width") != "1" {
+				t.Errorf("used width %s, want 1", attr(r, "width"))
+			}
+		}
+	}
+	if got := rows(p); len(got) != 1 || got[0][0] != "2001:db8::" {
+		t.Errorf("allocations %v", got)
+	}
+}
