@@ -118,6 +118,13 @@ func (s *Store) loadMany(ctx context.Context, q Reader, names []string, at int64
 			s.sortPorts(drivers[id], e.Links)
 		}
 	}
+	return inNameOrder(names, byName), nil
+}
+
+// inNameOrder is the entities of byName in the order of names, each once
+// (a name given twice in its first place), those not found left out. It
+// empties byName.
+func inNameOrder(names []string, byName map[string]*entity.Entity) []*entity.Entity {
 	out := make([]*entity.Entity, 0, len(byName))
 	for _, n := range names {
 		if e, ok := byName[n]; ok {
@@ -125,7 +132,7 @@ func (s *Store) loadMany(ctx context.Context, q Reader, names []string, at int64
 			delete(byName, n)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // scanAttr reads an attribute from a row of (lead columns...,) key,

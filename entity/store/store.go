@@ -48,6 +48,8 @@ type Store struct {
 	// hooks are told what each commit changed (OnCommit).
 	hooksMu sync.Mutex
 	hooks   []func(changed []int64)
+	// rackUse keeps what each rack holds, for Sites (sites.go).
+	rackUse rackUseCache
 }
 
 // Options configure Open.
@@ -79,7 +81,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		db.close()
 		return nil, entity.Internal("open the writer", err)
 	}
-	return &Store{db: db, drivers: reg, now: now, writeConn: wc, writer: make(chan struct{}, 1), writeStmts: map[string]*sql.Stmt{}, gate: newWriterGate()}, nil
+	s := &Store{db: db, drivers: reg, now: now, writeConn: wc, writer: make(chan struct{}, 1), writeStmts: map[string]*sql.Stmt{}, gate: newWriterGate()}
+	s.OnCommit(s.rackUse.invalidate)
+	return s, nil
 }
 
 // Close closes the database, once it holds the writer (no write is left

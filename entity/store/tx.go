@@ -28,10 +28,13 @@ type Tx struct {
 	write bool // on the writer (Update), not a read (View)
 	// view: a View on the read pool, whose statements come from the
 	// pool's shared cache (stmt).
-	view  bool
-	actor string
-	now   string
-	stmts map[string]*sql.Stmt
+	view bool
+	// rackGen is the rack use cache's generation when the view began
+	// (sites.go).
+	rackGen uint64
+	actor   string
+	now     string
+	stmts   map[string]*sql.Stmt
 	// firstCid is the first change this transaction recorded (0: none yet).
 	firstCid int64
 	// touched maps entities whose version must move to the first change

@@ -18,12 +18,15 @@ type View struct{ tx *Tx }
 // View runs fn in a read-only transaction on the read pool. It never waits
 // for the writer, and the writer never waits for it.
 func (s *Store) View(ctx context.Context, fn func(*View) error) error {
+	// Before the snapshot's first statement: what a commit after this
+	// point changes, the view may not put in the cache (sites.go).
+	gen := s.rackUse.generation()
 	sqlTx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return entity.Internal("begin read", err)
 	}
 	defer sqlTx.Rollback()
-	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, actor: entity.DefaultActor, now: formatTime(s.now()), view: true}
+	tx := &Tx{s: s, ctx: ctx, tx: sqlTx, actor: entity.DefaultActor, now: formatTime(s.now()), view: true, rackGen: gen}
 	defer func() {
 		for _, st := range tx.stmts {
 			st.Close()
@@ -81,4 +84,18 @@ func (tx *Tx) Reader() (Reader, error) {
 		return nil, err
 	}
 	return cached{tx}, nil
+}
+
+// Sites lists one level of the containment tree with the racks, devices
+// and rack units under each place (see Tx.Sites).
+func (v *View) Sites(parent string) ([]entity.Site, error) { return v.tx.Sites(parent) }
+
+// GetMany loads the named entities in the view's snapshot, with the set
+// statements of Store.GetMany (see Tx.GetMany); every name must exist.
+func (v *View) GetMany(names []string) ([]*entity.Entity, error) { return v.tx.GetMany(names) }
+
+// GetBrief reads the named entities with only the attributes of keys, in
+// the view's snapshot (see Tx.GetBrief).
+func (v *View) GetBrief(names, keys []string) ([]*entity.Entity, error) {
+	return v.tx.GetBrief(names, keys)
 }

@@ -28,7 +28,7 @@ func (u *UI) editPage(pattern string, do edit) {
 		if !v.Role.Allows(entity.RoleWrite) {
 			return entity.Errorf(entity.KindForbidden, "%s has the role %s: edits need a token with the role write or admin", v.Name, v.Role)
 		}
-		name, err := nameParam(r.PostForm, "name")
+		name, err := nameParam(r.PostForm, "name", "entity")
 		if err != nil {
 			return err
 		}

@@ -48,7 +48,7 @@ type asOf struct {
 // names the change an edit just made.
 func (u *UI) entity(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	q := r.URL.Query()
-	name, err := nameParam(q, "name")
+	name, err := nameParam(q, "name", "entity")
 	if err != nil {
 		return err
 	}
@@ -129,12 +129,12 @@ func (u *UI) change(r *http.Request, n int64) (entity.Change, error) {
 	return cs[0], nil
 }
 
-// nameParam is the entity name in query parameter key, which must be
-// given and valid.
-func nameParam(q url.Values, key string) (string, error) {
+// nameParam is the name of the what (an entity, a rack, ...) a page or a
+// form names in parameter key, which must be given and valid.
+func nameParam(q url.Values, key, what string) (string, error) {
 	name := strings.TrimSpace(q.Get(key))
 	if name == "" {
-		return "", entity.Errorf(entity.KindInvalid, "which entity? The address needs ?%s=NAME", key)
+		return "", entity.Errorf(entity.KindInvalid, "name is missing: which %s? The address needs ?%s=NAME", what, key)
 	}
 	if err := entity.ValidateName(name); err != nil {
 		return "", err

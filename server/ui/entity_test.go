@@ -99,15 +99,6 @@ func texts(p *page, class string) []string {
 	return out
 }
 
-// hrefs is the set of links in the page.
-func hrefs(p *page) map[string]bool {
-	out := map[string]bool{}
-	for _, a := range p.all("a") {
-		out[attr(a, "href")] = true
-	}
-	return out
-}
-
 // postForms is the page's forms that post to an entity edit.
 func postForms(p *page) []*html.Node {
 	var out []*html.Node

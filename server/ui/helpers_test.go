@@ -204,3 +204,12 @@ func text(n *html.Node) string {
 	walk(n)
 	return b.String()
 }
+
+// hrefs is every link target of the page.
+func hrefs(p *page) map[string]bool {
+	out := map[string]bool{}
+	for _, a := range p.all("a") {
+		out[attr(a, "href")] = true
+	}
+	return out
+}

@@ -30,13 +30,21 @@ func (u *UI) parseTemplates() error {
 	if err != nil {
 		return err
 	}
+	// Every file whose name starts with "parts" holds parts shared by the
+	// pages (parts.html; parts_racks.html: the elevation, the tree).
+	shared := []string{"templates/layout.html"}
+	for _, f := range files {
+		if strings.HasPrefix(f.Name(), "parts") {
+			shared = append(shared, "templates/"+f.Name())
+		}
+	}
 	u.pages = map[string]*template.Template{}
 	for _, f := range files {
 		name := strings.TrimSuffix(f.Name(), ".html")
-		if name == "layout" || name == "parts" {
+		if name == "layout" || strings.HasPrefix(name, "parts") {
 			continue
 		}
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/parts.html", "templates/"+f.Name())
+		t, err := template.New(name).Funcs(funcs).Funcs(rackFuncs).ParseFS(templateFiles, append(shared, "templates/"+f.Name())...)
 		if err != nil {
 			return fmt.Errorf("ui: template %s: %w", f.Name(), err)
 		}

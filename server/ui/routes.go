@@ -12,6 +12,10 @@ func (u *UI) routes() {
 	u.page("GET "+Prefix+"entity", u.entity)
 	u.page("GET "+Prefix+"changes", u.changes)
 	u.editRoutes()
+	u.page("GET "+Prefix+"sites", u.sites)
+	u.page("GET "+Prefix+"rack", u.rack)
+	u.page("GET "+Prefix+"row", u.row)
+	u.page("GET "+Prefix+"block", u.block)
 	u.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		v, _ := u.viewer(w, r)
 		u.render(w, r, http.StatusNotFound, "error", v, map[string]any{"Title": "Not found", "Status": http.StatusNotFound,

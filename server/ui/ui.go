@@ -64,6 +64,8 @@ type UI struct {
 	pages   map[string]*template.Template
 	csrfKey []byte
 	mux     *http.ServeMux
+	// siteLevels caches the sites tree for the newest change (sites.go).
+	siteLevels siteCache
 }
 
 // New builds the interface over st.
@@ -89,6 +91,7 @@ func New(st *store.Store, opts Options) (*UI, error) {
 		return nil, err
 	}
 	u.mux.Handle("GET "+Prefix+"static/", http.StripPrefix(Prefix+"static/", staticHandler(static)))
+	st.OnCommit(u.siteLevels.invalidate)
 	u.routes()
 	return u, nil
 }
