@@ -278,3 +278,55 @@ func TestBrowserEditHistoryPastAndStale(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserRackAndSites: open a rack, find each placed device drawn
+// once with its hover title, click one and land on its page; open the
+// sites tree and a datacenter in place.
+func TestBrowserRackAndSites(t *testing.T) {
+	b := newBrowser(t, true)
+	b.login()
+	b.do("open rack101", chromedp.Navigate(b.e.ts.URL+"/ui/rack?name=rack101"), chromedp.WaitVisible(chromedp.CSS("svg a.device")))
+	el, err := b.e.st.Get(b.t.Context(), "rack101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed := 0
+	for _, c := range el.Children {
+		if c.Type == entity.Contains && c.Position != nil {
+			placed++
+		}
+	}
+	drawn, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll("svg a.device").length`))
+	if err != nil || drawn != placed || placed == 0 {
+		t.Fatalf("%d devices drawn, %d placed in rack101 (%v)", drawn, placed, err)
+	}
+	title, err := chromedp.Run(b.ctx, chromedp.TextContent(chromedp.CSS(`svg a.device[href$="name=s0001"] title`)))
+	if err != nil || !strings.Contains(title, "unallocated") {
+		t.Fatalf("s0001's hover title %q (%v), want its status", title, err)
+	}
+	b.screenshot("rack")
+	b.do("click s0001",
+		chromedp.Click(chromedp.CSS(`svg a.device[href$="name=s0001"] rect`)),
+		chromedp.WaitVisible(chromedp.CSS(".attr-form")),
+	)
+	if loc := b.location(); !strings.HasSuffix(loc, "/ui/entity?name=s0001") {
+		t.Fatalf("the click opened %s", loc)
+	}
+	if h := b.text("h1"); h != "s0001" {
+		t.Fatalf("the device's page is titled %q", h)
+	}
+
+	b.do("open the sites tree", chromedp.Navigate(b.e.ts.URL+"/ui/sites"), chromedp.WaitVisible(chromedp.CSS(".tree")))
+	before := b.location()
+	b.do("open sfo1 in place",
+		chromedp.Click(chromedp.CSS(`.tree a[data-fragment][href$="open=sfo1"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.tree a[aria-expanded="true"]`)),
+	)
+	if b.location() != before {
+		t.Fatalf("opening a place loaded another page: %s", b.location())
+	}
+	if tree := b.text(".tree"); !strings.Contains(tree, "sfo1-room1") {
+		t.Fatalf("the opened place does not show its children: %q", tree)
+	}
+	b.screenshot("sites")
+}
