@@ -506,6 +506,11 @@ func TestRefusedConfigurationLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
+	// An address free when picked. (Whether the refused process left it
+	// listening cannot be asked of the port: the process has exited,
+	// and the kernel closed its sockets; another package's test may take
+	// the port meanwhile. TestMainRefusedRunLeavesNothing checks a
+	// refused Run in process.)
 	free, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -541,12 +546,6 @@ func TestRefusedConfigurationLeavesNothing(t *testing.T) {
 					t.Errorf("%s was left behind (%v)", filepath.Base(db+suffix), err)
 				}
 			}
-			// The free port is still free: nothing was left listening.
-			ln, err := net.Listen("tcp", freeAddr)
-			if err != nil {
-				t.Fatalf("port %s: %v", freeAddr, err)
-			}
-			ln.Close()
 		})
 	}
 }
