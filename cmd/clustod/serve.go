@@ -212,7 +212,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, c.DB, store.Options{Drivers: reg})
+	st, err := store.Open(ctx, c.DB, store.Options{Drivers: reg, File: store.FileOptions{MapBytes: serveMapBytes}})
 	if err != nil {
 		unlock()
 		return err
@@ -365,3 +365,8 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	return code
 }
+
+// serveMapBytes is how much of the file the server's readers map
+// (store.FileOptions.MapBytes): the whole of any inventory this machine
+// serves.
+const serveMapBytes = 4 << 30

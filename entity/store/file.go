@@ -49,6 +49,16 @@ type FileOptions struct {
 	// admin commands that read a database must not turn a mistyped path
 	// into a new, empty one.
 	MustExist bool
+	// MapBytes, when positive, lets the read pool read the file through a
+	// memory map of up to that many bytes (PRAGMA mmap_size) instead of
+	// copying each page into its own cache. Every commit empties the read
+	// connections' page caches, so the first reads after a write read the
+	// pages again: through the map they come from the kernel's page cache
+	// without a system call each (a sites page of the 100k inventory after
+	// a write: 60 ms without, 33 ms with). A server sets it; one-shot
+	// commands (export) do not, since the mapped pages they touch count in
+	// their resident size.
+	MapBytes int64
 }
 
 // dsn builds a file: URI so that SQLite sees its own URI parameters
@@ -109,6 +119,9 @@ func openFile(ctx context.Context, path string, opts FileOptions) (*file, error)
 	rp := common()
 	rp.Set("mode", "ro")
 	rp.Add("_pragma", "query_only(1)")
+	if opts.MapBytes > 0 {
+		rp.Add("_pragma", fmt.Sprintf("mmap_size(%d)", opts.MapBytes))
+	}
 	r, err := sql.Open("sqlite", dsn(abs, rp))
 	if err != nil {
 		w.Close()

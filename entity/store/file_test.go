@@ -277,3 +277,31 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestMapBytesMapsOnlyTheReaders: FileOptions.MapBytes sets every read
+// connection's mmap_size, and neither the writer's nor, without it, the
+// readers'.
+func TestMapBytesMapsOnlyTheReaders(t *testing.T) {
+	ctx := context.Background()
+	mmap := func(db *sql.DB) int64 {
+		t.Helper()
+		var n int64
+		if err := db.QueryRowContext(ctx, "PRAGMA mmap_size").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, want := range []int64{0, 1 << 30} {
+		db, err := openFile(ctx, filepath.Join(t.TempDir(), "inv.db"), FileOptions{MapBytes: want})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mmap(db.read); got != want {
+			t.Errorf("MapBytes %d: readers map %d", want, got)
+		}
+		if got := mmap(db.write); got != 0 {
+			t.Errorf("MapBytes %d: the writer maps %d", want, got)
+		}
+		db.close()
+	}
+}

@@ -30,7 +30,8 @@ func benchStore(b *testing.B) *store.Store {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), path, store.Options{})
+	// As clustod serve opens it (its readers map the file).
+	st, err := store.Open(context.Background(), path, store.Options{File: store.FileOptions{MapBytes: 4 << 30}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func BenchmarkPlacePages(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := store.Open(ctx, path, store.Options{})
+	st, err := store.Open(ctx, path, store.Options{File: store.FileOptions{MapBytes: 4 << 30}})
 	if err != nil {
 		b.Fatal(err)
 	}
