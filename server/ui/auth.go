@@ -85,16 +85,25 @@ func (u *UI) checkCSRF(r *http.Request, v *viewer) error {
 }
 
 // setCookie sets a cookie only this server's pages send and no script
-// reads; Secure when the request came over TLS. maxAge 0: for the
-// browser's session.
+// reads; Secure when the browser reached the page over TLS. maxAge 0: for
+// the browser's session.
 func (u *UI) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: Prefix, MaxAge: maxAge, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		SameSite: http.SameSiteStrictMode, Secure: overTLS(r)})
 }
 
 func (u *UI) clearCookie(w http.ResponseWriter, r *http.Request, name string) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: Prefix, MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		SameSite: http.SameSiteStrictMode, Secure: overTLS(r)})
+}
+
+// overTLS reports whether the browser reached the page over TLS: the
+// connection itself, or the reverse proxy in front of clustod (which
+// terminates TLS: clustod serves plain HTTP) saying so in
+// X-Forwarded-Proto. A client that lies there only changes its own
+// cookie's flag.
+func overTLS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https")
 }
 
 // safeNext is where a login goes on to: a path of the interface, never

@@ -247,6 +247,30 @@ func TestLoginSessionAndLogout(t *testing.T) {
 	}
 }
 
+// TestSessionCookieIsSecureBehindTLS: behind a reverse proxy that
+// terminates TLS (and says so), the session cookie is Secure; over plain
+// HTTP it cannot be.
+func TestSessionCookieIsSecureBehindTLS(t *testing.T) {
+	e := newEnv(t, true)
+	for _, proto := range []string{"", "https"} {
+		req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/ui/login", strings.NewReader(url.Values{"token": {e.admin}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", e.ts.URL)
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		res, err := e.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		cookie := res.Header.Get("Set-Cookie")
+		if secure := strings.Contains(cookie, "; Secure"); secure != (proto == "https") || !strings.Contains(cookie, "clusto_session=") {
+			t.Errorf("X-Forwarded-Proto %q: cookie %q", proto, cookie)
+		}
+	}
+}
+
 // TestFormsFromAnotherSiteAreRefused: the server's origin rules apply to
 // the interface: a form posted from another site's page is refused
 // before it is read.
