@@ -31,6 +31,13 @@ func (s *Server) writeResults(w http.ResponseWriter, r *http.Request, names []st
 		if err != nil {
 			return err
 		}
+		// One allocation for the chunk's bytes, not a doubling per size:
+		// a page of cabled devices is hundreds of kilobytes.
+		size := 0
+		for _, a := range answers {
+			size += len(a.body)
+		}
+		buf.Grow(size + 64)
 		for _, a := range answers {
 			b := a.body
 			if !first {
