@@ -87,6 +87,9 @@ func newMetrics(s *Server) *metrics {
 	committedWrites := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "clusto_committed_writes_total", Help: "Writes committed; divided by clusto_write_transactions_total, the mean group size.",
 	}, func() float64 { _, w := s.store.GroupCommits(); return float64(w) })
+	tokenHits := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "clusto_token_cache_hits_total", Help: "Token checks answered without reading the tokens table (nothing committed since the token was verified).",
+	}, func() float64 { return float64(s.store.TokenCacheHits()) })
 	cacheCollector := &cacheLookupCollector{s: s, desc: prometheus.NewDesc("clusto_entity_cache_lookups_total",
 		"Lookups of encoded entities in the entity cache (--entity-cache), by result: hit or miss.", []string{"result"}, nil)}
 	queuedWrites := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -96,7 +99,7 @@ func newMetrics(s *Server) *metrics {
 		Name: "clusto_database_size_bytes", Help: "Bytes the database occupies on disk (file and WAL).",
 	}, func() float64 { return float64(s.store.Size()) })
 	m.registry.MustRegister(m.requests, m.latency, m.query, m.allocs, m.writeWait, m.backups, m.backupLast, m.backupTime, dbSize,
-		m.heavy, heavyRunning, heavyWaiting, preemptions, commits, committedWrites, queuedWrites, cacheCollector,
+		m.heavy, heavyRunning, heavyWaiting, preemptions, commits, committedWrites, queuedWrites, cacheCollector, tokenHits,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.store.ObserveWriteWait(func(d time.Duration) { m.writeWait.Observe(d.Seconds()) })
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})

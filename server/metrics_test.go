@@ -51,6 +51,11 @@ func TestMetrics(t *testing.T) {
 	if m := regexp.MustCompile(`clusto_database_size_bytes (\S+)`).FindStringSubmatch(body); m == nil || m[1] == "0" {
 		t.Errorf("database size = %v", m)
 	}
+	// The reads after the last write checked the caller against the
+	// token cache, not the tokens table.
+	if m := regexp.MustCompile(`clusto_token_cache_hits_total (\d+)`).FindStringSubmatch(body); m == nil || m[1] == "0" {
+		t.Errorf("token cache hits = %v, want some", m)
+	}
 	// One write at a time: as many transactions as writes, and some.
 	tx := regexp.MustCompile(`clusto_write_transactions_total (\d+)`).FindStringSubmatch(body)
 	w := regexp.MustCompile(`clusto_committed_writes_total (\d+)`).FindStringSubmatch(body)

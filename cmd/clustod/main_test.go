@@ -279,6 +279,11 @@ func TestEndToEnd(t *testing.T) {
 	if code != 0 || !strings.Contains(list, "ci-bot") || !strings.Contains(list, "viewer") || strings.Contains(list, "clusto_") {
 		t.Fatalf("token list (%d):\n%s", code, list)
 	}
+	// The server has just verified ci-bot (twice: the second from its
+	// token cache); a revocation by another process, on the file, ends it
+	// at the next request.
+	d.want(d.call("GET", "/api/v1/whoami", token, nil), 200)
+	d.want(d.call("GET", "/api/v1/whoami", token, nil), 200)
 	if _, e, code := runCLI(t, "token", "revoke", "ci-bot", "--db", db); code != 0 {
 		t.Fatalf("revoke: %s", e)
 	}

@@ -45,6 +45,8 @@ type Store struct {
 	// counts the groups they were committed in (group.go).
 	queue      writeQueue
 	groupStats groupStats
+	// tokens keeps the tokens verified since the file last changed.
+	tokens tokenCache
 	// hooks are told what each commit changed (OnCommit).
 	hooksMu sync.Mutex
 	hooks   []func(changed []int64)
@@ -83,6 +85,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, drivers: reg, now: now, writeConn: wc, writer: make(chan struct{}, 1), writeStmts: map[string]*sql.Stmt{}, gate: newWriterGate()}
 	s.OnCommit(s.rackUse.invalidate)
+	// The writer's connection is open, so the WAL index exists, and stays
+	// while the store is open.
+	s.tokens.probe = openWALProbe(db.path + "-shm")
 	return s, nil
 }
 
@@ -95,6 +100,7 @@ func (s *Store) Close() error {
 		for _, st := range s.writeStmts {
 			st.Close()
 		}
+		s.tokens.close()
 		s.closeErr = errors.Join(s.writeConn.Close(), s.db.close())
 	})
 	return s.closeErr

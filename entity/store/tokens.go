@@ -146,10 +146,19 @@ func (s *Store) RevokeToken(ctx context.Context, by entity.Caller, name string) 
 
 // HasTokens reports whether any token exists.
 func (s *Store) HasTokens(ctx context.Context) (bool, error) {
+	gen, cached := s.tokens.check()
+	if cached {
+		if has, ok := s.tokens.any(gen); ok {
+			return has, nil
+		}
+	}
 	var n int
 	err := s.queryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM tokens LIMIT 1)").Scan(&n)
 	if err != nil {
 		return false, entity.Internal("read tokens", err)
+	}
+	if cached {
+		s.tokens.putAny(gen, n > 0)
 	}
 	return n > 0, nil
 }
@@ -161,9 +170,18 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (entity.Token, 
 	if !strings.HasPrefix(secret, entity.TokenPrefix) || len(secret) > 256 {
 		return entity.Token{}, entity.Errorf(entity.KindUnauthorized, "the token is not a clusto token")
 	}
+	hash := hashToken(secret)
+	// Tokens verified since the file last changed need no read
+	// (tokenCache).
+	gen, cached := s.tokens.check()
+	if cached {
+		if t, ok := s.tokens.token(gen, hash); ok {
+			return t, nil
+		}
+	}
 	var t entity.Token
 	var role, created string
-	err := s.queryRow(ctx, "SELECT name, role, created_at FROM tokens WHERE hash = ?", hashToken(secret)).Scan(&t.Name, &role, &created)
+	err := s.queryRow(ctx, "SELECT name, role, created_at FROM tokens WHERE hash = ?", hash).Scan(&t.Name, &role, &created)
 	if isNoRows(err) {
 		return entity.Token{}, entity.Errorf(entity.KindUnauthorized, "the token is not valid (unknown or revoked)")
 	}
@@ -171,5 +189,8 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (entity.Token, 
 		return entity.Token{}, entity.Internal("check token", err)
 	}
 	t.Role, t.CreatedAt = entity.Role(role), parseTime(created)
+	if cached {
+		s.tokens.putToken(gen, hash, t)
+	}
 	return t, nil
 }

@@ -264,3 +264,70 @@ func TestLastChange(t *testing.T) {
 		t.Fatalf("inside %d, after %d; want 1", inside, after)
 	}
 }
+
+// TestTokenCacheNeverOutlivesAChange: verified tokens are answered from
+// the cache while nothing changes, and a token revoked, or the first
+// token created, through another handle on the file (connections of its
+// own, as another process has: clustod token revoke on the server's host)
+// takes effect at the very next check; writes through the same store (the
+// API's revocation), and writes of anything else, too.
+func TestTokenCacheNeverOutlivesAChange(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "inv.db")
+	server, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	other, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	mustHave := func(want bool) {
+		t.Helper()
+		if has, err := server.HasTokens(ctx); err != nil || has != want {
+			t.Fatalf("HasTokens: %v %v, want %v", has, err, want)
+		}
+	}
+	mustHave(false)
+	mustHave(false) // from the cache
+	secret, _, err := other.CreateToken(ctx, cli, "alice", entity.RoleWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustHave(true)
+	hits := server.TokenCacheHits()
+	for range 3 {
+		if tok, err := server.Authenticate(ctx, secret); err != nil || tok.Name != "alice" {
+			t.Fatalf("authenticate alice: %+v %v", tok, err)
+		}
+	}
+	if server.TokenCacheHits()-hits < 2 {
+		t.Fatalf("%d of 3 checks answered from the cache: the cache is not used, and this test proves nothing", server.TokenCacheHits()-hits)
+	}
+	var e *entity.Error
+	for _, revoke := range []func() error{
+		func() error { return other.RevokeToken(ctx, cli, "alice") },
+		func() error { return server.RevokeToken(ctx, cli, "bob") },
+	} {
+		if _, err := server.Authenticate(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		if err := revoke(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := server.Authenticate(ctx, secret); !asError(err, &e) || e.Kind != entity.KindUnauthorized {
+			t.Fatalf("revoked: %v, want unauthorized at once", err)
+		}
+		// The next round: bob, made through the other handle.
+		if secret, _, err = other.CreateToken(ctx, cli, "bob", entity.RoleRead); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustHave(true)
+	if err := other.RevokeToken(ctx, cli, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	mustHave(false)
+}
