@@ -126,6 +126,10 @@ func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 // posted from another site, and SameSite=Strict keeps the cookie from
 // being sent by one.
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
+	if err := readForm(w, r); err != nil {
+		u.fail(w, r, nil, err)
+		return
+	}
 	next := safeNext(r.PostFormValue("next"))
 	secret := strings.TrimSpace(r.PostFormValue("token"))
 	id, tok, err := u.st.CreateSession(r.Context(), secret, u.opts.SessionTTL)

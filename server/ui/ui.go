@@ -16,6 +16,7 @@ package ui
 
 import (
 	"crypto/rand"
+	"errors"
 	"embed"
 	"fmt"
 	"html/template"
@@ -137,6 +138,10 @@ type handler func(w http.ResponseWriter, r *http.Request, v *viewer) error
 // needed, is sent to the login page.
 func (u *UI) page(pattern string, h handler) {
 	u.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := readForm(w, r); err != nil {
+			u.fail(w, r, nil, err)
+			return
+		}
 		v, err := u.viewer(w, r)
 		if err != nil {
 			if entity.KindOf(err) == entity.KindUnauthorized && r.Method == http.MethodGet {
@@ -150,6 +155,26 @@ func (u *UI) page(pattern string, h handler) {
 			u.fail(w, r, v, err)
 		}
 	})
+}
+
+// maxFormBytes bounds a form: the interface's forms are a few fields.
+const maxFormBytes = 64 << 10
+
+// readForm reads a POST's form, refusing one larger than maxFormBytes or
+// not a form, before anything looks at it (a GET has none).
+func readForm(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return nil
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return entity.Errorf(entity.KindTooLarge, "the form is larger than %d KiB; the interface's forms are a few fields", maxFormBytes>>10)
+		}
+		return entity.Errorf(entity.KindInvalid, "the form could not be read: send it as a browser does (application/x-www-form-urlencoded)")
+	}
+	return nil
 }
 
 // fail shows the error page for err, with the status the server's one

@@ -288,3 +288,21 @@ func TestFormsFromAnotherSiteAreRefused(t *testing.T) {
 		t.Errorf("login posted from another site: %d, cookie %q", res.StatusCode, res.Header.Get("Set-Cookie"))
 	}
 }
+
+// TestOversizedFormsAreRefused: a form past the interface's bound is
+// refused (413) before it is read, and changes nothing.
+func TestOversizedFormsAreRefused(t *testing.T) {
+	e := newEnv(t, false)
+	rackOfServers(e)
+	before := e.get("/ui/entity?name=s1")
+	big := strings.Repeat("x", 100<<10)
+	for _, path := range []string{"/ui/login", "/ui/entity/attr/add"} {
+		p := e.post(path, url.Values{"csrf": {before.csrf(t)}, "name": {"s1"}, "version": {"1"}, "key": {"note"}, "value": {big}, "token": {big}})
+		if p.Status != http.StatusRequestEntityTooLarge || len(p.byClass("problem")) != 1 {
+			t.Errorf("%s with a 100 KiB field: %d", path, p.Status)
+		}
+	}
+	if s1, err := e.st.Get(t.Context(), "s1"); err != nil || len(s1.Attrs) != 2 {
+		t.Fatalf("s1 after refused forms: %+v %v", s1, err)
+	}
+}
