@@ -16,8 +16,8 @@ package ui
 
 import (
 	"crypto/rand"
-	"errors"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
