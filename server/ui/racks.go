@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/clusto/clusto/entity"
@@ -227,7 +228,9 @@ func (u *UI) row(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	if err != nil {
 		return err
 	}
+	after := r.URL.Query().Get("after")
 	var racks []rackView
+	total, next := 0, ""
 	if err := u.st.View(r.Context(), func(tx *store.View) error {
 		kids, err := tx.Sites(name)
 		if err != nil {
@@ -236,20 +239,34 @@ func (u *UI) row(w http.ResponseWriter, r *http.Request, v *viewer) error {
 		var names []string
 		for _, k := range kids {
 			if k.Rack {
-				names = append(names, k.Name)
+				total++
+				if k.Name > after {
+					names = append(names, k.Name)
+				}
 			}
 		}
-		if len(names) == 0 {
+		if total == 0 {
 			return entity.Errorf(entity.KindNotFound, "%s holds no racks", name)
+		}
+		slices.Sort(names)
+		if len(names) > maxRowRacks {
+			names = names[:maxRowRacks]
+			next = rowURL(name) + "&after=" + url.QueryEscape(names[len(names)-1])
 		}
 		racks, err = drawRacks(tx, names, name)
 		return err
 	}); err != nil {
 		return err
 	}
-	u.render(w, r, http.StatusOK, "row", v, map[string]any{"Title": name, "Name": name, "Racks": racks, "Statuses": statuses})
+	u.render(w, r, http.StatusOK, "row", v, map[string]any{"Title": name, "Name": name, "Racks": racks, "Statuses": statuses,
+		"Total": total, "Next": next})
 	return nil
 }
+
+// maxRowRacks is how many racks a row page draws side by side; a place
+// holding more pages through them (?after=), so that one page never
+// draws a whole datacenter.
+const maxRowRacks = 48
 
 // rowURL is the row page of a place.
 func rowURL(name string) string { return Prefix + "row?name=" + url.QueryEscape(name) }

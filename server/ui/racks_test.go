@@ -293,6 +293,51 @@ func TestRowDrawsItsRacksInNameOrder(t *testing.T) {
 	}
 }
 
+// TestRowPagesThroughManyRacks: a place holding more racks than a page
+// draws shows the first ones and a link that continues after them.
+func TestRowPagesThroughManyRacks(t *testing.T) {
+	e := newEnv(t, false)
+	e.write(func(tx *store.Tx) error {
+		if err := tx.Create(entity.NewEntity{Name: "bigrow", Driver: "row"}); err != nil {
+			return err
+		}
+		for i := range 50 {
+			n := fmt.Sprintf("r%02d", i)
+			if err := tx.Create(entity.NewEntity{Name: n, Driver: "rack"}); err != nil {
+				return err
+			}
+			if _, err := tx.Insert("bigrow", n, entity.Placement{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	labels := func(p *page) []string {
+		var out []string
+		for _, s := range p.all("svg") {
+			out = append(out, strings.TrimPrefix(attr(s, "aria-label"), "Elevation of "))
+		}
+		return out
+	}
+	first := e.ok("/ui/row?name=bigrow")
+	got := labels(first)
+	if len(got) != 48 || got[0] != "r00" || got[47] != "r47" {
+		t.Fatalf("first page draws %d racks: %v", len(got), got)
+	}
+	var next string
+	for _, a := range first.all("a") {
+		if attr(a, "rel") == "next" {
+			next = attr(a, "href")
+		}
+	}
+	if next == "" {
+		t.Fatal("no link to the next racks")
+	}
+	if diff := cmp.Diff([]string{"r48", "r49"}, labels(e.ok(next))); diff != "" {
+		t.Errorf("second page (-want +got):\n%s", diff)
+	}
+}
+
 func TestRackAndRowPagesRefuseBadNames(t *testing.T) {
 	e := newEnv(t, false)
 	smallSites(e)
