@@ -50,7 +50,10 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	d["Title"] = q
 	d["JSONURL"] = "/api/v1/query?q=" + url.QueryEscape(q)
 	d["CLI"] = "clusto query " + shellQuote(q)
-	if !strings.ContainsAny(q, " \t:") && qv.Get("cursor") == "" {
+	// One word (names hold no whitespace) is first looked up: a MAC
+	// (00:1a:2b:3c:4d:5e) or an IPv6 address holds colons as a query term
+	// does, so the lookup decides, not the spelling.
+	if !strings.ContainsAny(q, " \t\n") && qv.Get("cursor") == "" {
 		matches, err := u.st.Resolve(r.Context(), q)
 		if err != nil {
 			return err

@@ -148,7 +148,11 @@ func TestSearchSyntaxErrorShowsTheCaret(t *testing.T) {
 func TestLookupGoesToTheThing(t *testing.T) {
 	e := newEnv(t, false)
 	rackOfServers(e)
-	for _, term := range []string{"SN-0001", "s1"} {
+	e.write(func(tx *store.Tx) error {
+		_, err := tx.SetAttr("s1", entity.AttrSelector{Key: "mac"}, []entity.Value{entity.String("00:1a:2b:3c:4d:5e")})
+		return err
+	})
+	for _, term := range []string{"SN-0001", "s1", "00:1a:2b:3c:4d:5e", "001a.2b3c.4d5e"} {
 		p := e.get("/ui/?q=" + url.QueryEscape(term))
 		if p.Status != http.StatusSeeOther || p.Header.Get("Location") != "/ui/entity?name=s1" {
 			t.Errorf("%s: %d to %q, want 303 to s1", term, p.Status, p.Header.Get("Location"))
