@@ -273,3 +273,29 @@ func TestHealthzUnavailable(t *testing.T) {
 		t.Fatalf("healthz leaks the cause: %s", r.Body)
 	}
 }
+
+// TestAccessLogNamesTheWebInterfacesViewer: a page of the interface is
+// logged with who looked at it, as an API request is.
+func TestAccessLogNamesTheWebInterfacesViewer(t *testing.T) {
+	e := newEnv(t)
+	res, err := e.ts.Client().Get(e.ts.URL + "/ui/?q=driver%3Aserver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("search page: %d", res.StatusCode)
+	}
+	var found bool
+	for _, l := range e.logs.lines(t) {
+		if l["msg"] == "request" && l["path"] == "/ui/" {
+			found = true
+			if l["actor"] != entity.DefaultActor {
+				t.Errorf("the page is logged with actor %v, want %s", l["actor"], entity.DefaultActor)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no access log line for the page:\n%s", e.logs.String())
+	}
+}

@@ -203,7 +203,8 @@ func New(st *store.Store, opts Options) *Server {
 // It passes the gate like the API: the same origin checks, and on a
 // server without tokens the same loopback-only rule.
 func (s *Server) mountUI() {
-	web, err := ui.New(s.store, ui.Options{AllowAnonymous: s.opts.AllowAnonymous, Explain: s.explain, Log: s.log, Version: s.opts.Version})
+	web, err := ui.New(s.store, ui.Options{AllowAnonymous: s.opts.AllowAnonymous, Explain: s.explain, Log: s.log, Version: s.opts.Version,
+		Identify: func(r *http.Request, actor string, role entity.Role) { infoOf(r).actor, infoOf(r).role = actor, role }})
 	if err != nil {
 		// The templates are embedded: a build that cannot parse them is
 		// broken, whatever a request holds.

@@ -53,6 +53,9 @@ type Options struct {
 	SessionTTL time.Duration
 	// Version is shown in the footer.
 	Version string
+	// Identify, when set, is told who each page's viewer is (the server's
+	// access log records the actor, as for API requests).
+	Identify func(r *http.Request, actor string, role entity.Role)
 }
 
 // DefaultSessionTTL is how long a login lasts unless Options say.
@@ -150,6 +153,9 @@ func (u *UI) page(pattern string, h handler) {
 			}
 			u.fail(w, r, nil, err)
 			return
+		}
+		if u.opts.Identify != nil {
+			u.opts.Identify(r, v.Name, v.Role)
 		}
 		if err := h(w, r, v); err != nil {
 			u.fail(w, r, v, err)
