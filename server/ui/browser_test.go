@@ -330,3 +330,21 @@ func TestBrowserRackAndSites(t *testing.T) {
 	}
 	b.screenshot("sites")
 }
+
+// TestBrowserPagesFitAPhone: at a phone's width (390 CSS pixels) no page
+// is wider than the screen: wide tables scroll inside their own box, and
+// nothing else makes the page scroll sideways.
+func TestBrowserPagesFitAPhone(t *testing.T) {
+	b := newBrowser(t, false)
+	for _, p := range []string{"/ui/entity?name=s0001", "/ui/?q=driver%3Aserver", "/ui/rack?name=rack101",
+		"/ui/row?name=sfo1-row1", "/ui/sites", "/ui/changes", "/ui/block?name=rack101-net"} {
+		b.do("open "+p, chromedp.EmulateViewport(390, 844), chromedp.Navigate(b.e.ts.URL+p), chromedp.WaitVisible(chromedp.CSS("main")))
+		widths, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, document.documentElement.clientWidth]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if widths[0] > widths[1] {
+			t.Errorf("%s is %d pixels wide on a screen of %d", p, widths[0], widths[1])
+		}
+	}
+}
