@@ -45,7 +45,7 @@ func Allocate(tx *store.Tx, req AllocateRequest) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := compileForAllocation(req, rd)
+	_, c, err := compileForAllocation(req, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -80,13 +80,15 @@ func checkRequest(req AllocateRequest, reg *drivers.Registry) error {
 }
 
 // compileForAllocation compiles req's query in the name-order form
-// (Options.nameScan), judging rarity with db (nil: the form always).
-func compileForAllocation(req AllocateRequest, db store.Reader) (*Compiled, error) {
+// (Options.nameScan), judging rarity with db (nil: the form always); it
+// returns the parsed query too.
+func compileForAllocation(req AllocateRequest, db store.Reader) (*Query, *Compiled, error) {
 	q, err := Parse(req.Query)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return Compile(q, Options{DB: db, nameScan: true})
+	c, err := Compile(q, Options{DB: db, nameScan: true})
+	return q, c, err
 }
 
 // claim takes the picked entities for req, one change each.
@@ -131,11 +133,7 @@ func Candidates(ctx context.Context, rd store.Reader, req AllocateRequest, slack
 // candidates is Candidates in one snapshot, rd (points nil: from the
 // start, nothing remembered).
 func candidates(ctx context.Context, rd store.Reader, req AllocateRequest, slack int, points *ResumePoints) ([]string, error) {
-	q, err := Parse(req.Query)
-	if err != nil {
-		return nil, err
-	}
-	c, err := Compile(q, Options{DB: rd, nameScan: true})
+	q, c, err := compileForAllocation(req, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +186,7 @@ func AllocateFrom(tx *store.Tx, req AllocateRequest, candidates []string) ([]str
 	// The name-order form without a rarity estimate (attribute terms as
 	// probes of each candidate), never the holders-of-a-value set: the
 	// candidates are a handful.
-	c, err := compileForAllocation(req, nil)
+	_, c, err := compileForAllocation(req, nil)
 	if err != nil {
 		return nil, err
 	}

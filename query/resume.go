@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -131,19 +132,11 @@ func ownRowsOnly(n node) bool {
 	case *notNode:
 		return ownRowsOnly(n.x)
 	case *andNode:
-		for _, t := range n.terms {
-			if !ownRowsOnly(t) {
-				return false
-			}
-		}
-		return true
+		return !slices.ContainsFunc(n.terms, notOwnRowsOnly)
 	case *orNode:
-		for _, t := range n.terms {
-			if !ownRowsOnly(t) {
-				return false
-			}
-		}
-		return true
+		return !slices.ContainsFunc(n.terms, notOwnRowsOnly)
 	}
 	return false // relations and groups look at other entities
 }
+
+func notOwnRowsOnly(n node) bool { return !ownRowsOnly(n) }

@@ -26,9 +26,6 @@ func (s *Store) GetMany(ctx context.Context, names []string, at int64) ([]*entit
 	if at < 0 {
 		return nil, entity.Errorf(entity.KindInvalid, "change number %d must not be negative", at)
 	}
-	if len(names) > maxGetMany {
-		return nil, entity.Errorf(entity.KindTooLarge, "%d entities asked for at once; the limit is %d", len(names), maxGetMany)
-	}
 	if len(names) == 0 {
 		return []*entity.Entity{}, nil
 	}
@@ -63,6 +60,9 @@ func NotFoundAmong(names []string, got []*entity.Entity, at int64) error {
 
 // loadMany is GetMany inside a read transaction.
 func (s *Store) loadMany(ctx context.Context, q Reader, names []string, at int64) ([]*entity.Entity, error) {
+	if len(names) > maxGetMany {
+		return nil, entity.Errorf(entity.KindTooLarge, "%d entities asked for at once; the limit is %d", len(names), maxGetMany)
+	}
 	for _, n := range names {
 		if err := entity.ValidateName(n); err != nil {
 			return nil, err

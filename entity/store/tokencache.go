@@ -99,8 +99,8 @@ func (c *tokenCache) putToken(gen uint64, hash []byte, t entity.Token) {
 	c.byHash[string(hash)] = t
 }
 
-// any returns whether tokens exist, if known in generation gen.
-func (c *tokenCache) any(gen uint64) (has, known bool) {
+// hasTokens returns whether tokens exist, if known in generation gen.
+func (c *tokenCache) hasTokens(gen uint64) (has, known bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen || c.hasAny == 0 {
@@ -110,8 +110,8 @@ func (c *tokenCache) any(gen uint64) (has, known bool) {
 	return c.hasAny == 2, true
 }
 
-// putAny remembers whether tokens exist, read in generation gen.
-func (c *tokenCache) putAny(gen uint64, has bool) {
+// putHasTokens remembers whether tokens exist, read in generation gen.
+func (c *tokenCache) putHasTokens(gen uint64, has bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {

@@ -148,7 +148,7 @@ func (s *Store) RevokeToken(ctx context.Context, by entity.Caller, name string) 
 func (s *Store) HasTokens(ctx context.Context) (bool, error) {
 	gen, cached := s.tokens.check()
 	if cached {
-		if has, ok := s.tokens.any(gen); ok {
+		if has, ok := s.tokens.hasTokens(gen); ok {
 			return has, nil
 		}
 	}
@@ -158,7 +158,7 @@ func (s *Store) HasTokens(ctx context.Context) (bool, error) {
 		return false, entity.Internal("read tokens", err)
 	}
 	if cached {
-		s.tokens.putAny(gen, n > 0)
+		s.tokens.putHasTokens(gen, n > 0)
 	}
 	return n > 0, nil
 }

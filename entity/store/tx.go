@@ -328,9 +328,6 @@ func (tx *Tx) Get(name string) (*entity.Entity, error) {
 // order of names, with the statements of Store.GetMany (five for them
 // all, not five each); every name must exist.
 func (tx *Tx) GetMany(names []string) ([]*entity.Entity, error) {
-	if len(names) > maxGetMany {
-		return nil, entity.Errorf(entity.KindTooLarge, "%d entities asked for at once; the limit is %d", len(names), maxGetMany)
-	}
 	if err := tx.flushVersions(); err != nil {
 		return nil, err
 	}

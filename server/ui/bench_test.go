@@ -23,14 +23,14 @@ import (
 // template) into a recorder, so the figure is server time without the
 // network. They report ms per page; the target is under 50.
 
-// benchStore opens a copy of the benchmark inventory.
-func benchStore(b *testing.B) *store.Store {
+// benchStore opens a copy of the inventory of spec, as clustod serve
+// opens it (its readers map the file).
+func benchStore(b *testing.B, spec invgen.Spec) *store.Store {
 	b.Helper()
-	path, err := invgen.Cached(context.Background(), invgen.Bench, b.TempDir())
+	path, err := invgen.Cached(context.Background(), spec, b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	// As clustod serve opens it (its readers map the file).
 	st, err := store.Open(context.Background(), path, store.Options{File: store.FileOptions{MapBytes: 4 << 30}})
 	if err != nil {
 		b.Fatal(err)
@@ -70,7 +70,7 @@ func benchPage(b *testing.B, h http.Handler, path string) {
 //
 //	go test ./server/ui -run '^$' -bench SearchPage -benchtime 20x
 func BenchmarkSearchPage(b *testing.B) {
-	h := benchServer(benchStore(b))
+	h := benchServer(benchStore(b, invgen.Bench))
 	for _, q := range []string{"driver:server and attr:status,allocated", "driver:server in name:" + invgen.Rack(1, 500)} {
 		b.Run(q, func(b *testing.B) {
 			benchPage(b, h, "/ui/?q="+url.QueryEscape(q)+"&cols=status,serial")
@@ -85,7 +85,7 @@ func BenchmarkSearchPage(b *testing.B) {
 //	go test ./server/ui -run '^$' -bench Pages -benchtime 200x
 func BenchmarkPages(b *testing.B) {
 	ctx := context.Background()
-	st := benchStore(b)
+	st := benchStore(b, invgen.Bench)
 	name := invgen.Server(1, 517, 20)
 	for i := range 60 {
 		if err := st.Update(ctx, "bench", func(tx *store.Tx) error {
@@ -134,15 +134,7 @@ var bigSpec = invgen.Spec{Datacenters: 2, RacksPerDC: 1163, ServersPerRack: 38, 
 // for the newest change). The target is under 50 ms a page.
 func BenchmarkPlacePages(b *testing.B) {
 	ctx := context.Background()
-	path, err := invgen.Cached(ctx, bigSpec, b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := store.Open(ctx, path, store.Options{File: store.FileOptions{MapBytes: 4 << 30}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st := benchStore(b, bigSpec)
 	h := benchServer(st)
 	// change makes a change (untimed) before a cold request: the sites
 	// tree, cached for the newest change, is then read anew.

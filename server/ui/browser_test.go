@@ -14,6 +14,7 @@ import (
 	"github.com/clusto/clusto/entity"
 	"github.com/clusto/clusto/entity/invfile"
 	"github.com/clusto/clusto/entity/store"
+	"github.com/clusto/clusto/query"
 )
 
 // The browser tests drive the interface in a real headless Chromium
@@ -176,6 +177,15 @@ func TestBrowserLoginAndSearch(t *testing.T) {
 	)
 	if s := b.text(".summary"); !strings.Contains(s, "match") {
 		t.Fatalf("summary %q", s)
+	}
+	// The table shows what the query language finds in the store.
+	want, err := query.Run(b.t.Context(), b.e.st.Reader(), "driver:server and attr:status,spare", query.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.results tbody tr").length`))
+	if err != nil || rows != len(want.Results) || rows == 0 {
+		t.Fatalf("%d rows in the results, the store finds %d (%v)", rows, len(want.Results), err)
 	}
 	b.screenshot("search")
 	b.do("a query that does not parse",

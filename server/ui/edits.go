@@ -59,7 +59,7 @@ func (u *UI) editPage(pattern string, do edit) {
 		if err != nil {
 			return err
 		}
-		http.Redirect(w, r, Prefix+"entity?name="+urlQueryEscape(name)+"&done="+strconv.FormatInt(change, 10), http.StatusSeeOther)
+		http.Redirect(w, r, entityURL(name)+"&done="+strconv.FormatInt(change, 10), http.StatusSeeOther)
 		return nil
 	})
 }

@@ -240,10 +240,6 @@ func jsonText(raw json.RawMessage) string {
 	return ""
 }
 
-func entityAt(name string, at int64) string {
-	return Prefix + "entity?name=" + url.QueryEscape(name) + "&at=" + strconv.FormatInt(at, 10)
-}
-
 // thingURL is where a link to an entity goes: as of change at on a page of
 // the past, else to a rack's or a block's own page, else to its entity page.
 func thingURL(name, driver string, at int64) string {
@@ -251,9 +247,9 @@ func thingURL(name, driver string, at int64) string {
 	case at > 0:
 		return entityAt(name, at)
 	case driver == "rack":
-		return Prefix + "rack?name=" + url.QueryEscape(name)
+		return rackURL(name)
 	case driver == "ipblock":
-		return Prefix + "block?name=" + url.QueryEscape(name)
+		return blockURL(name)
 	}
-	return Prefix + "entity?name=" + url.QueryEscape(name)
+	return entityURL(name)
 }

@@ -267,6 +267,3 @@ func (u *UI) row(w http.ResponseWriter, r *http.Request, v *viewer) error {
 // holding more pages through them (?after=), so that one page never
 // draws a whole datacenter.
 const maxRowRacks = 48
-
-// rowURL is the row page of a place.
-func rowURL(name string) string { return Prefix + "row?name=" + url.QueryEscape(name) }

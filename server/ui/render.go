@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,7 +45,7 @@ func (u *UI) parseTemplates() error {
 		if name == "layout" || strings.HasPrefix(name, "parts") {
 			continue
 		}
-		t, err := template.New(name).Funcs(funcs).Funcs(rackFuncs).ParseFS(templateFiles, append(shared, "templates/"+f.Name())...)
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFiles, append(shared, "templates/"+f.Name())...)
 		if err != nil {
 			return fmt.Errorf("ui: template %s: %w", f.Name(), err)
 		}
@@ -92,12 +93,16 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name str
 // funcs are the helpers templates use; every one returns text that
 // html/template escapes, or a URL it checks.
 var funcs = template.FuncMap{
-	"entityURL":  func(name string) string { return Prefix + "entity?name=" + url.QueryEscape(name) },
+	"entityURL":  entityURL,
 	"entityAt":   entityAt,
 	"thingURL":   thingURL,
 	"searchURL":  func(q string) string { return Prefix + "?q=" + url.QueryEscape(q) },
-	"rackURL":    func(name string) string { return Prefix + "rack?name=" + url.QueryEscape(name) },
-	"blockURL":   func(name string) string { return Prefix + "block?name=" + url.QueryEscape(name) },
+	"rackURL":    rackURL,
+	"blockURL":   blockURL,
+	"rowURL":     rowURL,
+	"sitesURL":   sitesURL,
+	"count":      thousands,
+	"percent":    percent,
 	"when":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
 	"value":      func(v entity.Value) string { return v.Text },
 	"join":       strings.Join,
@@ -120,4 +125,15 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+// The pages' addresses, for templates and handlers alike.
+
+func entityURL(name string) string { return Prefix + "entity?name=" + url.QueryEscape(name) }
+
+func entityAt(name string, at int64) string {
+	return entityURL(name) + "&at=" + strconv.FormatInt(at, 10)
+}
+
+func rackURL(name string) string  { return Prefix + "rack?name=" + url.QueryEscape(name) }
+func blockURL(name string) string { return Prefix + "block?name=" + url.QueryEscape(name) }
+func rowURL(name string) string   { return Prefix + "row?name=" + url.QueryEscape(name) }
+func sitesURL(name string) string { return Prefix + "sites?open=" + url.QueryEscape(name) }

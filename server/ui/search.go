@@ -59,7 +59,7 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, v *viewer) error {
 			return err
 		}
 		if len(matches) == 1 {
-			http.Redirect(w, r, Prefix+"entity?name="+url.QueryEscape(matches[0].Name), http.StatusSeeOther)
+			http.Redirect(w, r, entityURL(matches[0].Name), http.StatusSeeOther)
 			return nil
 		}
 		if len(matches) > 1 {

@@ -3,7 +3,6 @@ package ui
 import (
 	"encoding/hex"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,18 +173,12 @@ func (u *UI) sites(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	return nil
 }
 
-// rackFuncs are the template helpers of the sites, rack, row and block
-// pages.
-var rackFuncs = map[string]any{
-	"sitesURL": func(name string) string { return Prefix + "sites?open=" + url.QueryEscape(name) },
-	"rowURL":   rowURL,
-	"count":    thousands,
-	"percent": func(part, whole int64) int64 {
-		if whole <= 0 {
-			return 0
-		}
-		return part * 100 / whole
-	},
+// percent is part of whole in whole percent (0 of nothing).
+func percent(part, whole int64) int64 {
+	if whole <= 0 {
+		return 0
+	}
+	return part * 100 / whole
 }
 
 // thousands writes n with thin separators every three digits: 100,148.

@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -148,7 +149,7 @@ func (u *UI) page(pattern string, h handler) {
 		v, err := u.viewer(w, r)
 		if err != nil {
 			if entity.KindOf(err) == entity.KindUnauthorized && r.Method == http.MethodGet {
-				http.Redirect(w, r, Prefix+"login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				http.Redirect(w, r, Prefix+"login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
 			u.fail(w, r, nil, err)
